@@ -1,0 +1,400 @@
+//! The interpreter loop: the reference semantics of every instruction.
+
+use rarvm_runtime::engine::{Budget, Exit};
+use rarvm_runtime::isa::{dynamic_gas, Field, Instr, Opcode};
+use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
+use rarvm_runtime::process::{Fault, Frame, Process};
+use rarvm_runtime::sys::{self, Stop};
+
+use crate::lower::{lower, Func, Op};
+
+/// Effective address `addr + offset` of a `width`-byte access, if it lies inside memory.
+#[inline(always)]
+fn ea(addr: u64, offset: u32, width: usize, size: usize) -> Option<usize> {
+    let a = addr.checked_add(u64::from(offset))?;
+    if a.checked_add(width as u64)? > size as u64 {
+        return None;
+    }
+    Some(a as usize)
+}
+
+#[inline(always)]
+fn load<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&mem[at..at + N]);
+    b
+}
+
+/// Runs `p` from its top frame's pc (a block start, unpaid) until it must stop.
+pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
+    let lowered = p.module.engine_data(lower);
+    let funcs: &[Func] = &lowered.funcs;
+    let top = *p.frames.last().expect("a running process has a frame");
+    let mut f: &Func = &funcs[top.func as usize];
+    let mut ip = f.entry_of[top.pc as usize] as usize;
+    let mut base = top.base as usize;
+    let mut sp = p.stack.len();
+    if p.stack.len() < base + f.frame_words {
+        p.stack.resize(base + f.frame_words, 0);
+    }
+
+    // Leaves the state canonical at op `ip` and returns `e`.
+    macro_rules! exit {
+        ($e:expr) => {{
+            p.stack.truncate(sp);
+            p.frames.last_mut().expect("frame").pc = f.pc_of[ip];
+            return $e;
+        }};
+    }
+    macro_rules! fault {
+        ($fault:expr) => {
+            exit!(Exit::Fault($fault))
+        };
+    }
+    // Exits on a `Stop` from a shared instruction, else yields its value.
+    macro_rules! sys {
+        ($call:expr) => {
+            match $call {
+                Ok(v) => v,
+                Err(stop) => exit!(Exit::from(stop)),
+            }
+        };
+    }
+    macro_rules! binop {
+        (|$x:ident, $y:ident| $e:expr) => {{
+            let $y = p.stack[sp - 1];
+            let $x = p.stack[sp - 2];
+            p.stack[sp - 2] = $e;
+            sp -= 1;
+        }};
+    }
+    macro_rules! unop {
+        (|$x:ident| $e:expr) => {{
+            let $x = p.stack[sp - 1];
+            p.stack[sp - 1] = $e;
+        }};
+    }
+    macro_rules! cmp {
+        (|$x:ident, $y:ident| $e:expr) => {
+            binop!(|$x, $y| u64::from($e))
+        };
+    }
+    // Division-like ops: fault on a zero divisor, leaving the operands in place.
+    macro_rules! divop {
+        (|$x:ident, $y:ident| $e:expr) => {{
+            if p.stack[sp - 1] == 0 {
+                fault!(Fault::DivisionByZero);
+            }
+            binop!(|$x, $y| $e)
+        }};
+    }
+    macro_rules! load_op {
+        ($off:expr, $n:literal, |$bytes:ident| $e:expr) => {{
+            match ea(p.stack[sp - 1], $off, $n, p.memory.len()) {
+                Some(at) => {
+                    let $bytes = load::<$n>(&p.memory, at);
+                    p.stack[sp - 1] = $e;
+                }
+                None => fault!(Fault::OutOfBounds),
+            }
+        }};
+    }
+    macro_rules! store_op {
+        ($off:expr, $n:literal, $ty:ty) => {{
+            match ea(p.stack[sp - 2], $off, $n, p.memory.len()) {
+                Some(at) => {
+                    let v = p.stack[sp - 1] as $ty;
+                    p.memory[at..at + $n].copy_from_slice(&v.to_le_bytes());
+                    sp -= 2;
+                }
+                None => fault!(Fault::OutOfBounds),
+            }
+        }};
+    }
+
+    loop {
+        let ins = match f.ops[ip] {
+            Op::Charge(cost) => {
+                let cost = u64::from(cost);
+                if !b.charge_gas(cost) {
+                    exit!(Exit::OutOfGas(cost));
+                }
+                ip += 1;
+                continue;
+            }
+            Op::I(ins) => ins,
+        };
+        match ins {
+            // ---- control ----
+            Instr::Nop => {}
+            Instr::Trap => fault!(Fault::Trap),
+            Instr::Halt => exit!(Exit::Halt),
+            Instr::Jmp(t) => {
+                ip = t as usize;
+                continue;
+            }
+            Instr::Jz(t) => {
+                sp -= 1;
+                if p.stack[sp] == 0 {
+                    ip = t as usize;
+                    continue;
+                }
+            }
+            Instr::Jnz(t) => {
+                sp -= 1;
+                if p.stack[sp] != 0 {
+                    ip = t as usize;
+                    continue;
+                }
+            }
+            Instr::Switch(t) => {
+                sp -= 1;
+                let table = &f.tables[t as usize];
+                let i = p.stack[sp];
+                let last = table.len() - 1;
+                ip = table[if i < last as u64 { i as usize } else { last }] as usize;
+                continue;
+            }
+            Instr::Call(callee) => {
+                let c = &funcs[callee as usize];
+                if p.frames.len() >= MAX_CALL_DEPTH {
+                    fault!(Fault::CallDepth);
+                }
+                let new_base = sp - c.params;
+                if new_base + c.frame_words > MAX_STACK_WORDS {
+                    fault!(Fault::StackOverflow);
+                }
+                let gas = dynamic_gas(Opcode::Call, 0);
+                if b.fuel < gas {
+                    exit!(Exit::OutOfGas(gas));
+                }
+                if b.mem < c.frame_bytes {
+                    exit!(Exit::OutOfMemory(c.frame_bytes));
+                }
+                b.fuel -= gas;
+                b.mem -= c.frame_bytes;
+                p.frames.last_mut().expect("frame").pc = f.pc_of[ip] + 1;
+                p.frames.push(Frame {
+                    func: callee,
+                    pc: 0,
+                    base: new_base as u32,
+                });
+                if p.stack.len() < new_base + c.frame_words {
+                    p.stack.resize(new_base + c.frame_words, 0);
+                }
+                p.stack[sp..new_base + c.locals].fill(0);
+                sp = new_base + c.locals;
+                base = new_base;
+                f = c;
+                ip = f.entry_of[0] as usize;
+                continue;
+            }
+            Instr::Ret => {
+                if p.frames.len() == 1 {
+                    p.stack.truncate(sp);
+                    p.frames[0].pc = f.pc_of[ip];
+                    return match sys::return_from_entry(p, b) {
+                        Ok(()) => Exit::Return,
+                        Err(fault) => Exit::Fault(fault),
+                    };
+                }
+                let from = sp - f.results;
+                p.stack.copy_within(from..sp, base);
+                sp = base + f.results;
+                b.refund_mem(f.frame_bytes);
+                p.frames.pop();
+                let caller = *p.frames.last().expect("a caller frame");
+                f = &funcs[caller.func as usize];
+                base = caller.base as usize;
+                ip = f.entry_of[caller.pc as usize] as usize;
+                continue;
+            }
+
+            // ---- operand stack and locals ----
+            Instr::Push(v) => {
+                p.stack[sp] = v;
+                sp += 1;
+            }
+            Instr::Drop => sp -= 1,
+            Instr::Dup => {
+                p.stack[sp] = p.stack[sp - 1];
+                sp += 1;
+            }
+            Instr::Swap => p.stack.swap(sp - 1, sp - 2),
+            Instr::Over => {
+                p.stack[sp] = p.stack[sp - 2];
+                sp += 1;
+            }
+            Instr::Select => {
+                let c = p.stack[sp - 1];
+                let v = if c != 0 {
+                    p.stack[sp - 3]
+                } else {
+                    p.stack[sp - 2]
+                };
+                p.stack[sp - 3] = v;
+                sp -= 2;
+            }
+            Instr::LocalGet(i) => {
+                p.stack[sp] = p.stack[base + i as usize];
+                sp += 1;
+            }
+            Instr::LocalSet(i) => {
+                sp -= 1;
+                p.stack[base + i as usize] = p.stack[sp];
+            }
+            Instr::LocalTee(i) => p.stack[base + i as usize] = p.stack[sp - 1],
+
+            // ---- arithmetic ----
+            Instr::Add => binop!(|x, y| x.wrapping_add(y)),
+            Instr::Sub => binop!(|x, y| x.wrapping_sub(y)),
+            Instr::Mul => binop!(|x, y| x.wrapping_mul(y)),
+            Instr::DivU => divop!(|x, y| x / y),
+            Instr::DivS => divop!(|x, y| (x as i64).wrapping_div(y as i64) as u64),
+            Instr::RemU => divop!(|x, y| x % y),
+            Instr::RemS => divop!(|x, y| (x as i64).wrapping_rem(y as i64) as u64),
+            Instr::And => binop!(|x, y| x & y),
+            Instr::Or => binop!(|x, y| x | y),
+            Instr::Xor => binop!(|x, y| x ^ y),
+            Instr::Shl => binop!(|x, y| x << (y & 63)),
+            Instr::ShrU => binop!(|x, y| x >> (y & 63)),
+            Instr::ShrS => binop!(|x, y| ((x as i64) >> (y & 63)) as u64),
+            Instr::Rotl => binop!(|x, y| x.rotate_left((y & 63) as u32)),
+            Instr::Rotr => binop!(|x, y| x.rotate_right((y & 63) as u32)),
+            Instr::Not => unop!(|x| !x),
+            Instr::Neg => unop!(|x| x.wrapping_neg()),
+            Instr::Clz => unop!(|x| u64::from(x.leading_zeros())),
+            Instr::Ctz => unop!(|x| u64::from(x.trailing_zeros())),
+            Instr::Popcnt => unop!(|x| u64::from(x.count_ones())),
+            Instr::Eqz => unop!(|x| u64::from(x == 0)),
+            Instr::Eq => cmp!(|x, y| x == y),
+            Instr::Ne => cmp!(|x, y| x != y),
+            Instr::LtU => cmp!(|x, y| x < y),
+            Instr::LtS => cmp!(|x, y| (x as i64) < (y as i64)),
+            Instr::GtU => cmp!(|x, y| x > y),
+            Instr::GtS => cmp!(|x, y| (x as i64) > (y as i64)),
+            Instr::LeU => cmp!(|x, y| x <= y),
+            Instr::LeS => cmp!(|x, y| (x as i64) <= (y as i64)),
+            Instr::GeU => cmp!(|x, y| x >= y),
+            Instr::GeS => cmp!(|x, y| (x as i64) >= (y as i64)),
+
+            // ---- memory ----
+            Instr::Load8U(o) => load_op!(o, 1, |v| u64::from(v[0])),
+            Instr::Load8S(o) => load_op!(o, 1, |v| v[0] as i8 as i64 as u64),
+            Instr::Load16U(o) => load_op!(o, 2, |v| u64::from(u16::from_le_bytes(v))),
+            Instr::Load16S(o) => load_op!(o, 2, |v| i16::from_le_bytes(v) as i64 as u64),
+            Instr::Load32U(o) => load_op!(o, 4, |v| u64::from(u32::from_le_bytes(v))),
+            Instr::Load32S(o) => load_op!(o, 4, |v| i32::from_le_bytes(v) as i64 as u64),
+            Instr::Load64(o) => load_op!(o, 8, |v| u64::from_le_bytes(v)),
+            Instr::Store8(o) => store_op!(o, 1, u8),
+            Instr::Store16(o) => store_op!(o, 2, u16),
+            Instr::Store32(o) => store_op!(o, 4, u32),
+            Instr::Store64(o) => store_op!(o, 8, u64),
+            Instr::MemSize => {
+                p.stack[sp] = p.memory.len() as u64;
+                sp += 1;
+            }
+            Instr::MemGrow => {
+                let old = sys!(sys::mem_grow(p, b, p.stack[sp - 1]));
+                p.stack[sp - 1] = old;
+            }
+            Instr::MemCopy => {
+                let (d, s, n) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
+                sys!(sys::mem_copy(p, b, d, s, n));
+                sp -= 3;
+            }
+            Instr::MemFill => {
+                let (d, v, n) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
+                sys!(sys::mem_fill(p, b, d, v, n));
+                sp -= 3;
+            }
+
+            // ---- this process ----
+            Instr::GasLeft => {
+                p.stack[sp] = b.own_gas();
+                sp += 1;
+            }
+            Instr::MemLeft => {
+                p.stack[sp] = b.own_mem();
+                sp += 1;
+            }
+            Instr::In => {
+                let v = sys!(sys::port_in(p).map_err(Stop::from));
+                p.stack[sp] = v;
+                sp += 1;
+            }
+            Instr::Out => {
+                sys!(sys::port_out(p, p.stack[sp - 1]).map_err(Stop::from));
+                sp -= 1;
+            }
+            Instr::Yield => {
+                ip += 1;
+                exit!(Exit::Yield);
+            }
+
+            // ---- children ----
+            Instr::Spawn(func) => {
+                let slot = sys!(sys::spawn(p, b, func));
+                p.stack[sp] = slot;
+                sp += 1;
+            }
+            Instr::SpawnBytes => {
+                let (slot, err) = sys!(sys::spawn_bytes(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                p.stack[sp - 2] = slot;
+                p.stack[sp - 1] = err;
+            }
+            Instr::Recurse => exit!(Exit::Recurse),
+            Instr::ChildPush => {
+                sys!(sys::child_push(p, p.stack[sp - 2], p.stack[sp - 1]).map_err(Stop::from));
+                sp -= 2;
+            }
+            Instr::ChildPop => {
+                let v = sys!(sys::child_pop(p, p.stack[sp - 1]).map_err(Stop::from));
+                p.stack[sp - 1] = v;
+            }
+            Instr::ChildInfo(field) => {
+                let field = Field::from_u8(field).expect("verified field");
+                let v = sys!(sys::child_info(p, p.stack[sp - 1], field).map_err(Stop::from));
+                p.stack[sp - 1] = v;
+            }
+            Instr::ChildGrow => {
+                let old = sys!(sys::child_grow(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                p.stack[sp - 2] = old;
+                sp -= 1;
+            }
+            Instr::ChildWrite | Instr::ChildRead => {
+                let (slot, d, s, n) = (
+                    p.stack[sp - 4],
+                    p.stack[sp - 3],
+                    p.stack[sp - 2],
+                    p.stack[sp - 1],
+                );
+                if ins == Instr::ChildWrite {
+                    sys!(sys::child_write(p, b, slot, d, s, n));
+                } else {
+                    sys!(sys::child_read(p, b, slot, d, s, n));
+                }
+                sp -= 4;
+            }
+            Instr::ChildSave => {
+                let (slot, addr, cap) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
+                let len = sys!(sys::child_save(p, b, slot, addr, cap));
+                p.stack[sp - 3] = len;
+                sp -= 2;
+            }
+            Instr::ChildLoad => {
+                let (slot, err) = sys!(sys::child_load(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                p.stack[sp - 2] = slot;
+                p.stack[sp - 1] = err;
+            }
+
+            // ---- keys ----
+            Instr::KeyKind => p.stack[sp - 1] = sys::key_kind(p, p.stack[sp - 1]),
+            Instr::KeyDrop => {
+                sys!(sys::key_drop(p, b, p.stack[sp - 1]).map_err(Stop::from));
+                sp -= 1;
+            }
+        }
+        ip += 1;
+    }
+}

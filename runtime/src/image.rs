@@ -1,0 +1,532 @@
+//! Images: the canonical binary form of a paused process tree (`docs/SPEC.md` §Image format).
+//!
+//! One state has exactly one encoding: every field is fixed-width, modules appear in the
+//! order processes first use them, frame bases and footprints are derived rather than
+//! stored, and the decoder rejects anything [`encode`] would not produce. The decoder
+//! treats its input as hostile: it allocates only what the input's length justifies,
+//! walks the tree without recursion, and checks every rule a resumable state obeys.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::isa::{Instr, Opcode};
+use crate::limits::*;
+use crate::module::Module;
+use crate::process::{path_name, Fault, Frame, Key, Process, Status};
+use crate::verify::{verify, VerifiedModule, UNREACHABLE};
+
+/// The first bytes of every image.
+pub const IMAGE_MAGIC: &[u8; 8] = b"RARVMIMG";
+/// The image format version this build reads and writes.
+pub const IMAGE_VERSION: u32 = 1;
+
+/// Why bytes are not a valid image.
+pub type ImageError = DecodeError;
+
+/// The size of a process record without its memory, port, frame values and keys.
+const RECORD_FIXED: u64 = 4 + 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 8 + 4 + 4;
+
+/// Where encoded bytes go: a buffer, or a counter for [`encoded_len`].
+trait Sink {
+    fn u8(&mut self, v: u8);
+    fn u16(&mut self, v: u16);
+    fn u32(&mut self, v: u32);
+    fn u64(&mut self, v: u64);
+    fn raw(&mut self, v: &[u8]);
+    fn words(&mut self, v: &[u64]);
+}
+
+impl Sink for Writer {
+    fn u8(&mut self, v: u8) {
+        Writer::u8(self, v)
+    }
+    fn u16(&mut self, v: u16) {
+        Writer::u16(self, v)
+    }
+    fn u32(&mut self, v: u32) {
+        Writer::u32(self, v)
+    }
+    fn u64(&mut self, v: u64) {
+        Writer::u64(self, v)
+    }
+    fn raw(&mut self, v: &[u8]) {
+        Writer::raw(self, v)
+    }
+    fn words(&mut self, v: &[u64]) {
+        Writer::words(self, v)
+    }
+}
+
+struct Counter(u64);
+
+impl Sink for Counter {
+    fn u8(&mut self, _: u8) {
+        self.0 += 1;
+    }
+    fn u16(&mut self, _: u16) {
+        self.0 += 2;
+    }
+    fn u32(&mut self, _: u32) {
+        self.0 += 4;
+    }
+    fn u64(&mut self, _: u64) {
+        self.0 += 8;
+    }
+    fn raw(&mut self, v: &[u8]) {
+        self.0 += v.len() as u64;
+    }
+    fn words(&mut self, v: &[u64]) {
+        self.0 += 8 * v.len() as u64;
+    }
+}
+
+/// The image of the tree rooted at `root`, which must not be running.
+pub fn encode(root: &Process) -> Vec<u8> {
+    let mut w = Writer::default();
+    write_image(root, &mut w);
+    w.bytes
+}
+
+/// The length of [`encode`]'s output, computed without encoding memory.
+pub fn encoded_len(root: &Process) -> u64 {
+    let mut c = Counter(0);
+    write_image(root, &mut c);
+    c.0
+}
+
+/// BLAKE3 of an image, as lowercase hex.
+pub fn hash_hex(image: &[u8]) -> String {
+    blake3::hash(image).to_hex().to_string()
+}
+
+/// One step of a pre-order walk.
+enum Visit<'a> {
+    /// A process, before its keys.
+    Process(&'a Process),
+    /// A key slot, before the subtree of the child it holds.
+    Key(&'a Key),
+}
+
+/// Pre-order walk of the tree: each process once, parents first; each key slot in order,
+/// between its parent and the child's subtree.
+fn walk<'a>(root: &'a Process, visit: &mut dyn FnMut(Visit<'a>)) {
+    let mut stack: Vec<(&Process, usize)> = vec![(root, 0)];
+    visit(Visit::Process(root));
+    while let Some((p, next)) = stack.last_mut() {
+        let Some(k) = p.keys.get(*next) else {
+            stack.pop();
+            continue;
+        };
+        *next += 1;
+        visit(Visit::Key(k));
+        if let Key::Process(child) = k {
+            visit(Visit::Process(child));
+            stack.push((child, 0));
+        }
+    }
+}
+
+fn write_image<S: Sink>(root: &Process, out: &mut S) {
+    // The module table, in first-use order.
+    let mut index: BTreeMap<*const VerifiedModule, u32> = BTreeMap::new();
+    let mut modules: Vec<&VerifiedModule> = Vec::new();
+    walk(root, &mut |v| {
+        if let Visit::Process(p) = v {
+            index.entry(Arc::as_ptr(&p.module)).or_insert_with(|| {
+                modules.push(&p.module);
+                (modules.len() - 1) as u32
+            });
+        }
+    });
+    out.raw(IMAGE_MAGIC);
+    out.u32(IMAGE_VERSION);
+    out.u32(modules.len() as u32);
+    for m in &modules {
+        out.u64(m.bytes().len() as u64);
+        out.raw(m.bytes());
+    }
+    walk(root, &mut |v| match v {
+        Visit::Process(p) => write_record(p, index[&Arc::as_ptr(&p.module)], out),
+        Visit::Key(Key::Empty) => out.u8(0),
+        Visit::Key(Key::Process(_)) => out.u8(1),
+        Visit::Key(Key::Active) => unreachable!("images are taken of stopped trees only"),
+    });
+}
+
+fn write_record<S: Sink>(p: &Process, module: u32, out: &mut S) {
+    out.u32(module);
+    out.u32(p.entry);
+    out.u8(p.status as u8);
+    out.u8(p.fault as u8);
+    out.u16(0);
+    out.u64(p.gas_left);
+    out.u64(p.gas_used);
+    out.u64(p.mem_limit);
+    out.u32(p.port.len() as u32);
+    out.words(&p.port);
+    out.u64(p.memory.len() as u64);
+    out.raw(&p.memory);
+    out.u32(p.frames.len() as u32);
+    for (i, f) in p.frames.iter().enumerate() {
+        let end = p
+            .frames
+            .get(i + 1)
+            .map_or(p.stack.len(), |next| next.base as usize);
+        let values = &p.stack[f.base as usize..end];
+        out.u32(f.func);
+        out.u32(f.pc);
+        out.u32(values.len() as u32);
+        out.words(values);
+    }
+    out.u32(p.keys.len() as u32);
+}
+
+/// Decodes and validates an image.
+///
+/// # Errors
+/// An [`ImageError`] with the byte offset and what is wrong: truncation, bad magic or
+/// version, lengths beyond the input or the limits, an invalid module, or a state that
+/// no run could produce (a frame whose stack height disagrees with the verifier, a pc
+/// that is not a resumable point, a footprint above its limit, …).
+pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
+    let mut r = Reader::new(bytes);
+    let magic = r.take(8, "image magic")?;
+    if magic != IMAGE_MAGIC {
+        return Err(r.error_at(0, "not a rarvm image (bad magic)"));
+    }
+    let version = r.u32("image version")?;
+    if version != IMAGE_VERSION {
+        return Err(r.error_at(8, format!("unsupported image version {version}")));
+    }
+    let nmodules = r.count("module count", usize::MAX, 8)?;
+    let mut modules = Vec::with_capacity(nmodules);
+    for i in 0..nmodules {
+        let len = r.u64("module length")?;
+        let at = r.pos();
+        let module_bytes = r.take(len, "module")?;
+        let module = Module::decode(module_bytes)
+            .map_err(|e| r.error_at(at + e.offset, format!("module {i}: {}", e.message)))?;
+        let module = verify(module)
+            .map_err(|e| r.error_at(at, format!("module {i} fails verification: {e}")))?;
+        modules.push(module);
+    }
+
+    // Records in pre-order; `open` holds the chain of processes whose keys are incomplete.
+    struct Open {
+        proc: Box<Process>,
+        keys_left: usize,
+        offset: usize,
+    }
+    let mut next_module = 0usize;
+    let mut path: Vec<usize> = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
+    let (root, keys) = read_record(&mut r, &modules, &mut next_module)?;
+    open.push(Open {
+        proc: root,
+        keys_left: keys,
+        offset: 12,
+    });
+    loop {
+        let top = open.last_mut().expect("loop ends when the root closes");
+        if top.keys_left > 0 {
+            top.keys_left -= 1;
+            let at = r.pos();
+            match r.u8("key kind")? {
+                0 => top.proc.keys.push(Key::Empty),
+                1 => {
+                    path.push(top.proc.keys.len());
+                    let offset = r.pos();
+                    let (child, keys) = read_record(&mut r, &modules, &mut next_module)?;
+                    open.push(Open {
+                        proc: child,
+                        keys_left: keys,
+                        offset,
+                    });
+                }
+                kind => return Err(r.error_at(at, format!("key kind {kind} is reserved"))),
+            }
+            continue;
+        }
+        let mut done = open.pop().expect("top exists");
+        let is_root = open.is_empty();
+        validate(&mut done.proc, is_root)
+            .map_err(|m| r.error_at(done.offset, format!("process {}: {m}", path_name(&path))))?;
+        match open.last_mut() {
+            None => {
+                r.expect_end("image")?;
+                if next_module != modules.len() {
+                    return Err(r.error_at(12, format!("module {next_module} is never used")));
+                }
+                return Ok(done.proc);
+            }
+            Some(parent) => {
+                path.pop();
+                parent.proc.keys.push(Key::Process(done.proc));
+            }
+        }
+    }
+}
+
+/// Reads one process record up to and including its key count.
+fn read_record(
+    r: &mut Reader<'_>,
+    modules: &[Arc<VerifiedModule>],
+    next_module: &mut usize,
+) -> Result<(Box<Process>, usize), ImageError> {
+    let at = r.pos();
+    if (r.remaining() as u64) < RECORD_FIXED {
+        return Err(r.error(format!(
+            "truncated process record: {} bytes remain",
+            r.remaining()
+        )));
+    }
+    let m = r.u32("module index")? as usize;
+    if m >= modules.len() || m > *next_module {
+        return Err(r.error_at(
+            at,
+            format!("module index {m} is out of order or out of range"),
+        ));
+    }
+    if m == *next_module {
+        *next_module += 1;
+    }
+    let module = Arc::clone(&modules[m]);
+    let entry = r.u32("entry")?;
+    if entry >= module.func_count() {
+        return Err(r.error_at(at + 4, format!("entry function {entry} does not exist")));
+    }
+    let status_at = r.pos();
+    let status =
+        Status::from_u8(r.u8("status")?).ok_or_else(|| r.error_at(status_at, "unknown status"))?;
+    let fault = Fault::from_u8(r.u8("fault")?)
+        .ok_or_else(|| r.error_at(status_at + 1, "unknown fault code"))?;
+    if r.u16("reserved")? != 0 {
+        return Err(r.error_at(status_at + 2, "reserved field is not zero"));
+    }
+    let gas_left = r.u64("gas left")?;
+    let gas_used = r.u64("gas used")?;
+    let mem_limit = r.u64("memory limit")?;
+    let nport = r.count("port length", MAX_PORT, 8)?;
+    let port = r.words(nport, "port")?;
+    let mem_at = r.pos();
+    let mem_len = r.u64("memory size")?;
+    if mem_len > MAX_MEMORY {
+        return Err(r.error_at(
+            mem_at,
+            format!("memory of {mem_len} bytes exceeds the limit {MAX_MEMORY}"),
+        ));
+    }
+    let memory = r.take(mem_len, "memory")?.to_vec();
+    let nframes = r.count("frame count", MAX_CALL_DEPTH, 12)?;
+    let mut frames = Vec::with_capacity(nframes);
+    let mut stack = Vec::new();
+    for _ in 0..nframes {
+        let fat = r.pos();
+        let func = r.u32("frame function")?;
+        let pc = r.u32("frame pc")?;
+        if func >= module.func_count() || pc as usize >= module.func(func).code.len() {
+            return Err(r.error_at(
+                fat,
+                format!("frame at function {func}, instruction {pc} does not exist"),
+            ));
+        }
+        let nvals = r.count("frame value count", MAX_STACK_WORDS - stack.len(), 8)?;
+        frames.push(Frame {
+            func,
+            pc,
+            base: stack.len() as u32,
+        });
+        stack.extend(r.words(nvals, "frame values")?);
+    }
+    let nkeys = r.count("key count", MAX_KEYS, 1)?;
+    let p = Process {
+        module,
+        entry,
+        status,
+        fault,
+        gas_left,
+        gas_used,
+        mem_limit,
+        footprint: 0,
+        port,
+        memory,
+        frames,
+        stack,
+        keys: Vec::with_capacity(nkeys),
+        on_spine: false,
+    };
+    Ok((Box::new(p), nkeys))
+}
+
+/// Checks that a decoded process (whose children are complete and validated) is a state
+/// a run can produce and resume, and computes its footprint.
+fn validate(p: &mut Process, is_root: bool) -> Result<(), String> {
+    if (p.status == Status::Faulted) != (p.fault != Fault::None) {
+        return Err(format!(
+            "fault code {} does not match status {}",
+            p.fault, p.status
+        ));
+    }
+    if matches!(p.keys.last(), Some(Key::Empty)) {
+        return Err("the key list ends in an empty slot".into());
+    }
+    if is_root && p.status == Status::Running {
+        return Err("the top process of an image cannot be running".into());
+    }
+    let running = p
+        .keys
+        .iter()
+        .filter(|k| matches!(k, Key::Process(c) if c.status == Status::Running))
+        .count();
+    if running > 1 {
+        return Err(format!(
+            "{running} children are running; at most one can be"
+        ));
+    }
+    let in_recurse = running == 1;
+    if in_recurse
+        && !matches!(
+            p.status,
+            Status::Running | Status::OutOfGas | Status::OutOfMemory
+        )
+    {
+        return Err(format!(
+            "a {} process cannot have a running child",
+            p.status
+        ));
+    }
+    match p.status {
+        Status::Ready | Status::Returned => {
+            if !p.frames.is_empty() {
+                return Err(format!("a {} process has no frames", p.status));
+            }
+        }
+        Status::Faulted if p.frames.is_empty() => {}
+        _ => {
+            if p.frames.is_empty() {
+                return Err(format!("a {} process needs frames", p.status));
+            }
+            check_frames(p, in_recurse)?;
+        }
+    }
+    let mut total = p.self_footprint();
+    for key in &p.keys {
+        if let Key::Process(c) = key {
+            total = total.saturating_add(c.footprint);
+        }
+    }
+    if total > p.mem_limit {
+        return Err(format!(
+            "footprint {total} exceeds the memory limit {}",
+            p.mem_limit
+        ));
+    }
+    p.footprint = total;
+    Ok(())
+}
+
+/// Checks each frame's pc and value count against the verifier's stack heights.
+fn check_frames(p: &Process, in_recurse: bool) -> Result<(), String> {
+    let module = &p.module;
+    let last = p.frames.len() - 1;
+    for (i, f) in p.frames.iter().enumerate() {
+        let func = module.func(f.func);
+        let info = module.info(f.func);
+        let end = p
+            .frames
+            .get(i + 1)
+            .map_or(p.stack.len(), |next| next.base as usize);
+        let values = (end - f.base as usize) as u64;
+        let at = |what: &str| {
+            format!(
+                "frame {i} (`{}` at instruction {}): {what}",
+                func.name, f.pc
+            )
+        };
+        let height = |pc: u32| match info.height[pc as usize] {
+            UNREACHABLE => Err(at("the instruction is unreachable")),
+            h => Ok(u64::from(h)),
+        };
+        let locals = u64::from(func.local_count());
+        let expected = if i < last {
+            let callee = p.frames[i + 1].func;
+            if f.pc == 0 || func.code[f.pc as usize - 1] != Instr::Call(callee) {
+                return Err(at(
+                    "a caller's frame must continue after a call of the next frame's function",
+                ));
+            }
+            height(f.pc)? - u64::from(module.func(callee).results)
+        } else {
+            let op = func.code[f.pc as usize].opcode();
+            let ok = match p.status {
+                _ if in_recurse => op == Opcode::Recurse,
+                Status::Running | Status::OutOfGas => info.is_block_start(f.pc),
+                Status::Yielded => {
+                    info.is_block_start(f.pc)
+                        && func.code[f.pc as usize - 1].opcode() == Opcode::Yield
+                }
+                Status::OutOfMemory => op.info().self_metered(),
+                Status::Halted => op == Opcode::Halt,
+                Status::Faulted => true,
+                Status::Ready | Status::Returned => unreachable!("checked by the caller"),
+            };
+            if !ok {
+                return Err(at(&format!(
+                    "not a point where a {} process can stop",
+                    p.status
+                )));
+            }
+            let h = height(f.pc)?;
+            if in_recurse {
+                h - 3
+            } else {
+                h
+            }
+        };
+        if values != locals + expected {
+            return Err(at(&format!(
+                "holds {values} values, the verifier expects {}",
+                locals + expected
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_process_roundtrips() {
+        let m = verify(
+            crate::asm::assemble(
+                ".memory 8\n.data 0 1 2 3\nfunc main(a) -> 1\n local.get a\n ret\nend\n",
+                "t",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut p = Process::new(m, 0);
+        p.port.push(7);
+        let bytes = encode(&p);
+        assert_eq!(bytes.len() as u64, encoded_len(&p));
+        let back = decode(&bytes).unwrap();
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.footprint, p.footprint);
+    }
+
+    #[test]
+    fn rejects_bad_headers() {
+        assert!(decode(b"").unwrap_err().message.contains("truncated"));
+        assert!(decode(b"RARVMIMX\x01\0\0\0")
+            .unwrap_err()
+            .message
+            .contains("magic"));
+        assert!(decode(b"RARVMIMG\x02\0\0\0")
+            .unwrap_err()
+            .message
+            .contains("version"));
+    }
+}

@@ -1,0 +1,635 @@
+//! The instruction set, defined once.
+//!
+//! Every instruction is one row of the [`isa!`] table below. The table generates the
+//! [`Opcode`] enum, the typed [`Instr`] enum (opcode plus its immediate), and the
+//! [`OpInfo`] rows with mnemonics, immediate kinds, stack effects, gas costs, metering
+//! classes and control flow. The assembler, disassembler, codec, verifier, interpreter,
+//! JIT and the instruction table in `docs/SPEC.md` ([`markdown_table`]) all read it.
+
+use std::fmt;
+
+/// The kind of immediate operand that follows an opcode in the binary encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImmKind {
+    /// No immediate.
+    None,
+    /// A 64-bit constant word (8 bytes).
+    Word,
+    /// A local variable index (4 bytes).
+    Local,
+    /// A branch target: an instruction index in the same function (4 bytes).
+    Target,
+    /// A function index in the same module (4 bytes).
+    Func,
+    /// A static byte offset added to a memory address (4 bytes).
+    Offset,
+    /// A [`Field`] selector of `child.info` (1 byte).
+    Field,
+    /// A branch table: `n` (4 bytes), then `n + 1` targets of 4 bytes; the last is the default.
+    Table,
+}
+
+impl ImmKind {
+    /// Size in bytes of the fixed part of the immediate.
+    pub const fn size(self) -> usize {
+        match self {
+            ImmKind::None => 0,
+            ImmKind::Word => 8,
+            ImmKind::Local | ImmKind::Target | ImmKind::Func | ImmKind::Offset | ImmKind::Table => {
+                4
+            }
+            ImmKind::Field => 1,
+        }
+    }
+
+    fn spec_name(self) -> &'static str {
+        match self {
+            ImmKind::None => "",
+            ImmKind::Word => "word:u64",
+            ImmKind::Local => "local:u32",
+            ImmKind::Target => "target:u32",
+            ImmKind::Func => "func:u32",
+            ImmKind::Offset => "offset:u32",
+            ImmKind::Field => "field:u8",
+            ImmKind::Table => "n:u32, n+1 × target:u32",
+        }
+    }
+}
+
+/// How many operand-stack words an instruction pops and pushes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackEffect {
+    /// A fixed number of pops, then pushes.
+    Fixed { pops: u8, pushes: u8 },
+    /// Pops the callee's parameters, pushes its results.
+    Call,
+    /// Requires exactly the function's results on the stack and returns them.
+    Ret,
+}
+
+const fn fixed(pops: u8, pushes: u8) -> StackEffect {
+    StackEffect::Fixed { pops, pushes }
+}
+
+/// Where an instruction's gas is charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metering {
+    /// Its cost is part of its basic block's cost, charged at block entry.
+    Block,
+    /// It forms a basic block by itself and charges its whole cost when it executes:
+    /// the base cost plus one gas per `unit` bytes (rounded up) of its data-dependent
+    /// size (`unit == 0`: no data-dependent part). It may stop the process out of gas
+    /// or out of memory at itself.
+    SelfMetered { unit: u32 },
+}
+
+/// Where control goes after an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// To the next instruction.
+    Next,
+    /// To its target only.
+    Jump,
+    /// To its target or the next instruction.
+    Branch,
+    /// To one of its table's targets.
+    Switch,
+    /// Into the callee, then to the next instruction.
+    Call,
+    /// Back to the caller.
+    Return,
+    /// Nowhere: the process stops.
+    Stop,
+    /// Out to the process tree (recurse, yield), later to the next instruction.
+    Exit,
+}
+
+impl Flow {
+    /// True when the instruction ends its basic block.
+    pub const fn ends_block(self) -> bool {
+        !matches!(self, Flow::Next)
+    }
+}
+
+/// Everything the table says about one opcode.
+#[derive(Clone, Copy, Debug)]
+pub struct OpInfo {
+    pub opcode: Opcode,
+    pub mnemonic: &'static str,
+    pub imm: ImmKind,
+    pub stack: StackEffect,
+    pub gas: u32,
+    pub metering: Metering,
+    pub flow: Flow,
+    pub doc: &'static str,
+}
+
+impl OpInfo {
+    /// True when the instruction charges its own gas (see [`Metering::SelfMetered`]).
+    pub const fn self_metered(&self) -> bool {
+        matches!(self.metering, Metering::SelfMetered { .. })
+    }
+}
+
+/// The selector of `child.info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Field {
+    Status = 0,
+    Fault = 1,
+    GasLeft = 2,
+    GasUsed = 3,
+    Footprint = 4,
+    MemLimit = 5,
+    MemSize = 6,
+    Port = 7,
+}
+
+impl Field {
+    pub const ALL: [Field; 8] = [
+        Field::Status,
+        Field::Fault,
+        Field::GasLeft,
+        Field::GasUsed,
+        Field::Footprint,
+        Field::MemLimit,
+        Field::MemSize,
+        Field::Port,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Field> {
+        Field::ALL.get(usize::from(v)).copied()
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Fault => "fault",
+            Field::GasLeft => "gas_left",
+            Field::GasUsed => "gas_used",
+            Field::Footprint => "footprint",
+            Field::MemLimit => "mem_limit",
+            Field::MemSize => "mem_size",
+            Field::Port => "port",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// Turns an `Instr` variant with an optional payload into a pattern.
+macro_rules! instr_pat {
+    ($name:ident, $x:ident) => {
+        Instr::$name
+    };
+    ($name:ident, $x:ident, $ty:ty) => {
+        Instr::$name($x)
+    };
+}
+
+/// The immediate of a matched `Instr`, widened to a word.
+macro_rules! instr_imm {
+    ($x:ident) => {
+        0
+    };
+    ($x:ident, $ty:ty) => {
+        u64::from($x)
+    };
+}
+
+/// Builds an `Instr` from an opcode and a word immediate already range-checked by its kind.
+macro_rules! instr_make {
+    ($name:ident, $v:ident) => {
+        Instr::$name
+    };
+    ($name:ident, $v:ident, $ty:ty) => {
+        // The codec reads exactly `size_of::<$ty>()` bytes, so the value always fits.
+        Instr::$name($v as $ty)
+    };
+}
+
+macro_rules! isa {
+    ($(
+        $code:literal $name:ident $(($ty:ty))? = $mn:literal, $imm:ident, $stack:expr,
+        gas $gas:literal, $meter:expr, $flow:ident, $doc:literal;
+    )*) => {
+        /// An instruction's operation code: the first byte of its encoding.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum Opcode { $($name = $code,)* }
+
+        /// A decoded instruction: its opcode and typed immediate.
+        ///
+        /// `Switch` holds an index into its function's branch tables.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Instr { $($name $(($ty))?,)* }
+
+        /// The instruction table, in opcode order.
+        pub const OPS: &[OpInfo] = &[$(
+            OpInfo {
+                opcode: Opcode::$name,
+                mnemonic: $mn,
+                imm: ImmKind::$imm,
+                stack: $stack,
+                gas: $gas,
+                metering: $meter,
+                flow: Flow::$flow,
+                doc: $doc,
+            },
+        )*];
+
+        impl Opcode {
+            /// The opcode whose encoding is `byte`, if any.
+            pub const fn from_u8(byte: u8) -> Option<Opcode> {
+                match byte {
+                    $($code => Some(Opcode::$name),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Instr {
+            /// This instruction's opcode.
+            pub const fn opcode(&self) -> Opcode {
+                match self {
+                    $(instr_pat!($name, _x $(, $ty)?) => Opcode::$name,)*
+                }
+            }
+
+            /// The immediate as a word (0 for instructions without one).
+            pub fn imm(&self) -> u64 {
+                match *self {
+                    $(instr_pat!($name, x $(, $ty)?) => instr_imm!(x $(, $ty)?),)*
+                }
+            }
+
+            /// Builds an instruction from its opcode and immediate. The immediate must fit
+            /// the opcode's [`ImmKind`] (the codec guarantees it); excess bits are dropped.
+            pub fn from_parts(op: Opcode, imm: u64) -> Instr {
+                match op {
+                    $(Opcode::$name => instr_make!($name, imm $(, $ty)?),)*
+                }
+            }
+        }
+    };
+}
+
+const BLOCK: Metering = Metering::Block;
+const fn self_metered(unit: u32) -> Metering {
+    Metering::SelfMetered { unit }
+}
+
+isa! {
+    // ---- control -------------------------------------------------------------------
+    0x00 Nop = "nop", None, fixed(0, 0), gas 1, BLOCK, Next,
+        "Does nothing.";
+    0x01 Trap = "trap", None, fixed(0, 0), gas 1, BLOCK, Stop,
+        "Faults with `trap`.";
+    0x02 Halt = "halt", None, fixed(0, 0), gas 1, BLOCK, Stop,
+        "Stops the process with status `halted`; its frames stay as they are.";
+    0x03 Jmp(u32) = "jmp", Target, fixed(0, 0), gas 1, BLOCK, Jump,
+        "Continues at `target`.";
+    0x04 Jz(u32) = "jz", Target, fixed(1, 0), gas 1, BLOCK, Branch,
+        "Pops `c`; continues at `target` if `c == 0`, else at the next instruction.";
+    0x05 Jnz(u32) = "jnz", Target, fixed(1, 0), gas 1, BLOCK, Branch,
+        "Pops `c`; continues at `target` if `c != 0`, else at the next instruction.";
+    0x06 Switch(u32) = "switch", Table, fixed(1, 0), gas 2, BLOCK, Switch,
+        "Pops `i`; continues at target `i` if `i < n`, else at the default (last) target.";
+    0x07 Call(u32) = "call", Func, StackEffect::Call, gas 5, self_metered(0), Call,
+        "Pops the callee's parameters and enters it with a new frame (parameters, then zeroed locals). \
+         Faults `call_depth` beyond the frame limit, `stack_overflow` beyond the value-stack limit; \
+         the frame's bytes are charged as memory.";
+    0x08 Ret = "ret", None, StackEffect::Ret, gas 2, BLOCK, Return,
+        "Returns the function's results (exactly the words on its operand stack) to the caller. \
+         From the entry function: the results are appended to the port and the process is `returned`.";
+
+    // ---- operand stack and locals ----------------------------------------------------
+    0x10 Push(u64) = "push", Word, fixed(0, 1), gas 1, BLOCK, Next,
+        "Pushes `word`.";
+    0x11 Drop = "drop", None, fixed(1, 0), gas 1, BLOCK, Next,
+        "Pops and discards a word.";
+    0x12 Dup = "dup", None, fixed(1, 2), gas 1, BLOCK, Next,
+        "`a -- a a`.";
+    0x13 Swap = "swap", None, fixed(2, 2), gas 1, BLOCK, Next,
+        "`a b -- b a`.";
+    0x14 Over = "over", None, fixed(2, 3), gas 1, BLOCK, Next,
+        "`a b -- a b a`.";
+    0x15 Select = "select", None, fixed(3, 1), gas 1, BLOCK, Next,
+        "`a b c -- (c != 0 ? a : b)`.";
+    0x18 LocalGet(u32) = "local.get", Local, fixed(0, 1), gas 1, BLOCK, Next,
+        "Pushes local `local`.";
+    0x19 LocalSet(u32) = "local.set", Local, fixed(1, 0), gas 1, BLOCK, Next,
+        "Pops a word into local `local`.";
+    0x1a LocalTee(u32) = "local.tee", Local, fixed(1, 1), gas 1, BLOCK, Next,
+        "Copies the top word into local `local` without popping it.";
+
+    // ---- arithmetic (wrapping, 64-bit) -------------------------------------------------
+    0x20 Add = "add", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a + b` (wrapping).";
+    0x21 Sub = "sub", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a - b` (wrapping).";
+    0x22 Mul = "mul", None, fixed(2, 1), gas 3, BLOCK, Next,
+        "`a b -- a * b` (wrapping, low 64 bits).";
+    0x23 DivU = "div_u", None, fixed(2, 1), gas 4, BLOCK, Next,
+        "`a b -- a / b` unsigned. Faults `division_by_zero` if `b == 0`.";
+    0x24 DivS = "div_s", None, fixed(2, 1), gas 4, BLOCK, Next,
+        "`a b -- a / b` signed, rounding toward zero; `i64::MIN / -1 = i64::MIN`. Faults `division_by_zero` if `b == 0`.";
+    0x25 RemU = "rem_u", None, fixed(2, 1), gas 4, BLOCK, Next,
+        "`a b -- a % b` unsigned. Faults `division_by_zero` if `b == 0`.";
+    0x26 RemS = "rem_s", None, fixed(2, 1), gas 4, BLOCK, Next,
+        "`a b -- a % b` signed, sign of `a`; `i64::MIN % -1 = 0`. Faults `division_by_zero` if `b == 0`.";
+    0x27 And = "and", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a & b`.";
+    0x28 Or = "or", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a | b`.";
+    0x29 Xor = "xor", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a ^ b`.";
+    0x2a Shl = "shl", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a << (b mod 64)`.";
+    0x2b ShrU = "shr_u", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a >> (b mod 64)`, logical.";
+    0x2c ShrS = "shr_s", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a >> (b mod 64)`, arithmetic.";
+    0x2d Rotl = "rotl", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a rotated left by (b mod 64)`.";
+    0x2e Rotr = "rotr", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- a rotated right by (b mod 64)`.";
+    0x30 Not = "not", None, fixed(1, 1), gas 1, BLOCK, Next,
+        "`a -- !a` (bitwise complement).";
+    0x31 Neg = "neg", None, fixed(1, 1), gas 1, BLOCK, Next,
+        "`a -- 0 - a` (wrapping).";
+    0x32 Clz = "clz", None, fixed(1, 1), gas 1, BLOCK, Next,
+        "`a -- leading zero bits of a` (64 for 0).";
+    0x33 Ctz = "ctz", None, fixed(1, 1), gas 1, BLOCK, Next,
+        "`a -- trailing zero bits of a` (64 for 0).";
+    0x34 Popcnt = "popcnt", None, fixed(1, 1), gas 1, BLOCK, Next,
+        "`a -- number of one bits of a`.";
+    0x35 Eqz = "eqz", None, fixed(1, 1), gas 1, BLOCK, Next,
+        "`a -- (a == 0)` as 1 or 0.";
+    0x38 Eq = "eq", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a == b)`.";
+    0x39 Ne = "ne", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a != b)`.";
+    0x3a LtU = "lt_u", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a < b)` unsigned.";
+    0x3b LtS = "lt_s", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a < b)` signed.";
+    0x3c GtU = "gt_u", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a > b)` unsigned.";
+    0x3d GtS = "gt_s", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a > b)` signed.";
+    0x3e LeU = "le_u", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a <= b)` unsigned.";
+    0x3f LeS = "le_s", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a <= b)` signed.";
+    0x40 GeU = "ge_u", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a >= b)` unsigned.";
+    0x41 GeS = "ge_s", None, fixed(2, 1), gas 1, BLOCK, Next,
+        "`a b -- (a >= b)` signed.";
+
+    // ---- linear memory -----------------------------------------------------------------
+    0x50 Load8U(u32) = "load8_u", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- byte at addr + offset`, zero-extended. Faults `out_of_bounds` unless the bytes lie inside memory.";
+    0x51 Load8S(u32) = "load8_s", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- byte`, sign-extended.";
+    0x52 Load16U(u32) = "load16_u", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- u16` (little-endian), zero-extended.";
+    0x53 Load16S(u32) = "load16_s", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- i16`, sign-extended.";
+    0x54 Load32U(u32) = "load32_u", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- u32`, zero-extended.";
+    0x55 Load32S(u32) = "load32_s", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- i32`, sign-extended.";
+    0x56 Load64(u32) = "load64", Offset, fixed(1, 1), gas 2, BLOCK, Next,
+        "`addr -- u64`.";
+    0x58 Store8(u32) = "store8", Offset, fixed(2, 0), gas 2, BLOCK, Next,
+        "`addr v --`; stores the low byte of `v` at `addr + offset`.";
+    0x59 Store16(u32) = "store16", Offset, fixed(2, 0), gas 2, BLOCK, Next,
+        "`addr v --`; stores the low 16 bits.";
+    0x5a Store32(u32) = "store32", Offset, fixed(2, 0), gas 2, BLOCK, Next,
+        "`addr v --`; stores the low 32 bits.";
+    0x5b Store64(u32) = "store64", Offset, fixed(2, 0), gas 2, BLOCK, Next,
+        "`addr v --`; stores all 64 bits.";
+    0x5c MemSize = "mem.size", None, fixed(0, 1), gas 1, BLOCK, Next,
+        "`-- size`: the memory size in bytes.";
+    0x5d MemGrow = "mem.grow", None, fixed(1, 1), gas 10, self_metered(32), Next,
+        "`n -- old_size`: appends `n` zero bytes, charged as memory. Faults `memory_cap` beyond the memory limit. Dynamic size: `n`.";
+    0x5e MemCopy = "mem.copy", None, fixed(3, 0), gas 5, self_metered(32), Next,
+        "`dst src len --`: copies `len` bytes (ranges may overlap). Faults `out_of_bounds` unless both ranges lie inside memory. Dynamic size: `len`.";
+    0x5f MemFill = "mem.fill", None, fixed(3, 0), gas 5, self_metered(32), Next,
+        "`dst byte len --`: fills `len` bytes with the low byte of `byte`. Dynamic size: `len`.";
+
+    // ---- this process ------------------------------------------------------------------
+    0x60 GasLeft = "gas.left", None, fixed(0, 1), gas 1, BLOCK, Next,
+        "`-- g`: this process's own gas left (after its block was charged).";
+    0x61 MemLeft = "mem.left", None, fixed(0, 1), gas 1, BLOCK, Next,
+        "`-- m`: this process's own memory headroom: `mem_limit - footprint`.";
+    0x62 In = "in", None, fixed(0, 1), gas 1, BLOCK, Next,
+        "`-- v`: pops the top word of this process's port. Faults `stack_underflow` if it is empty.";
+    0x63 Out = "out", None, fixed(1, 0), gas 1, BLOCK, Next,
+        "`v --`: pushes `v` onto this process's port. Faults `stack_overflow` if it is full.";
+    0x64 Yield = "yield", None, fixed(0, 0), gas 10, BLOCK, Exit,
+        "Pauses the process with status `yielded`; `recurse` resumes it at the next instruction.";
+
+    // ---- children ----------------------------------------------------------------------
+    0x70 Spawn(u32) = "spawn", Func, fixed(0, 1), gas 100, self_metered(0), Next,
+        "`-- slot`: creates a `ready` child running function `func` of this module (sharing its code) \
+         with the module's initial memory; its footprint plus a key is charged as memory. Faults `key_limit` if the key list is full.";
+    0x71 SpawnBytes = "spawn.bytes", None, fixed(2, 2), gas 200, self_metered(4), Next,
+        "`addr len -- slot err`: decodes and verifies a module from memory and creates a `ready` child running its entry function. \
+         `err` is 0 on success, 1 if the bytes are not a module, 2 if it fails verification (then `slot` is `u64::MAX`). \
+         Gas is charged before decoding and kept even if the child then does not fit in memory. Dynamic size: `len`.";
+    0x72 Recurse = "recurse", None, fixed(3, 1), gas 50, BLOCK, Exit,
+        "`slot gas mem -- status`: adds `gas` and `mem` to the child's allowances and runs it until it stops; \
+         pushes its status. Faults `invalid_key` unless `slot` holds a process.";
+    0x73 ChildPush = "child.push", None, fixed(2, 0), gas 5, BLOCK, Next,
+        "`slot v --`: pushes `v` onto the child's port. Faults `stack_overflow` if it is full.";
+    0x74 ChildPop = "child.pop", None, fixed(1, 1), gas 5, BLOCK, Next,
+        "`slot -- v`: pops the top word of the child's port. Faults `stack_underflow` if it is empty.";
+    0x75 ChildInfo(u8) = "child.info", Field, fixed(1, 1), gas 5, BLOCK, Next,
+        "`slot -- v`: reads a field of the child: status, fault, gas_left, gas_used, footprint, mem_limit, mem_size or port (its length).";
+    0x76 ChildGrow = "child.grow", None, fixed(2, 1), gas 10, self_metered(32), Next,
+        "`slot n -- old_size`: grows the child's memory by `n` zero bytes and raises its memory limit by `n`; charged as this process's memory. Dynamic size: `n`.";
+    0x77 ChildWrite = "child.write", None, fixed(4, 0), gas 10, self_metered(32), Next,
+        "`slot dst src len --`: copies `len` bytes from this memory at `src` to the child's memory at `dst`. Dynamic size: `len`.";
+    0x78 ChildRead = "child.read", None, fixed(4, 0), gas 10, self_metered(32), Next,
+        "`slot dst src len --`: copies `len` bytes from the child's memory at `src` to this memory at `dst`. Dynamic size: `len`.";
+    0x79 ChildSave = "child.save", None, fixed(3, 1), gas 100, self_metered(32), Next,
+        "`slot addr cap -- len`: writes the image of the child and its subtree at `addr` if its length is at most `cap`; \
+         pushes the length either way. Faults `out_of_bounds` unless `addr .. addr + cap` lies inside memory. Dynamic size: the image length.";
+    0x7a ChildLoad = "child.load", None, fixed(2, 2), gas 200, self_metered(16), Next,
+        "`addr len -- slot err`: decodes an image from memory into a new child (`err` 0), or pushes `u64::MAX 1` if the bytes are not a valid image. \
+         Gas is charged before decoding and kept even if the child then does not fit in memory. Dynamic size: `len`.";
+
+    // ---- keys --------------------------------------------------------------------------
+    0x80 KeyKind = "key.kind", None, fixed(1, 1), gas 2, BLOCK, Next,
+        "`slot -- kind`: 0 if the slot is empty or beyond the key list, 1 if it holds a process.";
+    0x81 KeyDrop = "key.drop", None, fixed(1, 0), gas 20, BLOCK, Next,
+        "`slot --`: drops the key; a child is destroyed with its subtree and its memory released. Faults `invalid_key` if the slot is empty.";
+}
+
+impl Opcode {
+    /// Everything the table says about this opcode.
+    pub fn info(self) -> &'static OpInfo {
+        &OPS[INDEX[self as usize] as usize]
+    }
+
+    /// The opcode written as `mnemonic` in assembler text.
+    pub fn from_mnemonic(mnemonic: &str) -> Option<Opcode> {
+        OPS.iter()
+            .find(|i| i.mnemonic == mnemonic)
+            .map(|i| i.opcode)
+    }
+
+    /// All opcodes in encoding order.
+    pub fn all() -> impl Iterator<Item = Opcode> {
+        OPS.iter().map(|i| i.opcode)
+    }
+}
+
+impl Instr {
+    /// Everything the table says about this instruction's opcode.
+    pub fn info(&self) -> &'static OpInfo {
+        self.opcode().info()
+    }
+}
+
+impl fmt::Display for Opcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.info().mnemonic)
+    }
+}
+
+/// `INDEX[byte]` is the row of opcode `byte` in [`OPS`].
+const INDEX: [u8; 256] = {
+    let mut index = [u8::MAX; 256];
+    let mut i = 0;
+    while i < OPS.len() {
+        index[OPS[i].opcode as usize] = i as u8;
+        i += 1;
+    }
+    index
+};
+
+/// The gas of a self-metered instruction whose data-dependent size is `bytes`: its base
+/// cost plus `ceil(bytes / unit)`, saturating at `u64::MAX`.
+pub fn dynamic_gas(op: Opcode, bytes: u64) -> u64 {
+    let info = op.info();
+    let dynamic = match info.metering {
+        Metering::SelfMetered { unit } if unit > 0 => bytes.div_ceil(u64::from(unit)),
+        _ => 0,
+    };
+    u64::from(info.gas).saturating_add(dynamic)
+}
+
+/// Renders the instruction table as the Markdown table embedded in `docs/SPEC.md`.
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| opcode | mnemonic | immediate | stack | gas | metering | flow | semantics |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for op in OPS {
+        let stack = match op.stack {
+            StackEffect::Fixed { pops, pushes } => format!("{pops} → {pushes}"),
+            StackEffect::Call => "params → results".to_string(),
+            StackEffect::Ret => "results → ∅".to_string(),
+        };
+        let metering = match op.metering {
+            Metering::Block => "block".to_string(),
+            Metering::SelfMetered { unit: 0 } => "self".to_string(),
+            Metering::SelfMetered { unit } => format!("self, +1 per {unit} B"),
+        };
+        let flow = format!("{:?}", op.flow).to_lowercase();
+        out.push_str(&format!(
+            "| `0x{:02x}` | `{}` | {} | {} | {} | {} | {} | {} |\n",
+            op.opcode as u8,
+            op.mnemonic,
+            op.imm.spec_name(),
+            stack,
+            op.gas,
+            metering,
+            flow,
+            op.doc.replace('|', "\\|"),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opcodes_and_mnemonics_are_unique_and_indexed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, op) in OPS.iter().enumerate() {
+            assert!(
+                seen.insert(op.mnemonic),
+                "duplicate mnemonic {}",
+                op.mnemonic
+            );
+            assert_eq!(Opcode::from_u8(op.opcode as u8), Some(op.opcode));
+            assert_eq!(op.opcode.info().mnemonic, op.mnemonic);
+            assert_eq!(Opcode::from_mnemonic(op.mnemonic), Some(op.opcode));
+            if i > 0 {
+                assert!(
+                    OPS[i - 1].opcode < op.opcode,
+                    "table not in opcode order at {}",
+                    op.mnemonic
+                );
+            }
+        }
+        let defined = (0..=255u8)
+            .filter(|b| Opcode::from_u8(*b).is_some())
+            .count();
+        assert_eq!(defined, OPS.len());
+    }
+
+    #[test]
+    fn immediates_roundtrip_through_parts() {
+        for op in Opcode::all() {
+            let imm = match op.info().imm {
+                ImmKind::None => 0,
+                ImmKind::Word => 0xdead_beef_0123_4567,
+                ImmKind::Field => 7,
+                _ => 0x1234_5678,
+            };
+            let ins = Instr::from_parts(op, imm);
+            assert_eq!(ins.opcode(), op);
+            assert_eq!(ins.imm(), imm, "{op}");
+        }
+    }
+
+    #[test]
+    fn self_metered_instructions_end_blocks_or_flow_next() {
+        for op in OPS {
+            if op.self_metered() {
+                assert!(
+                    matches!(op.flow, Flow::Next | Flow::Call),
+                    "{}",
+                    op.mnemonic
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn instr_stays_small() {
+        assert_eq!(std::mem::size_of::<Instr>(), 16);
+    }
+
+    #[test]
+    fn dynamic_gas_rounds_up_and_saturates() {
+        assert_eq!(dynamic_gas(Opcode::MemCopy, 0), 5);
+        assert_eq!(dynamic_gas(Opcode::MemCopy, 1), 6);
+        assert_eq!(dynamic_gas(Opcode::MemCopy, 32), 6);
+        assert_eq!(dynamic_gas(Opcode::MemCopy, 33), 7);
+        assert_eq!(dynamic_gas(Opcode::Spawn, 1 << 40), 100);
+        assert_eq!(
+            dynamic_gas(Opcode::SpawnBytes, u64::MAX),
+            200 + u64::MAX.div_ceil(4)
+        );
+    }
+}

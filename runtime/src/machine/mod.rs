@@ -1,0 +1,371 @@
+//! The machine: runs a process tree on an [`Engine`] under the intentional resource model.
+//!
+//! While a tree runs, the processes from the root down to the deepest one that is
+//! running or frozen form the *spine*, held in a `Vec` of links — never on the host
+//! stack. Links `0..=leaf` are *active*: the leaf executes and every charge applies to all
+//! of them. Links below the leaf are *parked*: a stopped child of the leaf and the
+//! processes frozen inside it, waiting for a `recurse` to resume them.
+//!
+//! Each link's gas left and memory headroom live in a min segment tree ([`tree`]). After
+//! an engine run the machine adds the charge to the active prefix, and the engine's
+//! effective budget is the minimum over that prefix: the hot path never looks at depth,
+//! and each transition (push, stop, refuel, settle) costs O(log depth). Stopping a
+//! process only moves the leaf index, so refuelling an ancestor at any distance resumes
+//! the deepest frozen process in O(log depth) too.
+//!
+//! When a charge fails, the *outermost* process that cannot pay stops (out of gas or out
+//! of memory); everything below it stays frozen with status `Running`, and its parent
+//! continues after its `recurse`. A parked child sits in its parent's key slot with its
+//! counters settled, so the parent can inspect, feed, save or drop it; its frozen
+//! descendants stay on the spine (their slots hold [`Key::Active`]) until the parent
+//! resumes it, abandons it for another child, saves it, or drops it.
+
+mod tree;
+
+use crate::engine::{Budget, Engine, Exit};
+use crate::process::{Fault, Key, Process, Status};
+use crate::sys;
+use tree::MinTree;
+
+/// Adds `gas` and `mem` to `root`'s allowances and runs it until it stops (the host's
+/// `recurse`). A root that has finished (returned, halted, faulted) is returned unchanged
+/// apart from its allowances.
+pub fn run<E: Engine + ?Sized>(
+    mut root: Box<Process>,
+    engine: &mut E,
+    gas: u64,
+    mem: u64,
+) -> Box<Process> {
+    root.gas_left = root.gas_left.saturating_add(gas);
+    root.mem_limit = root.mem_limit.saturating_add(mem);
+    let mut m = Machine {
+        chain: Vec::new(),
+        leaf: 0,
+        gas: MinTree::new(),
+        mem: MinTree::new(),
+    };
+    if let Err(root) = m.enter(root, 0) {
+        return root;
+    }
+    loop {
+        let exit = m.step(engine);
+        if let Some(root) = m.handle(exit) {
+            return root;
+        }
+    }
+}
+
+struct Machine {
+    chain: Vec<Link>,
+    /// Index of the executing link.
+    leaf: usize,
+    /// Gas left of each link.
+    gas: MinTree,
+    /// Memory headroom (`mem_limit - footprint`) of each link.
+    mem: MinTree,
+}
+
+/// One process on the spine.
+struct Link {
+    /// The process; `None` while it is parked in its parent's key slot (then its status
+    /// is not `Running` and its counters are settled).
+    proc: Option<Box<Process>>,
+    /// The slot of the parent's key list it belongs in.
+    slot: u32,
+    /// `gas_used + gas_left` when it was last activated: its gas used is this minus its
+    /// current gas left.
+    used_base: u128,
+    /// For a parked stopped link: the link that was executing when it stopped, where a
+    /// resume continues (itself, or the deepest process frozen inside it).
+    resume_to: usize,
+}
+
+impl Machine {
+    fn proc(&mut self, j: usize) -> &mut Process {
+        self.chain[j]
+            .proc
+            .as_deref_mut()
+            .expect("active and frozen links hold their process")
+    }
+
+    /// Loads link `j`'s tree values and gas base from its process's fields.
+    fn activate(&mut self, j: usize) {
+        let p = self.chain[j]
+            .proc
+            .as_deref()
+            .expect("an activated link holds its process");
+        let (gas_left, used, headroom) = (
+            p.gas_left,
+            p.gas_used,
+            i128::from(p.mem_limit) - i128::from(p.footprint),
+        );
+        self.gas.reserve(j);
+        self.mem.reserve(j);
+        self.gas.set(j, i128::from(gas_left));
+        self.mem.set(j, headroom);
+        self.chain[j].used_base = u128::from(used) + u128::from(gas_left);
+    }
+
+    /// Writes link `j`'s settled counters into its process.
+    fn settle(&mut self, j: usize) {
+        let gas_left = self.gas.get(j).clamp(0, i128::from(u64::MAX)) as u64;
+        let headroom = self.mem.get(j);
+        let used_base = self.chain[j].used_base;
+        let p = self.proc(j);
+        p.gas_left = gas_left;
+        p.gas_used = u64::try_from(used_base - u128::from(gas_left)).unwrap_or(u64::MAX);
+        p.footprint = (i128::from(p.mem_limit) - headroom).clamp(0, i128::from(u64::MAX)) as u64;
+    }
+
+    /// Appends `p` to the spine below the leaf and makes it the leaf.
+    fn push(&mut self, mut p: Box<Process>, slot: u32) {
+        debug_assert_eq!(
+            self.chain.len(),
+            if self.chain.is_empty() {
+                0
+            } else {
+                self.leaf + 1
+            }
+        );
+        p.on_spine = true;
+        let j = self.chain.len();
+        self.chain.push(Link {
+            proc: Some(p),
+            slot,
+            used_base: 0,
+            resume_to: j,
+        });
+        self.activate(j);
+        self.leaf = j;
+    }
+
+    /// Makes `p` (just taken from `slot` of the leaf, or the root) the new leaf, then
+    /// descends through its frozen running children. Gives `p` back if it cannot run.
+    fn enter(&mut self, mut p: Box<Process>, slot: u32) -> Result<(), Box<Process>> {
+        match p.status {
+            Status::Returned | Status::Halted | Status::Faulted => return Err(p),
+            Status::Ready => {
+                let delta = sys::start(&mut p);
+                if p.status == Status::Faulted {
+                    // The entry frame's footprint leaves the leaf's (and the chain's) total.
+                    if !self.chain.is_empty() {
+                        self.mem.add_prefix(self.leaf, -delta);
+                    }
+                    return Err(p);
+                }
+            }
+            Status::Yielded | Status::OutOfGas | Status::OutOfMemory => p.status = Status::Running,
+            Status::Running => {}
+        }
+        self.push(p, slot);
+        while let Some(k) = self.proc(self.leaf).running_child() {
+            let Key::Process(child) =
+                std::mem::replace(&mut self.proc(self.leaf).keys[k as usize], Key::Active)
+            else {
+                unreachable!("running_child returns a process slot")
+            };
+            self.push(child, k);
+        }
+        Ok(())
+    }
+
+    /// The leaf's effective budget.
+    fn budget(&self) -> Budget {
+        let clamp = |v: i128| v.clamp(0, i128::from(u64::MAX)) as u64;
+        let fuel = clamp(self.gas.min_prefix(self.leaf));
+        let mem = clamp(self.mem.min_prefix(self.leaf));
+        let own_gas = clamp(self.gas.get(self.leaf));
+        let own_mem = clamp(self.mem.get(self.leaf));
+        Budget {
+            fuel,
+            mem,
+            gas_extra: own_gas - fuel,
+            mem_extra: own_mem - mem,
+        }
+    }
+
+    /// Runs the leaf on `engine` and charges what it used to the active links.
+    fn step<E: Engine + ?Sized>(&mut self, engine: &mut E) -> Exit {
+        let given = self.budget();
+        let mut b = given;
+        let leaf = self.leaf;
+        let exit = engine.run(self.proc(leaf), &mut b);
+        debug_assert!(b.fuel <= given.fuel, "engines only spend gas");
+        self.gas.add_prefix(leaf, -i128::from(given.fuel - b.fuel));
+        self.mem
+            .add_prefix(leaf, i128::from(b.mem) - i128::from(given.mem));
+        self.check_parked();
+        exit
+    }
+
+    /// Drops the parked links if the leaf dropped the child they hang from.
+    fn check_parked(&mut self) {
+        if self.chain.len() <= self.leaf + 1 {
+            return;
+        }
+        let slot = self.chain[self.leaf + 1].slot as usize;
+        let intact =
+            matches!(self.proc(self.leaf).keys.get(slot), Some(Key::Process(c)) if c.on_spine);
+        if !intact {
+            self.chain.truncate(self.leaf + 1);
+        }
+    }
+
+    /// Acts on an engine exit. Returns the root when it has stopped.
+    fn handle(&mut self, exit: Exit) -> Option<Box<Process>> {
+        let leaf = self.leaf;
+        match exit {
+            Exit::OutOfGas(need) => {
+                let i = self.gas.first_below(leaf, i128::from(need)).unwrap_or(leaf);
+                self.stop(i, Status::OutOfGas)
+            }
+            Exit::OutOfMemory(need) => {
+                let i = self.mem.first_below(leaf, i128::from(need)).unwrap_or(leaf);
+                self.stop(i, Status::OutOfMemory)
+            }
+            Exit::Fault(fault) => self.fault(fault),
+            Exit::Yield => self.stop(leaf, Status::Yielded),
+            Exit::Halt => self.stop(leaf, Status::Halted),
+            Exit::Return => self.stop(leaf, Status::Returned),
+            Exit::Recurse => self.recurse(),
+            Exit::Fold => {
+                self.fold_parked();
+                None
+            }
+        }
+    }
+
+    fn fault(&mut self, fault: Fault) -> Option<Box<Process>> {
+        self.proc(self.leaf).fault = fault;
+        self.stop(self.leaf, Status::Faulted)
+    }
+
+    /// Stops link `i` with `status`. The links below it down to the leaf stay on the spine,
+    /// frozen; `i` itself goes back to its parent's slot and the parent continues.
+    fn stop(&mut self, i: usize, status: Status) -> Option<Box<Process>> {
+        let resume_to = self.leaf;
+        self.settle(i);
+        self.proc(i).status = status;
+        if i == 0 {
+            self.leaf = 0;
+            self.fold_parked();
+            let mut root = self
+                .chain
+                .pop()
+                .and_then(|l| l.proc)
+                .expect("the root link");
+            root.on_spine = false;
+            return Some(root);
+        }
+        let slot = self.chain[i].slot as usize;
+        let p = if self.chain.len() == i + 1 {
+            let mut p = self
+                .chain
+                .pop()
+                .and_then(|l| l.proc)
+                .expect("the stopped link");
+            p.on_spine = false;
+            p
+        } else {
+            self.chain[i].resume_to = resume_to;
+            self.chain[i].proc.take().expect("the stopped link")
+        };
+        self.leaf = i - 1;
+        let parent = self.proc(i - 1);
+        parent.keys[slot] = Key::Process(p);
+        complete_recurse(parent, status);
+        None
+    }
+
+    /// Executes the leaf's `recurse`: `slot gas mem -- status`.
+    fn recurse(&mut self) -> Option<Box<Process>> {
+        let leaf = self.leaf;
+        let p = self.proc(leaf);
+        let n = p.stack.len();
+        let (slot, gas, mem) = (p.stack[n - 3], p.stack[n - 2], p.stack[n - 1]);
+        let Some(index) = usize::try_from(slot)
+            .ok()
+            .filter(|i| matches!(p.keys.get(*i), Some(Key::Process(_))))
+        else {
+            return self.fault(Fault::InvalidKey);
+        };
+        p.stack.truncate(n - 3);
+        let Key::Process(mut child) = std::mem::replace(&mut p.keys[index], Key::Active) else {
+            unreachable!("slot was checked to hold a process")
+        };
+        child.gas_left = child.gas_left.saturating_add(gas);
+        child.mem_limit = child.mem_limit.saturating_add(mem);
+        let parked = self.chain.len() > leaf + 1;
+        if parked && child.on_spine {
+            // Resume the parked child: it rejoins the active chain, and execution continues
+            // where it stopped — in it, or in the deepest process frozen inside it.
+            if child.status.is_final() {
+                let status = child.status;
+                let p = self.proc(leaf);
+                p.keys[index] = Key::Process(child);
+                complete_recurse(p, status);
+                return None;
+            }
+            child.status = Status::Running;
+            let j = leaf + 1;
+            self.chain[j].proc = Some(child);
+            self.activate(j);
+            self.leaf = self.chain[j].resume_to;
+            return None;
+        }
+        if parked {
+            // The leaf turns to another child: put the parked one back together first.
+            let p = self.proc(leaf);
+            p.keys[index] = Key::Process(child);
+            self.fold_parked();
+            let p = self.proc(leaf);
+            let Key::Process(c) = std::mem::replace(&mut p.keys[index], Key::Active) else {
+                unreachable!("slot was checked to hold a process")
+            };
+            child = c;
+        }
+        if let Err(child) = self.enter(child, index as u32) {
+            let status = child.status;
+            let p = self.proc(leaf);
+            p.keys[index] = Key::Process(child);
+            complete_recurse(p, status);
+        }
+        None
+    }
+
+    /// Puts the parked links back into their parents' key slots, so the leaf's subtree is
+    /// an ordinary tree again.
+    fn fold_parked(&mut self) {
+        let first = self.leaf + 1;
+        // Bring the processes parked in slots into their links, settling the frozen ones.
+        for j in first..self.chain.len() {
+            if self.chain[j].proc.is_none() {
+                let slot = self.chain[j].slot as usize;
+                let Key::Process(p) =
+                    std::mem::replace(&mut self.proc(j - 1).keys[slot], Key::Active)
+                else {
+                    unreachable!("a parked process sits in its parent's slot")
+                };
+                self.chain[j].proc = Some(p);
+            } else {
+                self.settle(j);
+            }
+        }
+        while self.chain.len() > first {
+            let link = self.chain.pop().expect("parked link");
+            let mut p = link.proc.expect("folded links hold their process");
+            p.on_spine = false;
+            self.proc(self.chain.len() - 1).keys[link.slot as usize] = Key::Process(p);
+        }
+    }
+}
+
+/// Finishes `parent`'s `recurse` once its child stopped with `status`.
+fn complete_recurse(parent: &mut Process, status: Status) {
+    parent.stack.push(status as u64);
+    parent
+        .frames
+        .last_mut()
+        .expect("a process in recurse has a frame")
+        .pc += 1;
+}

@@ -1,0 +1,281 @@
+//! Modules: functions, initial memory and data, and their canonical binary encoding.
+//!
+//! A [`Module`] is unverified; [`crate::verify`] turns it into a
+//! [`crate::VerifiedModule`], the only form an engine runs. Every field of the
+//! encoding is fixed-width and every accepted input re-encodes to the same bytes.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::isa::{ImmKind, Instr, Opcode};
+use crate::limits::*;
+
+/// The first bytes of every encoded module.
+pub const MODULE_MAGIC: &[u8; 8] = b"RARVMMOD";
+/// The module format version this build reads and writes.
+pub const MODULE_VERSION: u32 = 1;
+
+/// An unverified module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    /// Initial size of a process's memory, in bytes.
+    pub memory_size: u64,
+    /// Index of the function a process created from bytes or by the host starts in.
+    pub entry: u32,
+    /// Bytes copied into initial memory, in order.
+    pub data: Vec<DataSegment>,
+    pub funcs: Vec<Function>,
+}
+
+/// Bytes placed in initial memory at `offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSegment {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// One function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub params: u32,
+    pub results: u32,
+    /// Locals beyond the parameters, zeroed at entry.
+    pub locals: u32,
+    pub code: Vec<Instr>,
+    /// Branch tables of `switch` instructions: targets, the default last.
+    pub tables: Vec<Vec<u32>>,
+}
+
+impl Function {
+    /// Parameters plus locals.
+    pub fn local_count(&self) -> u32 {
+        self.params + self.locals
+    }
+}
+
+/// True for names the assembler can write: `[A-Za-z_][A-Za-z0-9_.]*`, at most
+/// [`MAX_NAME`] bytes.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_');
+    first_ok
+        && name.len() <= MAX_NAME
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+impl Module {
+    /// The canonical encoding (`docs/SPEC.md` §Module format).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.raw(MODULE_MAGIC);
+        w.u32(MODULE_VERSION);
+        w.u64(self.memory_size);
+        w.u32(self.entry);
+        w.len32(self.data.len());
+        for seg in &self.data {
+            w.u64(seg.offset);
+            w.u64(seg.bytes.len() as u64);
+            w.raw(&seg.bytes);
+        }
+        w.len32(self.funcs.len());
+        for f in &self.funcs {
+            w.u8(u8::try_from(f.name.len()).expect("name length checked by the verifier"));
+            w.raw(f.name.as_bytes());
+            w.u32(f.params);
+            w.u32(f.results);
+            w.u32(f.locals);
+            let code = encode_code(f);
+            w.len32(code.len());
+            w.raw(&code);
+        }
+        w.bytes
+    }
+
+    /// Decodes a module, rejecting anything but a canonical encoding.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] naming the byte offset and the problem: bad magic or version,
+    /// truncation, counts beyond the limits, unknown opcodes, malformed names, trailing bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Module, DecodeError> {
+        Self::read(&mut Reader::new(bytes))
+    }
+
+    /// Reads one module from `r` and requires that it is the whole input.
+    fn read(r: &mut Reader<'_>) -> Result<Module, DecodeError> {
+        let magic = r.take(8, "module magic")?;
+        if magic != MODULE_MAGIC {
+            return Err(r.error_at(0, "not a rarvm module (bad magic)"));
+        }
+        let version = r.u32("module version")?;
+        if version != MODULE_VERSION {
+            return Err(r.error_at(8, format!("unsupported module version {version}")));
+        }
+        let memory_size = r.u64("memory size")?;
+        let entry = r.u32("entry function")?;
+        let ndata = r.count("data segment count", MAX_DATA_SEGMENTS, 16)?;
+        let mut data = Vec::with_capacity(ndata);
+        for _ in 0..ndata {
+            let offset = r.u64("data offset")?;
+            let len = r.u64("data length")?;
+            let bytes = r.take(len, "data segment")?.to_vec();
+            data.push(DataSegment { offset, bytes });
+        }
+        let nfuncs = r.count("function count", MAX_FUNCS, 17)?;
+        let mut funcs = Vec::with_capacity(nfuncs);
+        for index in 0..nfuncs {
+            let at = r.pos();
+            let name_len = r.u8("function name length")?;
+            let name_bytes = r.take(u64::from(name_len), "function name")?;
+            let name = match std::str::from_utf8(name_bytes) {
+                Ok(s) if is_valid_name(s) => s.to_string(),
+                _ => return Err(r.error_at(at, format!("function {index} has an invalid name"))),
+            };
+            let params = r.u32("parameter count")?;
+            let results = r.u32("result count")?;
+            let locals = r.u32("local count")?;
+            let code_len = r.u32("code length")?;
+            let code_at = r.pos();
+            let code_bytes = r.take(u64::from(code_len), "function code")?;
+            let (code, tables) = decode_code(code_bytes).map_err(|e| DecodeError {
+                offset: code_at + e.offset,
+                message: format!("function `{name}`: {}", e.message),
+            })?;
+            funcs.push(Function {
+                name,
+                params,
+                results,
+                locals,
+                code,
+                tables,
+            });
+        }
+        r.expect_end("module")?;
+        Ok(Module {
+            memory_size,
+            entry,
+            data,
+            funcs,
+        })
+    }
+}
+
+/// Encodes one function's instructions.
+pub fn encode_code(f: &Function) -> Vec<u8> {
+    let mut w = Writer::default();
+    for ins in &f.code {
+        let info = ins.info();
+        w.u8(info.opcode as u8);
+        let imm = ins.imm();
+        match info.imm {
+            ImmKind::None => {}
+            ImmKind::Word => w.u64(imm),
+            ImmKind::Local | ImmKind::Target | ImmKind::Func | ImmKind::Offset => w.u32(imm as u32),
+            ImmKind::Field => w.u8(imm as u8),
+            ImmKind::Table => {
+                let table = &f.tables[imm as usize];
+                w.len32(table.len() - 1);
+                for t in table {
+                    w.u32(*t);
+                }
+            }
+        }
+    }
+    w.bytes
+}
+
+/// Decodes a function's instruction bytes into instructions and branch tables.
+fn decode_code(bytes: &[u8]) -> Result<(Vec<Instr>, Vec<Vec<u32>>), DecodeError> {
+    let mut r = Reader::new(bytes);
+    let mut code = Vec::new();
+    let mut tables = Vec::new();
+    while r.remaining() > 0 {
+        if code.len() >= MAX_CODE {
+            return Err(r.error(format!("more than {MAX_CODE} instructions")));
+        }
+        let at = r.pos();
+        let byte = r.u8("opcode")?;
+        let op = Opcode::from_u8(byte)
+            .ok_or_else(|| r.error_at(at, format!("unknown opcode 0x{byte:02x}")))?;
+        let imm = match op.info().imm {
+            ImmKind::None => 0,
+            ImmKind::Word => r.u64("immediate")?,
+            ImmKind::Local | ImmKind::Target | ImmKind::Func | ImmKind::Offset => {
+                u64::from(r.u32("immediate")?)
+            }
+            ImmKind::Field => u64::from(r.u8("immediate")?),
+            ImmKind::Table => {
+                let n = r.count("switch table size", MAX_SWITCH - 1, 4)?;
+                let targets = r.take((n as u64 + 1) * 4, "switch table")?;
+                tables.push(
+                    targets
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                );
+                (tables.len() - 1) as u64
+            }
+        };
+        code.push(Instr::from_parts(op, imm));
+    }
+    Ok((code, tables))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Module {
+        Module {
+            memory_size: 64,
+            entry: 0,
+            data: vec![DataSegment {
+                offset: 8,
+                bytes: b"hi".to_vec(),
+            }],
+            funcs: vec![Function {
+                name: "main".into(),
+                params: 1,
+                results: 1,
+                locals: 0,
+                code: vec![
+                    Instr::LocalGet(0),
+                    Instr::Switch(0),
+                    Instr::Push(7),
+                    Instr::Ret,
+                ],
+                tables: vec![vec![2, 2, 3]],
+            }],
+        }
+    }
+
+    #[test]
+    fn encode_decode_roundtrip() {
+        let m = sample();
+        let bytes = m.encode();
+        let back = Module::decode(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.encode(), bytes);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample().encode();
+        for n in 0..bytes.len() {
+            assert!(Module::decode(&bytes[..n]).is_err(), "prefix {n} accepted");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(Module::decode(&long)
+            .unwrap_err()
+            .message
+            .contains("trailing"));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(is_valid_name("main"));
+        assert!(is_valid_name("a.b_9"));
+        assert!(!is_valid_name("9a"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("a b"));
+    }
+}

@@ -1,0 +1,433 @@
+//! Processes: the state of one node of the process tree.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::limits::*;
+use crate::verify::VerifiedModule;
+
+/// A process's status. The code is what `recurse` and `child.info status` push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Status {
+    /// Created, not yet started: its port holds the entry function's arguments.
+    Ready = 0,
+    /// Running, or frozen inside a stopped ancestor.
+    Running = 1,
+    /// Its entry function returned; the results are on its port.
+    Returned = 2,
+    /// It executed `halt`.
+    Halted = 3,
+    /// It executed `yield`; `recurse` resumes it.
+    Yielded = 4,
+    /// It (or, below it, a frozen descendant) could not pay for gas; resumable.
+    OutOfGas = 5,
+    /// It (or a frozen descendant) could not get memory; resumable.
+    OutOfMemory = 6,
+    /// It faulted; see its [`Fault`].
+    Faulted = 7,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::Ready,
+        Status::Running,
+        Status::Returned,
+        Status::Halted,
+        Status::Yielded,
+        Status::OutOfGas,
+        Status::OutOfMemory,
+        Status::Faulted,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Status> {
+        Status::ALL.get(usize::from(v)).copied()
+    }
+
+    /// The name used by the command line and in JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Ready => "ready",
+            Status::Running => "running",
+            Status::Returned => "returned",
+            Status::Halted => "halted",
+            Status::Yielded => "yielded",
+            Status::OutOfGas => "out_of_gas",
+            Status::OutOfMemory => "out_of_memory",
+            Status::Faulted => "fault",
+        }
+    }
+
+    /// True for statuses no `recurse` can change: returned, halted, faulted.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Status::Returned | Status::Halted | Status::Faulted)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a process faulted. One code shared by every engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Fault {
+    None = 0,
+    OutOfBounds = 1,
+    DivisionByZero = 2,
+    StackOverflow = 3,
+    StackUnderflow = 4,
+    CallDepth = 5,
+    InvalidKey = 6,
+    BadArity = 7,
+    MemoryCap = 8,
+    Trap = 9,
+    KeyLimit = 10,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 11] = [
+        Fault::None,
+        Fault::OutOfBounds,
+        Fault::DivisionByZero,
+        Fault::StackOverflow,
+        Fault::StackUnderflow,
+        Fault::CallDepth,
+        Fault::InvalidKey,
+        Fault::BadArity,
+        Fault::MemoryCap,
+        Fault::Trap,
+        Fault::KeyLimit,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Fault> {
+        Fault::ALL.get(usize::from(v)).copied()
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::OutOfBounds => "out_of_bounds",
+            Fault::DivisionByZero => "division_by_zero",
+            Fault::StackOverflow => "stack_overflow",
+            Fault::StackUnderflow => "stack_underflow",
+            Fault::CallDepth => "call_depth",
+            Fault::InvalidKey => "invalid_key",
+            Fault::BadArity => "bad_arity",
+            Fault::MemoryCap => "memory_cap",
+            Fault::Trap => "trap",
+            Fault::KeyLimit => "key_limit",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One activation of a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub func: u32,
+    /// Where the frame continues: for the top frame, the instruction to execute next
+    /// (or the one that stopped it); for callers, the instruction after their `call`.
+    pub pc: u32,
+    /// Index in the value stack of the frame's first local.
+    pub base: u32,
+}
+
+/// A slot of a process's key list (its c-list).
+#[derive(Debug)]
+pub enum Key {
+    Empty,
+    /// A child process and, inside it, its whole subtree.
+    Process(Box<Process>),
+    /// A child currently on the run chain; the machine puts it back when it stops.
+    Active,
+}
+
+impl Key {
+    /// The code `key.kind` pushes.
+    pub fn kind(&self) -> u64 {
+        match self {
+            Key::Empty => 0,
+            Key::Process(_) | Key::Active => 1,
+        }
+    }
+}
+
+/// A process: code, status, resources, value stack, frames, memory, port and keys.
+///
+/// Only the machine and the engines mutate a process; between runs its state is
+/// canonical and serializes to an image.
+#[derive(Debug)]
+pub struct Process {
+    pub module: Arc<VerifiedModule>,
+    /// The function the process starts in.
+    pub entry: u32,
+    pub status: Status,
+    /// `Fault::None` unless `status` is `Faulted`.
+    pub fault: Fault,
+    /// Gas this process may still use (descendants' use included).
+    pub gas_left: u64,
+    /// Gas charged to this process so far (descendants' use included).
+    pub gas_used: u64,
+    /// Largest total footprint allowed, in bytes.
+    pub mem_limit: u64,
+    /// Cached total footprint (self plus children), in bytes; see [`Process::self_footprint`].
+    pub footprint: u64,
+    /// Words exchanged with the parent: arguments in, results out.
+    pub port: Vec<u64>,
+    pub memory: Vec<u8>,
+    pub frames: Vec<Frame>,
+    /// All frames' locals and operands; its length is the stack pointer between runs.
+    pub stack: Vec<u64>,
+    /// The key list. Never ends in an empty slot.
+    pub keys: Vec<Key>,
+    /// True while the process is on the machine's spine (running, frozen, or parked with
+    /// frozen descendants); only the machine sets it.
+    pub(crate) on_spine: bool,
+}
+
+impl Process {
+    /// A `ready` process that will run `entry` of `module`, with the module's initial
+    /// memory, no gas and no headroom (its limit is its footprint).
+    pub fn new(module: Arc<VerifiedModule>, entry: u32) -> Process {
+        let m = module.module();
+        let mut memory = vec![0u8; m.memory_size as usize];
+        for seg in &m.data {
+            let at = seg.offset as usize;
+            memory[at..at + seg.bytes.len()].copy_from_slice(&seg.bytes);
+        }
+        let mut p = Process {
+            module,
+            entry,
+            status: Status::Ready,
+            fault: Fault::None,
+            gas_left: 0,
+            gas_used: 0,
+            mem_limit: 0,
+            footprint: 0,
+            port: Vec::new(),
+            memory,
+            frames: Vec::new(),
+            stack: Vec::new(),
+            keys: Vec::new(),
+            on_spine: false,
+        };
+        p.footprint = p.self_footprint();
+        p.mem_limit = p.footprint;
+        p
+    }
+
+    /// The footprint a fresh process of `entry` in `module` would have, without allocating it.
+    pub fn initial_footprint(module: &VerifiedModule, entry: u32) -> u64 {
+        PROCESS_BYTES + module.module().memory_size + module.info(entry).frame_bytes
+    }
+
+    /// This process's own footprint, children excluded (`docs/SPEC.md` §Footprint):
+    /// the process record, occupied keys, memory, frames (a `ready` process counts its
+    /// entry frame), and the code of each child whose module is not this one's.
+    pub fn self_footprint(&self) -> u64 {
+        let frames: u64 = if self.status == Status::Ready {
+            self.module.info(self.entry).frame_bytes
+        } else {
+            self.frames
+                .iter()
+                .map(|f| self.module.info(f.func).frame_bytes)
+                .sum()
+        };
+        let mut keys = 0u64;
+        let mut code = 0u64;
+        for key in &self.keys {
+            if let Key::Process(child) = key {
+                keys += KEY_BYTES;
+                if !Arc::ptr_eq(&child.module, &self.module) {
+                    code += child.module.bytes().len() as u64;
+                }
+            }
+        }
+        PROCESS_BYTES + keys + self.memory.len() as u64 + frames + code
+    }
+
+    /// The footprint charged to the parent for holding `child` in a key: the key, the
+    /// child's total footprint, and its code if the child's module is not the parent's.
+    pub fn child_charge(&self, child: &Process) -> u64 {
+        let code = if Arc::ptr_eq(&child.module, &self.module) {
+            0
+        } else {
+            child.module.bytes().len() as u64
+        };
+        KEY_BYTES + child.footprint + code
+    }
+
+    /// Memory headroom: `mem_limit - footprint` (0 if the limit was lowered below it).
+    pub fn mem_left(&self) -> u64 {
+        self.mem_limit.saturating_sub(self.footprint)
+    }
+
+    /// The child in `slot`, if the slot holds a process.
+    pub fn child(&self, slot: u64) -> Option<&Process> {
+        match self.keys.get(usize::try_from(slot).ok()?)? {
+            Key::Process(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The child in `slot`, mutably, if the slot holds a process.
+    pub fn child_mut(&mut self, slot: u64) -> Option<&mut Process> {
+        match self.keys.get_mut(usize::try_from(slot).ok()?)? {
+            Key::Process(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// True while part of this process's subtree is on the machine's run chain, so it
+    /// cannot be serialized until the machine folds it back (see [`crate::Exit::Fold`]).
+    pub fn on_spine(&self) -> bool {
+        self.on_spine
+    }
+
+    /// The slot of the child frozen inside this process's `recurse`, if any.
+    pub fn running_child(&self) -> Option<u32> {
+        self.keys
+            .iter()
+            .position(|k| matches!(k, Key::Process(c) if c.status == Status::Running))
+            .map(|i| i as u32)
+    }
+
+    /// The lowest empty slot, or the next one past the end.
+    pub fn free_slot(&self) -> usize {
+        self.keys
+            .iter()
+            .position(|k| matches!(k, Key::Empty))
+            .unwrap_or(self.keys.len())
+    }
+
+    /// Number of occupied key slots.
+    pub fn occupied_keys(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| !matches!(k, Key::Empty))
+            .count()
+    }
+
+    /// Empties `slot` and trims trailing empty slots; returns what it held.
+    pub fn take_key(&mut self, slot: usize) -> Key {
+        let key = std::mem::replace(&mut self.keys[slot], Key::Empty);
+        while matches!(self.keys.last(), Some(Key::Empty)) {
+            self.keys.pop();
+        }
+        key
+    }
+
+    /// Recomputes every cached footprint in the subtree and checks none exceeds its limit
+    /// (the loader's consistency rule).
+    pub fn recompute_footprints(&mut self) -> Result<(), String> {
+        self.visit_post_order(&mut |p, path| {
+            let mut total = p.self_footprint();
+            for key in &p.keys {
+                if let Key::Process(c) = key {
+                    total = total.saturating_add(c.footprint);
+                }
+            }
+            p.footprint = total;
+            if total > p.mem_limit {
+                return Err(format!(
+                    "process {} has footprint {total} above its memory limit {}",
+                    path_name(path),
+                    p.mem_limit
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f` on every process of the subtree, children before parents, with its path
+    /// of key slots from `self`. Iterative: a deep tree uses no host stack. Stops at the
+    /// first error.
+    pub fn visit_post_order<E>(&mut self, f: &mut Visitor<'_, E>) -> Result<(), E> {
+        // Children are detached while visited (their slot holds `Key::Active`) and put
+        // back once done; `open` holds the detached chain with the next slot to look at.
+        let mut open: Vec<(Box<Process>, usize)> = Vec::new();
+        let mut path: Vec<usize> = Vec::new();
+        let mut root_next = 0usize;
+        loop {
+            let (node, next): (&mut Process, &mut usize) = match open.last_mut() {
+                Some((p, next)) => (&mut **p, next),
+                None => (&mut *self, &mut root_next),
+            };
+            let found = (*next..node.keys.len()).find(|&s| matches!(node.keys[s], Key::Process(_)));
+            if let Some(slot) = found {
+                *next = slot + 1;
+                let Key::Process(child) = std::mem::replace(&mut node.keys[slot], Key::Active)
+                else {
+                    unreachable!("slot was found holding a process")
+                };
+                path.push(slot);
+                open.push((child, 0));
+                continue;
+            }
+            let result = f(node, &path);
+            match open.pop() {
+                None => return result,
+                Some((child, _)) => {
+                    let slot = path.pop().expect("one path entry per open child");
+                    let parent: &mut Process = match open.last_mut() {
+                        Some((p, _)) => p,
+                        None => self,
+                    };
+                    parent.keys[slot] = Key::Process(child);
+                    if let Err(e) = result {
+                        // Reattach everything still detached before reporting.
+                        while let Some((child, _)) = open.pop() {
+                            let slot = path.pop().expect("one path entry per open child");
+                            let parent: &mut Process = match open.last_mut() {
+                                Some((p, _)) => p,
+                                None => self,
+                            };
+                            parent.keys[slot] = Key::Process(child);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A callback of [`Process::visit_post_order`]: a process and its path of key slots.
+pub type Visitor<'a, E> = dyn FnMut(&mut Process, &[usize]) -> Result<(), E> + 'a;
+
+/// A process's position in its tree, as `root` or `root.3.0` (key slots).
+pub fn path_name(path: &[usize]) -> String {
+    let mut s = String::from("root");
+    for slot in path {
+        s.push('.');
+        s.push_str(&slot.to_string());
+    }
+    s
+}
+
+impl Drop for Process {
+    /// Drops the subtree iteratively, so a deep tree cannot overflow the host stack.
+    fn drop(&mut self) {
+        let mut pending: Vec<Box<Process>> = Vec::new();
+        for key in self.keys.drain(..) {
+            if let Key::Process(child) = key {
+                pending.push(child);
+            }
+        }
+        while let Some(mut p) = pending.pop() {
+            for key in p.keys.drain(..) {
+                if let Key::Process(child) = key {
+                    pending.push(child);
+                }
+            }
+        }
+    }
+}

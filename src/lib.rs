@@ -1,0 +1,294 @@
+//! rarvm: a resource-aware, recursively sandboxable virtual machine.
+//!
+//! This crate is the embedding API and the `rarvm` command line. A [`Vm`] holds one root
+//! process — created from a module, or resumed from an image — and runs it on a chosen
+//! [`EngineKind`] with gas and memory allowances. Every stop is a pause point: the state
+//! can be written as an [`image`](Vm::image), hashed, and resumed here or elsewhere.
+//!
+//! # Example
+//! ```
+//! use rarvm::{EngineKind, Module, Status, Vm};
+//!
+//! // f(x) = x + 1, run as a sandboxed child with 50 gas and 256 spare bytes.
+//! let src = r#"
+//! func f(x) -> 1
+//!     local.get x
+//!     push 1
+//!     add
+//!     ret
+//! end
+//! func main(x) -> 1 locals(c)
+//!     spawn f
+//!     local.tee c
+//!     local.get x
+//!     child.push
+//!     local.get c
+//!     push 50
+//!     push 256
+//!     recurse
+//!     drop
+//!     local.get c
+//!     child.pop
+//!     ret
+//! end
+//! "#;
+//! let module = Module::from_source(src, "sandbox.rasm")?;
+//! let mut vm = Vm::new(&module, &[41])?;
+//! vm.set_engine(EngineKind::Interp);
+//! let out = vm.run(1_000_000, 1 << 20);
+//! assert_eq!(out.status, Status::Returned);
+//! assert_eq!(out.results, vec![42]);
+//!
+//! // Pause points serialize; an image resumes to the same result.
+//! let mut vm = Vm::new(&module, &[41])?;
+//! let first = vm.run(10, 1 << 20);
+//! assert_eq!(first.status, Status::OutOfGas);
+//! let mut resumed = Vm::from_image(&vm.image())?;
+//! assert_eq!(resumed.run(1_000_000, 0).results, vec![42]);
+//! # Ok::<(), rarvm::Error>(())
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use rarvm_interp::Interp;
+pub use rarvm_runtime::asm::AsmError;
+pub use rarvm_runtime::codec::DecodeError;
+use rarvm_runtime::engine::Engine;
+pub use rarvm_runtime::image::{self, ImageError};
+use rarvm_runtime::machine;
+pub use rarvm_runtime::process::{Fault, Process, Status};
+pub use rarvm_runtime::verify::{VerifiedModule, VerifyError};
+pub use rarvm_runtime::{self as runtime};
+
+/// Which engine runs process code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The reference interpreter.
+    #[default]
+    Interp,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 1] = [EngineKind::Interp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Interp => "interp",
+        }
+    }
+
+    fn engine(self) -> Box<dyn Engine> {
+        match self {
+            EngineKind::Interp => Box::new(Interp),
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        EngineKind::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| format!("unknown engine `{s}` (expected one of: interp)"))
+    }
+}
+
+/// Anything that can go wrong loading code or images.
+#[derive(Debug)]
+pub enum Error {
+    Asm(AsmError),
+    Module(DecodeError),
+    Verify(VerifyError),
+    Image(ImageError),
+    /// The entry function takes `expected` arguments but `given` were passed.
+    Arity {
+        function: String,
+        expected: u32,
+        given: usize,
+    },
+    /// Input that is neither assembler text, a module nor an image.
+    Unrecognized(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Asm(e) => write!(f, "{e}"),
+            Error::Module(e) => write!(f, "invalid module: {e}"),
+            Error::Verify(e) => write!(f, "module fails verification: {e}"),
+            Error::Image(e) => write!(f, "invalid image: {e}"),
+            Error::Arity {
+                function,
+                expected,
+                given,
+            } => {
+                write!(
+                    f,
+                    "`{function}` takes {expected} argument(s), {given} given"
+                )
+            }
+            Error::Unrecognized(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A verified module ready to instantiate.
+#[derive(Clone, Debug)]
+pub struct Module(Arc<VerifiedModule>);
+
+impl Module {
+    /// Assembles and verifies `.rasm` text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`Error::Asm`] with `file:line:col` and the problem.
+    pub fn from_source(src: &str, file: &str) -> Result<Module, Error> {
+        rarvm_runtime::asm::assemble_verified(src, file)
+            .map(Module)
+            .map_err(Error::Asm)
+    }
+
+    /// Decodes and verifies a binary module.
+    ///
+    /// # Errors
+    /// [`Error::Module`] or [`Error::Verify`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Module, Error> {
+        let m = rarvm_runtime::Module::decode(bytes).map_err(Error::Module)?;
+        rarvm_runtime::verify(m).map(Module).map_err(Error::Verify)
+    }
+
+    pub fn verified(&self) -> &Arc<VerifiedModule> {
+        &self.0
+    }
+
+    /// The canonical binary encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.bytes().to_vec()
+    }
+}
+
+/// What one [`Vm::run`] ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    /// The fault code, when `status` is `Faulted`.
+    pub fault: Option<Fault>,
+    /// Gas used by the root (and its descendants) over its whole life.
+    pub gas_used: u64,
+    pub gas_left: u64,
+    /// The root's port: the entry function's results once it returned.
+    pub results: Vec<u64>,
+}
+
+/// A root process and the engine that runs it.
+pub struct Vm {
+    root: Option<Box<Process>>,
+    engine: EngineKind,
+}
+
+impl Vm {
+    /// A root process, `ready` to run `module`'s entry function with `args`.
+    ///
+    /// # Errors
+    /// [`Error::Arity`] if `args` does not match the entry function's parameters.
+    pub fn new(module: &Module, args: &[u64]) -> Result<Vm, Error> {
+        let m = &module.0;
+        let entry = m.module().entry;
+        let f = m.func(entry);
+        if f.params as usize != args.len() {
+            return Err(Error::Arity {
+                function: f.name.clone(),
+                expected: f.params,
+                given: args.len(),
+            });
+        }
+        let mut root = Process::new(Arc::clone(m), entry);
+        root.port.extend_from_slice(args);
+        Ok(Vm {
+            root: Some(Box::new(root)),
+            engine: EngineKind::default(),
+        })
+    }
+
+    /// Resumes a process tree from an image.
+    ///
+    /// # Errors
+    /// [`Error::Image`] naming the byte offset and the problem.
+    pub fn from_image(bytes: &[u8]) -> Result<Vm, Error> {
+        let root = image::decode(bytes).map_err(Error::Image)?;
+        Ok(Vm {
+            root: Some(root),
+            engine: EngineKind::default(),
+        })
+    }
+
+    pub fn set_engine(&mut self, engine: EngineKind) {
+        self.engine = engine;
+    }
+
+    pub fn engine(&self) -> EngineKind {
+        self.engine
+    }
+
+    /// Adds `gas` and `mem` bytes to the root's allowances and runs it to its next stop.
+    pub fn run(&mut self, gas: u64, mem: u64) -> Outcome {
+        let root = self.root.take().expect("the root is present between runs");
+        let mut engine = self.engine.engine();
+        self.root = Some(machine::run(root, &mut engine, gas, mem));
+        self.outcome()
+    }
+
+    /// The root's current status, counters and port.
+    pub fn outcome(&self) -> Outcome {
+        let r = self.root();
+        Outcome {
+            status: r.status,
+            fault: (r.status == Status::Faulted).then_some(r.fault),
+            gas_used: r.gas_used,
+            gas_left: r.gas_left,
+            results: r.port.clone(),
+        }
+    }
+
+    /// The root process (and through its keys, the whole tree).
+    pub fn root(&self) -> &Process {
+        self.root
+            .as_deref()
+            .expect("the root is present between runs")
+    }
+
+    /// The canonical image of the whole tree.
+    pub fn image(&self) -> Vec<u8> {
+        image::encode(self.root())
+    }
+}
+
+/// `.rasm` text or a binary module (as a verified module), or image bytes (not yet decoded).
+pub enum Input {
+    Module(Module),
+    Image(Vec<u8>),
+}
+
+impl Input {
+    /// Recognises `bytes` by their magic; anything else must be UTF-8 assembler text.
+    ///
+    /// # Errors
+    /// The assembler's, decoder's or verifier's error, or [`Error::Unrecognized`].
+    pub fn parse(bytes: Vec<u8>, file: &str) -> Result<Input, Error> {
+        if bytes.starts_with(image::IMAGE_MAGIC) {
+            return Ok(Input::Image(bytes));
+        }
+        if bytes.starts_with(rarvm_runtime::module::MODULE_MAGIC) {
+            return Module::from_bytes(&bytes).map(Input::Module);
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Unrecognized(format!(
+                "{file}: neither assembler text (UTF-8), a module nor an image"
+            ))
+        })?;
+        Module::from_source(&text, file).map(Input::Module)
+    }
+}
