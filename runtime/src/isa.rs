@@ -620,6 +620,31 @@ mod tests {
         assert_eq!(std::mem::size_of::<Instr>(), 16);
     }
 
+    /// `docs/SPEC.md` embeds [`markdown_table`] between markers; regenerate it with
+    /// `UPDATE_SPEC=1 cargo test -p rarvm-runtime spec_table`.
+    #[test]
+    fn spec_table_is_current() {
+        const BEGIN: &str =
+            "<!-- BEGIN INSTRUCTION TABLE (generated from runtime/src/isa.rs) -->\n";
+        const END: &str = "<!-- END INSTRUCTION TABLE -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SPEC.md");
+        let spec = std::fs::read_to_string(path).expect("docs/SPEC.md exists");
+        let start = spec
+            .find(BEGIN)
+            .expect("SPEC.md has the table's begin marker")
+            + BEGIN.len();
+        let end = spec.find(END).expect("SPEC.md has the table's end marker");
+        let table = markdown_table();
+        if spec[start..end] != table {
+            if std::env::var_os("UPDATE_SPEC").is_some() {
+                let updated = format!("{}{}{}", &spec[..start], table, &spec[end..]);
+                std::fs::write(path, updated).expect("SPEC.md is writable");
+            } else {
+                panic!("docs/SPEC.md's instruction table is stale: run UPDATE_SPEC=1 cargo test -p rarvm-runtime spec_table");
+            }
+        }
+    }
+
     #[test]
     fn dynamic_gas_rounds_up_and_saturates() {
         assert_eq!(dynamic_gas(Opcode::MemCopy, 0), 5);

@@ -1,0 +1,256 @@
+//! The command line: outputs, exit codes, one-line errors, snapshots and resumption.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rarvm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rarvm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rarvm-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn readme_first_command_returns_42() {
+    let o = rarvm(&["run", "examples/sandbox.rasm", "--", "41"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("result:   42"), "{}", stdout(&o));
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let o = rarvm(&["run", "--json", "examples/fib.rasm", "--", "20"]);
+    let v = json(&o);
+    assert_eq!(v["status"], "returned");
+    assert_eq!(v["stack"], serde_json::json!([6765]));
+    assert!(v["gas_used"].as_u64().unwrap() > 0);
+    assert!(v["gas_left"].is_u64());
+    assert!(v["fault"].is_null());
+    assert!(v["image_hash"].is_null());
+}
+
+#[test]
+fn exit_codes_tell_the_outcome() {
+    let o = rarvm(&["run", "--gas", "100", "examples/fib.rasm", "--", "20"]);
+    assert_eq!(o.status.code(), Some(3), "out of gas");
+    let o = rarvm(&[
+        "run",
+        "--json",
+        "--mem",
+        "100",
+        "examples/sieve.rasm",
+        "--",
+        "1000",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "out of memory");
+    assert_eq!(json(&o)["status"], "out_of_memory");
+    let dir = scratch("fault");
+    let src = dir.join("div.rasm");
+    std::fs::write(
+        &src,
+        "func main(x) -> 1\n push 1\n local.get x\n div_u\n ret\nend\n",
+    )
+    .unwrap();
+    let o = rarvm(&["run", "--json", p(&src), "--", "0"]);
+    assert_eq!(o.status.code(), Some(5), "fault");
+    assert_eq!(json(&o)["fault"], "division_by_zero");
+}
+
+#[test]
+fn bad_input_gets_one_line_and_status_2() {
+    let dir = scratch("bad");
+    let bad_src = dir.join("bad.rasm");
+    std::fs::write(&bad_src, "func main() -> 1\n push\nend\n").unwrap();
+    let bad_img = dir.join("bad.img");
+    std::fs::write(&bad_img, b"RARVMIMG\x01\0\0\0\xff\xff").unwrap();
+    let binary = dir.join("junk.bin");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", "no/such/file.rasm"], "cannot read"),
+        (
+            vec!["run", p(&bad_src)],
+            "bad.rasm:2:6: expected a number or constant",
+        ),
+        (vec!["run", p(&bad_img)], "invalid image"),
+        (vec!["resume", p(&bad_img)], "invalid image"),
+        (vec!["inspect", p(&bad_img)], "invalid image"),
+        (vec!["run", p(&binary)], "neither assembler text"),
+        (
+            vec!["run", "examples/fib.rasm"],
+            "takes 1 argument(s), 0 given",
+        ),
+        (
+            vec!["run", "examples/fib.rasm", "--", "x"],
+            "not a decimal number",
+        ),
+        (
+            vec!["run", "--gas", "lots", "examples/fib.rasm"],
+            "not a decimal number",
+        ),
+        (
+            vec!["run", "--engine", "warp", "examples/fib.rasm"],
+            "unknown engine",
+        ),
+        (
+            vec!["run", "--frobnicate", "examples/fib.rasm"],
+            "--frobnicate",
+        ),
+        (vec!["explode"], "explode"),
+    ];
+    for (args, expect) in cases {
+        let o = rarvm(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_process_jumps_through_a_file_and_finishes_the_same() {
+    let dir = scratch("jump");
+    let a = dir.join("a.img");
+    let o = rarvm(&[
+        "run",
+        "--gas",
+        "100000",
+        "--snapshot",
+        p(&a),
+        "examples/fib.rasm",
+        "--",
+        "25",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("status:   out_of_gas"));
+    let o = rarvm(&["resume", "--json", p(&a)]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json(&o)["stack"], serde_json::json!([75025]));
+    assert_eq!(
+        json(&o)["image_hash"],
+        blake3::hash(&std::fs::read(&a).unwrap()).to_hex().as_str()
+    );
+}
+
+#[test]
+fn resuming_in_slices_equals_one_run_byte_for_byte() {
+    let dir = scratch("slices");
+    let first = dir.join("0.img");
+    let o = rarvm(&[
+        "run",
+        "--gas",
+        "500",
+        "--snapshot",
+        p(&first),
+        "examples/fib.rasm",
+        "--",
+        "12",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let mut last = first;
+    for k in 1..=100 {
+        let next = dir.join(format!("{k}.img"));
+        let o = rarvm(&["resume", "--gas", "500", "--snapshot", p(&next), p(&last)]);
+        last = next;
+        if o.status.code() == Some(0) {
+            assert!(k > 5, "fib(12) should need several slices");
+            let once = dir.join("once.img");
+            let gas = (500 * (k + 1)).to_string();
+            rarvm(&[
+                "run",
+                "--gas",
+                &gas,
+                "--snapshot",
+                p(&once),
+                "examples/fib.rasm",
+                "--",
+                "12",
+            ]);
+            assert_eq!(std::fs::read(&last).unwrap(), std::fs::read(&once).unwrap());
+            return;
+        }
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    }
+    panic!("fib(12) did not finish in 100 slices");
+}
+
+#[test]
+fn inspect_shows_the_tree_and_hash() {
+    let dir = scratch("inspect");
+    let img = dir.join("n.img");
+    rarvm(&[
+        "run",
+        "--gas",
+        "3000",
+        "--snapshot",
+        p(&img),
+        "examples/nested.rasm",
+        "--",
+        "3",
+    ]);
+    let hash = blake3::hash(&std::fs::read(&img).unwrap())
+        .to_hex()
+        .to_string();
+    let o = rarvm(&["inspect", p(&img)]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(text.contains(&hash), "{text}");
+    assert!(text.contains("root.0.0"), "{text}");
+    let v = json(&rarvm(&["inspect", "--json", p(&img)]));
+    assert_eq!(v["image_hash"], hash.as_str());
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs[0]["path"], "root");
+    assert_eq!(procs[0]["status"], "out_of_gas");
+    assert!(
+        procs.iter().skip(1).all(|p| p["status"] == "running"),
+        "{v}"
+    );
+}
+
+#[test]
+fn asm_and_disasm_roundtrip_through_files() {
+    let dir = scratch("asm");
+    let bin = dir.join("fib.mod");
+    assert_eq!(
+        rarvm(&["asm", "examples/fib.rasm", "-o", p(&bin)])
+            .status
+            .code(),
+        Some(0)
+    );
+    let o = rarvm(&["run", p(&bin), "--", "15"]);
+    assert!(stdout(&o).contains("result:   610"));
+    let text = stdout(&rarvm(&["disasm", p(&bin)]));
+    let src = dir.join("again.rasm");
+    std::fs::write(&src, text).unwrap();
+    let bin2 = dir.join("again.mod");
+    assert_eq!(
+        rarvm(&["asm", p(&src), "-o", p(&bin2)]).status.code(),
+        Some(0)
+    );
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(&bin2).unwrap());
+}

@@ -1,0 +1,137 @@
+//! Loader hardening: images are hostile input. Every truncation, byte flip, huge length
+//! or trailing garbage gets an error — never a panic — and anything accepted is canonical.
+
+use rarvm::{image, Module, Vm};
+
+fn example(name: &str) -> Module {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    Module::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+/// Images at interesting pause points: fresh, mid-run with frozen children and deep
+/// frames, and finished.
+fn images() -> Vec<(String, Vec<u8>)> {
+    let cases: [(&str, &[u64], &[u64]); 6] = [
+        ("sandbox.rasm", &[41], &[0, 120, 170, 1_000]),
+        ("sandbox_loop.rasm", &[7], &[160, 1_000]),
+        ("fib.rasm", &[10], &[300, 5_000]),
+        ("sieve.rasm", &[300], &[2_000, 100_000]),
+        ("replicate.rasm", &[], &[3_000, 40_000]),
+        ("nested.rasm", &[3], &[2_000, 150_000]),
+    ];
+    let mut out = Vec::new();
+    for (name, args, gases) in cases {
+        let m = example(name);
+        out.push((format!("{name} ready"), Vm::new(&m, args).unwrap().image()));
+        for &gas in gases {
+            let mut vm = Vm::new(&m, args).unwrap();
+            vm.run(gas, 1 << 20);
+            out.push((format!("{name} after {gas} gas"), vm.image()));
+        }
+    }
+    out
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn valid_images_roundtrip_exactly() {
+    for (what, bytes) in images() {
+        let tree = image::decode(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(image::encode(&tree), bytes, "{what}");
+        assert_eq!(image::encoded_len(&tree), bytes.len() as u64, "{what}");
+    }
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    for (what, bytes) in images() {
+        let step = (bytes.len() / 3000).max(1);
+        for n in (0..bytes.len()).step_by(step) {
+            assert!(
+                image::decode(&bytes[..n]).is_err(),
+                "{what}: prefix of {n} bytes accepted"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(
+            image::decode(&longer).is_err(),
+            "{what}: trailing byte accepted"
+        );
+    }
+}
+
+#[test]
+fn byte_flips_never_panic_and_accepted_images_are_canonical() {
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut accepted = 0;
+    let mut tried = 0;
+    for (what, bytes) in images() {
+        for _ in 0..400 {
+            let mut m = bytes.clone();
+            for _ in 0..1 + rng.next() % 3 {
+                let at = (rng.next() % m.len() as u64) as usize;
+                m[at] ^= 1 << (rng.next() % 8);
+            }
+            tried += 1;
+            if let Ok(tree) = image::decode(&m) {
+                accepted += 1;
+                assert_eq!(
+                    image::encode(&tree),
+                    m,
+                    "{what}: a mutated image was accepted but is not canonical"
+                );
+            }
+        }
+    }
+    // Flips in memory, gas counters or port words still make valid images.
+    assert!(
+        accepted > 0 && accepted < tried,
+        "{accepted} of {tried} accepted"
+    );
+}
+
+#[test]
+fn huge_lengths_are_errors_not_allocations() {
+    let bytes = Vm::new(&example("sieve.rasm"), &[10]).unwrap().image();
+    // Every u32 and u64 field, in turn, claims an enormous length.
+    for at in 8..bytes.len().saturating_sub(8) {
+        for huge in [u64::MAX, 1 << 60, u64::from(u32::MAX)] {
+            let mut m = bytes.clone();
+            m[at..at + 8].copy_from_slice(&huge.to_le_bytes());
+            let _ = image::decode(&m);
+            let mut m = bytes.clone();
+            m[at..at + 4].copy_from_slice(&(huge as u32).to_le_bytes());
+            let _ = image::decode(&m);
+        }
+    }
+    let mut m = bytes.clone();
+    m[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    let e = image::decode(&m).unwrap_err();
+    assert!(e.message.contains("module count"), "{e}");
+}
+
+#[test]
+fn garbage_is_rejected_with_a_reason() {
+    assert!(image::decode(b"hello world")
+        .unwrap_err()
+        .to_string()
+        .contains("not a rarvm image"));
+    let mut rng = Rng(42);
+    for len in 0..300 {
+        let mut m: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if len >= 8 {
+            m[..8].copy_from_slice(image::IMAGE_MAGIC);
+        }
+        assert!(image::decode(&m).is_err());
+    }
+}
