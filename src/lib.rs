@@ -34,7 +34,7 @@
 //! "#;
 //! let module = Module::from_source(src, "sandbox.rasm")?;
 //! let mut vm = Vm::new(&module, &[41])?;
-//! vm.set_engine(EngineKind::Interp);
+//! vm.set_engine(EngineKind::Jit)?;
 //! let out = vm.run(1_000_000, 1 << 20);
 //! assert_eq!(out.status, Status::Returned);
 //! assert_eq!(out.results, vec![42]);
@@ -52,35 +52,37 @@ use std::fmt;
 use std::sync::Arc;
 
 use rarvm_interp::Interp;
+use rarvm_jit::Mode;
+pub use rarvm_jit::Stats as JitStats;
+pub use rarvm_jit::{Jit, DEFAULT_HOT};
 pub use rarvm_runtime::asm::AsmError;
 pub use rarvm_runtime::codec::DecodeError;
-use rarvm_runtime::engine::Engine;
 pub use rarvm_runtime::image::{self, ImageError};
 use rarvm_runtime::machine;
 pub use rarvm_runtime::process::{Fault, Process, Status};
 pub use rarvm_runtime::verify::{VerifiedModule, VerifyError};
 pub use rarvm_runtime::{self as runtime};
 
-/// Which engine runs process code.
+/// Which engine runs process code. All give identical results, gas and images.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EngineKind {
     /// The reference interpreter.
-    #[default]
     Interp,
+    /// The Cranelift JIT, compiling every function before it first runs.
+    Jit,
+    /// The interpreter first; functions that become hot are compiled.
+    #[default]
+    Auto,
 }
 
 impl EngineKind {
-    pub const ALL: [EngineKind; 1] = [EngineKind::Interp];
+    pub const ALL: [EngineKind; 3] = [EngineKind::Interp, EngineKind::Jit, EngineKind::Auto];
 
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Interp => "interp",
-        }
-    }
-
-    fn engine(self) -> Box<dyn Engine> {
-        match self {
-            EngineKind::Interp => Box::new(Interp),
+            EngineKind::Jit => "jit",
+            EngineKind::Auto => "auto",
         }
     }
 }
@@ -91,7 +93,33 @@ impl std::str::FromStr for EngineKind {
         EngineKind::ALL
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| format!("unknown engine `{s}` (expected one of: interp)"))
+            .ok_or_else(|| format!("unknown engine `{s}` (expected one of: interp, jit, auto)"))
+    }
+}
+
+/// An engine instance; the JIT keeps its compiled code across runs.
+enum EngineBox {
+    Interp(Interp),
+    Jit(Box<Jit>),
+}
+
+impl EngineBox {
+    fn new(kind: EngineKind) -> Result<EngineBox, Error> {
+        let mode = match kind {
+            EngineKind::Interp => return Ok(EngineBox::Interp(Interp)),
+            EngineKind::Jit => Mode::Jit,
+            EngineKind::Auto => Mode::Auto,
+        };
+        Jit::new(mode)
+            .map(|j| EngineBox::Jit(Box::new(j)))
+            .map_err(Error::Engine)
+    }
+
+    fn run(&mut self, root: Box<Process>, gas: u64, mem: u64) -> Box<Process> {
+        match self {
+            EngineBox::Interp(e) => machine::run(root, e, gas, mem),
+            EngineBox::Jit(e) => machine::run(root, e.as_mut(), gas, mem),
+        }
     }
 }
 
@@ -110,6 +138,8 @@ pub enum Error {
     },
     /// Input that is neither assembler text, a module nor an image.
     Unrecognized(String),
+    /// The engine cannot run on this host.
+    Engine(String),
 }
 
 impl fmt::Display for Error {
@@ -129,7 +159,7 @@ impl fmt::Display for Error {
                     "`{function}` takes {expected} argument(s), {given} given"
                 )
             }
-            Error::Unrecognized(what) => write!(f, "{what}"),
+            Error::Unrecognized(what) | Error::Engine(what) => write!(f, "{what}"),
         }
     }
 }
@@ -186,7 +216,8 @@ pub struct Outcome {
 /// A root process and the engine that runs it.
 pub struct Vm {
     root: Option<Box<Process>>,
-    engine: EngineKind,
+    kind: EngineKind,
+    engine: Option<EngineBox>,
 }
 
 impl Vm {
@@ -207,10 +238,7 @@ impl Vm {
         }
         let mut root = Process::new(Arc::clone(m), entry);
         root.port.extend_from_slice(args);
-        Ok(Vm {
-            root: Some(Box::new(root)),
-            engine: EngineKind::default(),
-        })
+        Ok(Vm::with_root(Box::new(root)))
     }
 
     /// Resumes a process tree from an image.
@@ -219,25 +247,84 @@ impl Vm {
     /// [`Error::Image`] naming the byte offset and the problem.
     pub fn from_image(bytes: &[u8]) -> Result<Vm, Error> {
         let root = image::decode(bytes).map_err(Error::Image)?;
-        Ok(Vm {
-            root: Some(root),
-            engine: EngineKind::default(),
-        })
+        Ok(Vm::with_root(root))
     }
 
-    pub fn set_engine(&mut self, engine: EngineKind) {
-        self.engine = engine;
+    /// Replaces the root with a new `ready` process (as [`Vm::new`]), keeping the engine and
+    /// the code it compiled.
+    ///
+    /// # Errors
+    /// [`Error::Arity`]; the VM is unchanged.
+    pub fn restart(&mut self, module: &Module, args: &[u64]) -> Result<(), Error> {
+        let fresh = Vm::new(module, args)?;
+        self.root = fresh.root;
+        Ok(())
+    }
+
+    /// Replaces the root with a tree decoded from an image (as [`Vm::from_image`]),
+    /// keeping the engine and the code it compiled.
+    ///
+    /// # Errors
+    /// [`Error::Image`]; the VM is unchanged.
+    pub fn load_image(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.root = Some(image::decode(bytes).map_err(Error::Image)?);
+        Ok(())
+    }
+
+    fn with_root(root: Box<Process>) -> Vm {
+        Vm {
+            root: Some(root),
+            kind: EngineKind::default(),
+            engine: None,
+        }
+    }
+
+    /// Chooses the engine for the next runs (the default is [`EngineKind::Auto`]).
+    ///
+    /// # Errors
+    /// [`Error::Engine`] if the JIT cannot run on this host; the engine is unchanged.
+    pub fn set_engine(&mut self, kind: EngineKind) -> Result<(), Error> {
+        if kind != self.kind || self.engine.is_none() {
+            self.engine = Some(EngineBox::new(kind)?);
+            self.kind = kind;
+        }
+        Ok(())
     }
 
     pub fn engine(&self) -> EngineKind {
-        self.engine
+        self.kind
+    }
+
+    /// What the JIT did so far, if the engine is the JIT.
+    pub fn jit_stats(&self) -> Option<&JitStats> {
+        match &self.engine {
+            Some(EngineBox::Jit(j)) => Some(j.stats()),
+            _ => None,
+        }
+    }
+
+    /// The JIT, if it is the engine (to tune it, e.g. [`Jit::set_hot_threshold`]).
+    pub fn jit_mut(&mut self) -> Option<&mut Jit> {
+        match &mut self.engine {
+            Some(EngineBox::Jit(j)) => Some(j),
+            _ => None,
+        }
     }
 
     /// Adds `gas` and `mem` bytes to the root's allowances and runs it to its next stop.
+    ///
+    /// # Panics
+    /// If no engine was chosen and the default (auto) cannot run on this host; call
+    /// [`Vm::set_engine`] first to handle that as an error.
     pub fn run(&mut self, gas: u64, mem: u64) -> Outcome {
+        if self.engine.is_none() {
+            let kind = self.kind;
+            self.set_engine(kind)
+                .expect("the default engine runs on this host");
+        }
         let root = self.root.take().expect("the root is present between runs");
-        let mut engine = self.engine.engine();
-        self.root = Some(machine::run(root, &mut engine, gas, mem));
+        let engine = self.engine.as_mut().expect("chosen above");
+        self.root = Some(engine.run(root, gas, mem));
         self.outcome()
     }
 

@@ -82,9 +82,12 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct Common {
-    /// Engine that runs process code.
-    #[arg(long, default_value = "interp", value_parser = parse_engine)]
+    /// Engine that runs process code: interp, jit or auto.
+    #[arg(long, default_value = "auto", value_parser = parse_engine)]
     engine: EngineKind,
+    /// Print what the JIT did (to standard error).
+    #[arg(long)]
+    jit_stats: bool,
     /// Write the image of the final pause point to this file.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -243,8 +246,15 @@ fn execute(
     common: &Common,
     input_hash: Option<String>,
 ) -> Result<u8, Failure> {
-    vm.set_engine(common.engine);
+    vm.set_engine(common.engine)
+        .map_err(|e| usage(e.to_string()))?;
     let out = vm.run(gas, mem);
+    if common.jit_stats {
+        match vm.jit_stats() {
+            Some(stats) => eprintln!("{stats}"),
+            None => eprintln!("jit: not used (engine {})", common.engine.name()),
+        }
+    }
     let mut image_hash = input_hash;
     let mut written = None;
     if let Some(path) = &common.snapshot {

@@ -4,7 +4,7 @@ use rarvm_runtime::engine::{Budget, Exit};
 use rarvm_runtime::isa::{dynamic_gas, Field, Instr, Opcode};
 use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
 use rarvm_runtime::process::{Fault, Frame, Process};
-use rarvm_runtime::sys::{self, Stop};
+use rarvm_runtime::sys;
 
 use crate::lower::{lower, Func, Op};
 
@@ -25,8 +25,37 @@ fn load<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
     b
 }
 
-/// Runs `p` from its top frame's pc (a block start, unpaid) until it must stop.
-pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
+/// Lets another engine take over at block starts (see [`crate::Tiering`]).
+pub trait Tiering {
+    /// Control is about to enter the block at `pc` of `func` — a callee's entry, a caller's
+    /// continuation after a return, or the target of a backward branch (`backward`).
+    /// Returning true stops the interpreter there, with the block not yet paid.
+    fn enter(&mut self, func: u32, pc: u32, backward: bool) -> bool;
+}
+
+/// Never hands over: the plain reference interpreter.
+pub struct NoTiering;
+
+impl Tiering for NoTiering {
+    #[inline(always)]
+    fn enter(&mut self, _func: u32, _pc: u32, _backward: bool) -> bool {
+        false
+    }
+}
+
+/// How an interpreter run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The process must stop (see [`Exit`]).
+    Exit(Exit),
+    /// The tiering policy asked to hand over at the top frame's pc, a block start whose
+    /// block is not paid.
+    HandOver,
+}
+
+/// Runs `p` from its top frame's pc (a block start, unpaid) until it must stop or `tier`
+/// asks to hand over.
+pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome {
     let lowered = p.module.engine_data(lower);
     let funcs: &[Func] = &lowered.funcs;
     let top = *p.frames.last().expect("a running process has a frame");
@@ -43,7 +72,21 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
         ($e:expr) => {{
             p.stack.truncate(sp);
             p.frames.last_mut().expect("frame").pc = f.pc_of[ip];
-            return $e;
+            return Outcome::Exit($e);
+        }};
+    }
+    // Jumps to op `t`; a backward jump may hand over at the loop header.
+    macro_rules! branch {
+        ($t:expr) => {{
+            let t = $t as usize;
+            if t <= ip && tier.enter(p.frames.last().expect("frame").func, f.pc_of[t], true) {
+                ip = t;
+                p.stack.truncate(sp);
+                p.frames.last_mut().expect("frame").pc = f.pc_of[ip];
+                return Outcome::HandOver;
+            }
+            ip = t;
+            continue;
         }};
     }
     macro_rules! fault {
@@ -129,22 +172,17 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
             Instr::Nop => {}
             Instr::Trap => fault!(Fault::Trap),
             Instr::Halt => exit!(Exit::Halt),
-            Instr::Jmp(t) => {
-                ip = t as usize;
-                continue;
-            }
+            Instr::Jmp(t) => branch!(t),
             Instr::Jz(t) => {
                 sp -= 1;
                 if p.stack[sp] == 0 {
-                    ip = t as usize;
-                    continue;
+                    branch!(t);
                 }
             }
             Instr::Jnz(t) => {
                 sp -= 1;
                 if p.stack[sp] != 0 {
-                    ip = t as usize;
-                    continue;
+                    branch!(t);
                 }
             }
             Instr::Switch(t) => {
@@ -152,8 +190,7 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
                 let table = &f.tables[t as usize];
                 let i = p.stack[sp];
                 let last = table.len() - 1;
-                ip = table[if i < last as u64 { i as usize } else { last }] as usize;
-                continue;
+                branch!(table[if i < last as u64 { i as usize } else { last }]);
             }
             Instr::Call(callee) => {
                 let c = &funcs[callee as usize];
@@ -187,16 +224,20 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
                 base = new_base;
                 f = c;
                 ip = f.entry_of[0] as usize;
+                if tier.enter(callee, 0, false) {
+                    p.stack.truncate(sp);
+                    return Outcome::HandOver;
+                }
                 continue;
             }
             Instr::Ret => {
                 if p.frames.len() == 1 {
                     p.stack.truncate(sp);
                     p.frames[0].pc = f.pc_of[ip];
-                    return match sys::return_from_entry(p, b) {
+                    return Outcome::Exit(match sys::return_from_entry(p, b) {
                         Ok(()) => Exit::Return,
                         Err(fault) => Exit::Fault(fault),
-                    };
+                    });
                 }
                 let from = sp - f.results;
                 p.stack.copy_within(from..sp, base);
@@ -207,6 +248,10 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
                 f = &funcs[caller.func as usize];
                 base = caller.base as usize;
                 ip = f.entry_of[caller.pc as usize] as usize;
+                if tier.enter(caller.func, caller.pc, false) {
+                    p.stack.truncate(sp);
+                    return Outcome::HandOver;
+                }
                 continue;
             }
 
@@ -319,12 +364,12 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
                 sp += 1;
             }
             Instr::In => {
-                let v = sys!(sys::port_in(p).map_err(Stop::from));
+                let v = sys!(sys::port_in(p).map_err(sys::Stop::from));
                 p.stack[sp] = v;
                 sp += 1;
             }
             Instr::Out => {
-                sys!(sys::port_out(p, p.stack[sp - 1]).map_err(Stop::from));
+                sys!(sys::port_out(p, p.stack[sp - 1]).map_err(sys::Stop::from));
                 sp -= 1;
             }
             Instr::Yield => {
@@ -345,16 +390,16 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
             }
             Instr::Recurse => exit!(Exit::Recurse),
             Instr::ChildPush => {
-                sys!(sys::child_push(p, p.stack[sp - 2], p.stack[sp - 1]).map_err(Stop::from));
+                sys!(sys::child_push(p, p.stack[sp - 2], p.stack[sp - 1]).map_err(sys::Stop::from));
                 sp -= 2;
             }
             Instr::ChildPop => {
-                let v = sys!(sys::child_pop(p, p.stack[sp - 1]).map_err(Stop::from));
+                let v = sys!(sys::child_pop(p, p.stack[sp - 1]).map_err(sys::Stop::from));
                 p.stack[sp - 1] = v;
             }
             Instr::ChildInfo(field) => {
                 let field = Field::from_u8(field).expect("verified field");
-                let v = sys!(sys::child_info(p, p.stack[sp - 1], field).map_err(Stop::from));
+                let v = sys!(sys::child_info(p, p.stack[sp - 1], field).map_err(sys::Stop::from));
                 p.stack[sp - 1] = v;
             }
             Instr::ChildGrow => {
@@ -391,7 +436,7 @@ pub(crate) fn run(p: &mut Process, b: &mut Budget) -> Exit {
             // ---- keys ----
             Instr::KeyKind => p.stack[sp - 1] = sys::key_kind(p, p.stack[sp - 1]),
             Instr::KeyDrop => {
-                sys!(sys::key_drop(p, b, p.stack[sp - 1]).map_err(Stop::from));
+                sys!(sys::key_drop(p, b, p.stack[sp - 1]).map_err(sys::Stop::from));
                 sp -= 1;
             }
         }

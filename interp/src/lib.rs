@@ -19,9 +19,14 @@
 //! assert_eq!((root.status, root.port.as_slice()), (Status::Returned, &[144][..]));
 //! ```
 
+//!
+//! Another engine can run the interpreter under a [`Tiering`] policy that takes over at
+//! block starts (function entries, returns, loop headers): see [`run`].
+
 mod exec;
 mod lower;
 
+pub use exec::{run, NoTiering, Outcome, Tiering};
 use rarvm_runtime::engine::{Budget, Engine, Exit};
 use rarvm_runtime::process::Process;
 
@@ -31,6 +36,9 @@ pub struct Interp;
 
 impl Engine for Interp {
     fn run(&mut self, leaf: &mut Process, budget: &mut Budget) -> Exit {
-        exec::run(leaf, budget)
+        match exec::run(leaf, budget, &mut NoTiering) {
+            Outcome::Exit(exit) => exit,
+            Outcome::HandOver => unreachable!("NoTiering never hands over"),
+        }
     }
 }

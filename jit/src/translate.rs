@@ -1,0 +1,839 @@
+//! Translation of one verified function into Cranelift IR.
+//!
+//! Locals and operand-stack slots are Cranelift [`Variable`]s, so values live in registers;
+//! the canonical in-memory frame (`vals`) is read on entry and written only where native
+//! code is left. Every basic block charges its cost with one compare-and-branch on the
+//! fuel variable; every way out of native code goes through a cold stub that stores the
+//! frame exactly as the interpreter would hold it at that instruction.
+
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    self, types, AbiParam, Block, Endianness, InstBuilder, MemFlagsData, SigRef, Signature, Value,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Switch, Variable};
+use rarvm_runtime::isa::{dynamic_gas, Instr, Metering, Opcode};
+use rarvm_runtime::module::Function;
+use rarvm_runtime::process::Fault;
+use rarvm_runtime::verify::{FuncInfo, VerifiedModule, UNREACHABLE};
+
+use crate::abi::{self, Ctx, FrameRecord, Helper, Reason, FUEL_EXIT, FUEL_NOT_COMPILED};
+
+const I64: types::Type = types::I64;
+const I32: types::Type = types::I32;
+
+/// `(ctx, vals, entry, used, fuel) -> (fuel, result0)`; see [`crate::abi`].
+pub(crate) fn native_signature(cc: CallConv) -> Signature {
+    let mut s = Signature::new(cc);
+    s.params.extend([AbiParam::new(I64); 5]);
+    s.returns.extend([AbiParam::new(I64); 2]);
+    s
+}
+
+/// `(ctx, a, b, c, d) -> status` of every helper.
+fn helper_signature(cc: CallConv) -> Signature {
+    let mut s = Signature::new(cc);
+    s.params.extend([AbiParam::new(I64); 5]);
+    s.returns.push(AbiParam::new(I32));
+    s
+}
+
+/// How an exit stub learns its reason.
+#[derive(Clone, Copy)]
+enum ExitKind {
+    /// A fixed reason and argument.
+    Static(Reason, u64),
+    /// A helper's status, whose argument the helper already wrote.
+    Dynamic(Value),
+}
+
+struct Tx<'a, 'b> {
+    b: &'a mut FunctionBuilder<'b>,
+    m: &'a VerifiedModule,
+    index: u32,
+    f: &'a Function,
+    info: &'a FuncInfo,
+    nlocals: u32,
+    ctx: Value,
+    vals: Value,
+    used: Value,
+    /// Whether the function touches linear memory (else its base and size are not loaded).
+    uses_memory: bool,
+    /// The function itself, for direct recursive calls.
+    this: ir::FuncRef,
+    locals: Vec<Variable>,
+    stack: Vec<Variable>,
+    fuel: Variable,
+    mem_base: Variable,
+    mem_size: Variable,
+    blocks: Vec<Option<Block>>,
+    native_sig: SigRef,
+    helper_sig: SigRef,
+}
+
+fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Flags of linear-memory accesses: bounds-checked before, possibly unaligned,
+/// little-endian on every host.
+fn linear() -> MemFlagsData {
+    MemFlagsData::new()
+        .with_notrap()
+        .with_endianness(Endianness::Little)
+}
+
+fn off(field: usize) -> i32 {
+    field as i32
+}
+
+/// Translates function `index` of `m` into `b`'s function; `this` refers to the function
+/// being built.
+pub(crate) fn translate(
+    b: &mut FunctionBuilder<'_>,
+    m: &VerifiedModule,
+    index: u32,
+    cc: CallConv,
+    this: ir::FuncRef,
+) {
+    let f = m.func(index);
+    let info = m.info(index);
+    let native_sig = b.import_signature(native_signature(cc));
+    let helper_sig = b.import_signature(helper_signature(cc));
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (ctx, vals, entry_pc, used, fuel_in) =
+        (params[0], params[1], params[2], params[3], params[4]);
+    let nlocals = f.local_count();
+    let locals = (0..nlocals).map(|_| b.declare_var(I64)).collect();
+    let stack = (0..info.max_height).map(|_| b.declare_var(I64)).collect();
+    let fuel = b.declare_var(I64);
+    let mem_base = b.declare_var(I64);
+    let mem_size = b.declare_var(I64);
+    let uses_memory = f.code.iter().any(|i| {
+        matches!(
+            i.opcode(),
+            Opcode::Load8U
+                | Opcode::Load8S
+                | Opcode::Load16U
+                | Opcode::Load16S
+                | Opcode::Load32U
+                | Opcode::Load32S
+                | Opcode::Load64
+                | Opcode::Store8
+                | Opcode::Store16
+                | Opcode::Store32
+                | Opcode::Store64
+                | Opcode::MemSize
+        )
+    });
+    let blocks = (0..f.code.len())
+        .map(|pc| (info.leader[pc] && info.height[pc] != UNREACHABLE).then(|| b.create_block()))
+        .collect();
+    let mut tx = Tx {
+        b,
+        m,
+        index,
+        f,
+        info,
+        nlocals,
+        ctx,
+        vals,
+        used,
+        uses_memory,
+        this,
+        locals,
+        stack,
+        fuel,
+        mem_base,
+        mem_size,
+        blocks,
+        native_sig,
+        helper_sig,
+    };
+    tx.b.def_var(fuel, fuel_in);
+    tx.reload_memory();
+    tx.dispatch(entry_pc);
+    tx.body();
+    tx.b.seal_all_blocks();
+}
+
+impl Tx<'_, '_> {
+    fn load_ctx(&mut self, field: usize) -> Value {
+        self.b.ins().load(I64, trusted(), self.ctx, off(field))
+    }
+
+    fn store_ctx(&mut self, field: usize, v: Value) {
+        self.b.ins().store(trusted(), v, self.ctx, off(field));
+    }
+
+    fn store_ctx_const(&mut self, field: usize, c: u64) {
+        let v = self.b.ins().iconst(I64, c as i64);
+        self.store_ctx(field, v);
+    }
+
+    fn load_val(&mut self, word: u32) -> Value {
+        self.b
+            .ins()
+            .load(I64, trusted(), self.vals, (word * 8) as i32)
+    }
+
+    fn store_val(&mut self, word: u32, v: Value) {
+        self.b
+            .ins()
+            .store(trusted(), v, self.vals, (word * 8) as i32);
+    }
+
+    fn s(&mut self, slot: u32) -> Value {
+        self.b.use_var(self.stack[slot as usize])
+    }
+
+    fn set_s(&mut self, slot: u32, v: Value) {
+        self.b.def_var(self.stack[slot as usize], v);
+    }
+
+    fn reload_memory(&mut self) {
+        if !self.uses_memory {
+            return;
+        }
+        let mb = self.load_ctx(offset_of!(Ctx, mem_base));
+        self.b.def_var(self.mem_base, mb);
+        let ms = self.load_ctx(offset_of!(Ctx, mem_size));
+        self.b.def_var(self.mem_size, ms);
+    }
+
+    /// The index in the value stack of this frame's first local (cold paths only).
+    fn base_idx(&mut self) -> Value {
+        let stack_base = self.load_ctx(offset_of!(Ctx, stack_base));
+        let delta = self.b.ins().isub(self.vals, stack_base);
+        self.b.ins().ushr_imm_u(delta, 3)
+    }
+
+    /// Returns to the caller after an exit (the fuel is in `ctx`).
+    fn return_exit(&mut self) {
+        let sentinel = self.iconst(FUEL_EXIT);
+        let zero = self.iconst(0);
+        self.b.ins().return_(&[sentinel, zero]);
+    }
+
+    fn iconst(&mut self, v: u64) -> Value {
+        self.b.ins().iconst(I64, v as i64)
+    }
+
+    /// Loads the frame for a call (`entry == 0`) or a resume at a block start.
+    fn dispatch(&mut self, entry_pc: Value) {
+        let call = self.b.create_block();
+        let resume = self.b.create_block();
+        self.b.ins().brif(entry_pc, resume, &[], call, &[]);
+
+        self.b.switch_to_block(call);
+        self.b.seal_block(call);
+        for i in 0..self.nlocals {
+            let v = if i < self.f.params {
+                self.load_val(i)
+            } else {
+                self.iconst(0)
+            };
+            self.b.def_var(self.locals[i as usize], v);
+        }
+        let first = self.blocks[0].expect("pc 0 is a reachable leader");
+        self.b.ins().jump(first, &[]);
+
+        self.b.switch_to_block(resume);
+        self.b.seal_block(resume);
+        for i in 0..self.nlocals {
+            let v = self.load_val(i);
+            self.b.def_var(self.locals[i as usize], v);
+        }
+        let trap = self.b.create_block();
+        self.b.set_cold_block(trap);
+        let mut switch = Switch::new();
+        let mut loads = Vec::new();
+        for pc in 0..self.f.code.len() {
+            if self.blocks[pc].is_some() {
+                let load = self.b.create_block();
+                switch.set_entry(pc as u128 + 1, load);
+                loads.push((pc, load));
+            }
+        }
+        switch.emit(self.b, entry_pc, trap);
+        for (pc, load) in loads {
+            self.b.switch_to_block(load);
+            for j in 0..self.info.height[pc] {
+                let v = self.load_val(self.nlocals + j);
+                self.set_s(j, v);
+            }
+            let target = self.blocks[pc].expect("a reachable block start");
+            self.b.ins().jump(target, &[]);
+        }
+        self.b.switch_to_block(trap);
+        // The driver resumes only at reachable block starts, every one of which is an entry.
+        self.b
+            .ins()
+            .trap(ir::TrapCode::user(1).expect("nonzero trap code"));
+    }
+
+    /// Translates every reachable instruction.
+    fn body(&mut self) {
+        let mut open = false;
+        for pc in 0..self.f.code.len() {
+            let h = self.info.height[pc];
+            if h == UNREACHABLE {
+                continue;
+            }
+            if let Some(block) = self.blocks[pc] {
+                if open {
+                    self.b.ins().jump(block, &[]);
+                }
+                self.b.switch_to_block(block);
+                let ins = self.f.code[pc];
+                if ins.info().metering == Metering::Block {
+                    self.charge(pc as u32, h, u64::from(self.info.block_cost[pc]));
+                }
+            }
+            open = self.instr(pc as u32, h);
+        }
+    }
+
+    /// Charges `cost` gas or exits out of gas with the state at `pc`.
+    fn charge(&mut self, pc: u32, h: u32, cost: u64) {
+        let fuel = self.b.use_var(self.fuel);
+        let short = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, fuel, cost as i64);
+        self.exit_if(short, pc, h, ExitKind::Static(Reason::OutOfGas, cost));
+        let left = self.b.ins().iadd_imm_s(fuel, -(cost as i64));
+        self.b.def_var(self.fuel, left);
+    }
+
+    /// Branches to a cold exit stub when `cond` holds; continues in a fresh block.
+    fn exit_if(&mut self, cond: Value, pc: u32, h: u32, kind: ExitKind) {
+        let stub = self.b.create_block();
+        self.b.set_cold_block(stub);
+        let cont = self.b.create_block();
+        self.b.ins().brif(cond, stub, &[], cont, &[]);
+        self.b.seal_block(stub);
+        self.b.switch_to_block(stub);
+        self.exit(pc, h, kind);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// Stores this frame as the state at `pc` with `h` operands, records it, and leaves.
+    fn exit(&mut self, pc: u32, h: u32, kind: ExitKind) {
+        self.store_frame(h);
+        let base = self.base_idx();
+        self.push_record(self.index, pc, base);
+        let sp = self.b.ins().iadd_imm_s(base, i64::from(self.nlocals + h));
+        self.store_ctx(offset_of!(Ctx, exit_sp), sp);
+        self.store_ctx(offset_of!(Ctx, used), self.used);
+        match kind {
+            ExitKind::Static(reason, arg) => {
+                self.store_ctx_const(offset_of!(Ctx, exit_reason), reason as u64);
+                self.store_ctx_const(offset_of!(Ctx, exit_arg), arg);
+            }
+            ExitKind::Dynamic(reason) => {
+                let reason = self.b.ins().uextend(I64, reason);
+                self.store_ctx(offset_of!(Ctx, exit_reason), reason);
+            }
+        }
+        let fuel = self.b.use_var(self.fuel);
+        self.store_ctx(offset_of!(Ctx, fuel), fuel);
+        self.return_exit();
+    }
+
+    /// Writes the locals and the bottom `h` operands to `vals`.
+    fn store_frame(&mut self, h: u32) {
+        for i in 0..self.nlocals {
+            let v = self.b.use_var(self.locals[i as usize]);
+            self.store_val(i, v);
+        }
+        for j in 0..h {
+            let v = self.s(j);
+            self.store_val(self.nlocals + j, v);
+        }
+    }
+
+    /// Appends a frame record: exiting frames record themselves innermost first.
+    fn push_record(&mut self, func: u32, pc: u32, base: Value) {
+        let index = self.load_ctx(offset_of!(Ctx, exit_frames));
+        let next = self.b.ins().iadd_imm_s(index, 1);
+        self.store_ctx(offset_of!(Ctx, exit_frames), next);
+        let frames = self.load_ctx(offset_of!(Ctx, frames));
+        let offset = self
+            .b
+            .ins()
+            .imul_imm_s(index, size_of::<FrameRecord>() as i64);
+        let rec = self.b.ins().iadd(frames, offset);
+        let func = self.iconst(u64::from(func));
+        let pc = self.iconst(u64::from(pc));
+        self.b
+            .ins()
+            .store(trusted(), func, rec, off(offset_of!(FrameRecord, func)));
+        self.b
+            .ins()
+            .store(trusted(), pc, rec, off(offset_of!(FrameRecord, pc)));
+        self.b
+            .ins()
+            .store(trusted(), base, rec, off(offset_of!(FrameRecord, base)));
+    }
+
+    /// Calls `helper` with up to four arguments; exits with the state at `pc` if it fails.
+    fn helper(&mut self, pc: u32, h: u32, helper: Helper, args: &[Value]) {
+        let fuel = self.b.use_var(self.fuel);
+        self.store_ctx(offset_of!(Ctx, fuel), fuel);
+        self.store_ctx(offset_of!(Ctx, used), self.used);
+        let callee = self.iconst(helper as usize as u64);
+        let mut all = vec![self.ctx];
+        all.extend_from_slice(args);
+        while all.len() < 5 {
+            all.push(self.iconst(0));
+        }
+        let call = self.b.ins().call_indirect(self.helper_sig, callee, &all);
+        let status = self.b.inst_results(call)[0];
+        let fuel = self.load_ctx(offset_of!(Ctx, fuel));
+        self.b.def_var(self.fuel, fuel);
+        self.exit_if(status, pc, h, ExitKind::Dynamic(status));
+        self.reload_memory();
+    }
+
+    fn out(&mut self, i: usize) -> Value {
+        self.load_ctx(offset_of!(Ctx, out) + 8 * i)
+    }
+
+    /// The native address of `width` bytes at `addr + offset`, or an `out_of_bounds` exit.
+    fn linear_addr(&mut self, pc: u32, h: u32, addr: Value, offset: u32, width: u32) -> Value {
+        let size = self.b.use_var(self.mem_size);
+        let end = self
+            .b
+            .ins()
+            .iadd_imm_s(addr, i64::from(offset) + i64::from(width));
+        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, addr, size);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, size);
+        let oob = self.b.ins().bor(past, over);
+        self.exit_if(
+            oob,
+            pc,
+            h,
+            ExitKind::Static(Reason::Fault, Fault::OutOfBounds as u64),
+        );
+        let base = self.b.use_var(self.mem_base);
+        let at = self.b.ins().iadd(base, addr);
+        self.b.ins().iadd_imm_s(at, i64::from(offset))
+    }
+
+    fn binop(&mut self, h: u32, op: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value) -> Value) {
+        let y = self.s(h - 1);
+        let x = self.s(h - 2);
+        let r = op(self.b, x, y);
+        self.set_s(h - 2, r);
+    }
+
+    fn unop(&mut self, h: u32, op: impl FnOnce(&mut FunctionBuilder<'_>, Value) -> Value) {
+        let x = self.s(h - 1);
+        let r = op(self.b, x);
+        self.set_s(h - 1, r);
+    }
+
+    fn cmp(&mut self, h: u32, cc: IntCC) {
+        self.binop(h, |b, x, y| {
+            let c = b.ins().icmp(cc, x, y);
+            b.ins().uextend(I64, c)
+        });
+    }
+
+    /// Division-like ops: a zero divisor faults with the operands in place.
+    fn divop(&mut self, pc: u32, h: u32, op: Opcode) {
+        let y = self.s(h - 1);
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
+        self.exit_if(
+            zero,
+            pc,
+            h,
+            ExitKind::Static(Reason::Fault, Fault::DivisionByZero as u64),
+        );
+        let y = self.s(h - 1);
+        let x = self.s(h - 2);
+        let r = match op {
+            Opcode::DivU => self.b.ins().udiv(x, y),
+            Opcode::RemU => self.b.ins().urem(x, y),
+            _ => {
+                // Cranelift traps on i64::MIN / -1; the machine defines it (wrapping).
+                let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
+                let one = self.iconst(1);
+                let safe = self.b.ins().select(m1, one, y);
+                if op == Opcode::DivS {
+                    let q = self.b.ins().sdiv(x, safe);
+                    let neg = self.b.ins().ineg(x);
+                    self.b.ins().select(m1, neg, q)
+                } else {
+                    let r = self.b.ins().srem(x, safe);
+                    let zero = self.iconst(0);
+                    self.b.ins().select(m1, zero, r)
+                }
+            }
+        };
+        self.set_s(h - 2, r);
+    }
+
+    fn load(&mut self, pc: u32, h: u32, offset: u32, width: u32, signed: bool) {
+        let addr = self.s(h - 1);
+        let at = self.linear_addr(pc, h, addr, offset, width);
+        let v = match (width, signed) {
+            (1, false) => self.b.ins().uload8(I64, linear(), at, 0),
+            (1, true) => self.b.ins().sload8(I64, linear(), at, 0),
+            (2, false) => self.b.ins().uload16(I64, linear(), at, 0),
+            (2, true) => self.b.ins().sload16(I64, linear(), at, 0),
+            (4, false) => self.b.ins().uload32(linear(), at, 0),
+            (4, true) => self.b.ins().sload32(linear(), at, 0),
+            _ => self.b.ins().load(I64, linear(), at, 0),
+        };
+        self.set_s(h - 1, v);
+    }
+
+    fn store(&mut self, pc: u32, h: u32, offset: u32, width: u32) {
+        let addr = self.s(h - 2);
+        let v = self.s(h - 1);
+        let at = self.linear_addr(pc, h, addr, offset, width);
+        match width {
+            1 => self.b.ins().istore8(linear(), v, at, 0),
+            2 => self.b.ins().istore16(linear(), v, at, 0),
+            4 => self.b.ins().istore32(linear(), v, at, 0),
+            _ => self.b.ins().store(linear(), v, at, 0),
+        };
+    }
+
+    /// Runs `helper` on the top `pops` operands and pushes its first `pushes` outputs.
+    fn via_helper(
+        &mut self,
+        pc: u32,
+        h: u32,
+        helper: Helper,
+        pops: u32,
+        extra: &[u64],
+        pushes: u32,
+    ) {
+        let mut args: Vec<Value> = (h - pops..h).map(|j| self.s(j)).collect();
+        for c in extra {
+            let v = self.iconst(*c);
+            args.push(v);
+        }
+        self.helper(pc, h, helper, &args);
+        for i in 0..pushes {
+            let v = self.out(i as usize);
+            self.set_s(h - pops + i, v);
+        }
+    }
+
+    /// `call callee` at `pc` with `h` operands.
+    fn call(&mut self, pc: u32, h: u32, callee: u32) {
+        let cf = self.m.func(callee);
+        let ci = self.m.info(callee);
+        let (np, nr, lc) = (cf.params, cf.results, cf.local_count());
+        let k = self.nlocals + h - np;
+        let fb = ci.frame_bytes;
+        let state = |reason: Reason, arg: u64| ExitKind::Static(reason, arg);
+
+        // One compare covers the frame limit, the value-stack limit and capacity, the host
+        // stack and the memory for frames: the runtime keeps `used_limit` low enough that any
+        // call within it passes all of them. Past it, the call is left to the interpreter,
+        // which checks each exactly, in the machine's order.
+        let used = self.b.ins().iadd_imm_s(self.used, fb as i64);
+        let limit = self.load_ctx(offset_of!(Ctx, used_limit));
+        let near = self.b.ins().icmp(IntCC::UnsignedGreaterThan, used, limit);
+        self.exit_if(near, pc, h, state(Reason::Recheck, 0));
+        let gas = dynamic_gas(Opcode::Call, 0);
+        let fuel = self.b.use_var(self.fuel);
+        let poor = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, fuel, gas as i64);
+        self.exit_if(poor, pc, h, state(Reason::OutOfGas, gas));
+
+        // Commit the call's charges and pass the arguments through the callee's frame.
+        let fuel = self.b.use_var(self.fuel);
+        let fuel = self.b.ins().iadd_imm_s(fuel, -(gas as i64));
+        for i in 0..np {
+            let v = self.s(h - np + i);
+            self.store_val(k + i, v);
+        }
+        let callee_vals = self.b.ins().iadd_imm_s(self.vals, i64::from(k * 8));
+        let call_entry = self.iconst(0);
+        let args = [self.ctx, callee_vals, call_entry, used, fuel];
+        let call = if callee == self.index {
+            self.b.ins().call(self.this, &args)
+        } else {
+            let table = self.load_ctx(offset_of!(Ctx, table));
+            let target = self
+                .b
+                .ins()
+                .load(I64, trusted(), table, (callee * 8) as i32);
+            self.b.ins().call_indirect(self.native_sig, target, &args)
+        };
+        let (fuel_back, result0) = (self.b.inst_results(call)[0], self.b.inst_results(call)[1]);
+
+        // The callee left native code: add this frame below it and pass the exit on.
+        let stub = self.b.create_block();
+        self.b.set_cold_block(stub);
+        let back = self.b.create_block();
+        let left = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            fuel_back,
+            FUEL_NOT_COMPILED as i64,
+        );
+        self.b.ins().brif(left, stub, &[], back, &[]);
+        self.b.seal_block(stub);
+        self.b.switch_to_block(stub);
+        let not_compiled = self.b.create_block();
+        let common = self.b.create_block();
+        let nc = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, fuel_back, FUEL_NOT_COMPILED as i64);
+        self.b.ins().brif(nc, not_compiled, &[], common, &[]);
+        self.b.seal_block(not_compiled);
+        self.b.switch_to_block(not_compiled);
+        // The callee's frame, pushed at pc 0 with its locals zeroed, the call charged.
+        let base = self.base_idx();
+        let callee_base = self.b.ins().iadd_imm_s(base, i64::from(k));
+        self.push_record(callee, 0, callee_base);
+        for i in np..lc {
+            let z = self.iconst(0);
+            self.store_val(k + i, z);
+        }
+        let sp = self.b.ins().iadd_imm_s(callee_base, i64::from(lc));
+        self.store_ctx(offset_of!(Ctx, exit_sp), sp);
+        self.store_ctx_const(offset_of!(Ctx, exit_reason), Reason::NotCompiled as u64);
+        self.store_ctx(offset_of!(Ctx, used), used);
+        // The stand-in hands back the fuel it was given as its second result.
+        self.store_ctx(offset_of!(Ctx, fuel), result0);
+        self.b.ins().jump(common, &[]);
+        self.b.seal_block(common);
+        self.b.switch_to_block(common);
+        self.store_frame(h - np);
+        let base = self.base_idx();
+        self.push_record(self.index, pc + 1, base);
+        self.return_exit();
+
+        self.b.switch_to_block(back);
+        self.b.seal_block(back);
+        self.b.def_var(self.fuel, fuel_back);
+        if nr > 0 {
+            self.set_s(h - np, result0);
+        }
+        for i in 1..nr {
+            let v = self.load_val(k + i);
+            self.set_s(h - np + i, v);
+        }
+        self.reload_memory();
+    }
+
+    /// `ret` with `h` operands (exactly the results).
+    fn ret(&mut self, pc: u32, h: u32) {
+        // The process's entry frame returns through the runtime. Only a frame the runtime
+        // entered has no native frames below it (`used == 0`); the context says whether it
+        // is the entry frame.
+        let entered = self.b.ins().icmp_imm_s(IntCC::Equal, self.used, 0);
+        let check = self.b.create_block();
+        self.b.set_cold_block(check);
+        let normal = self.b.create_block();
+        self.b.ins().brif(entered, check, &[], normal, &[]);
+        self.b.seal_block(check);
+        self.b.switch_to_block(check);
+        let bottom = self.load_ctx(offset_of!(Ctx, entered_is_entry));
+        self.exit_if(bottom, pc, h, ExitKind::Static(Reason::RetEntry, 0));
+        self.b.ins().jump(normal, &[]);
+        self.b.switch_to_block(normal);
+        self.b.seal_block(normal);
+        for i in 1..h {
+            let v = self.s(i);
+            self.store_val(i, v);
+        }
+        let result0 = if h > 0 { self.s(0) } else { self.iconst(0) };
+        let fuel = self.b.use_var(self.fuel);
+        self.b.ins().return_(&[fuel, result0]);
+    }
+
+    /// Translates the instruction at `pc`; returns whether control falls through.
+    fn instr(&mut self, pc: u32, h: u32) -> bool {
+        let ins = self.f.code[pc as usize];
+        let fault = |f: Fault| ExitKind::Static(Reason::Fault, f as u64);
+        match ins {
+            Instr::Nop => {}
+            Instr::Trap => {
+                self.exit(pc, h, fault(Fault::Trap));
+                return false;
+            }
+            Instr::Halt => {
+                self.exit(pc, h, ExitKind::Static(Reason::Halt, 0));
+                return false;
+            }
+            Instr::Jmp(t) => {
+                let target = self.blocks[t as usize].expect("verified target");
+                self.b.ins().jump(target, &[]);
+                return false;
+            }
+            Instr::Jz(t) | Instr::Jnz(t) => {
+                let c = self.s(h - 1);
+                let target = self.blocks[t as usize].expect("verified target");
+                let next =
+                    self.blocks[pc as usize + 1].expect("a branch is followed by a block start");
+                if matches!(ins, Instr::Jz(_)) {
+                    self.b.ins().brif(c, next, &[], target, &[]);
+                } else {
+                    self.b.ins().brif(c, target, &[], next, &[]);
+                }
+                return false;
+            }
+            Instr::Switch(t) => {
+                let i = self.s(h - 1);
+                let table = &self.f.tables[t as usize];
+                let (default, cases) = table.split_last().expect("tables have a default");
+                let mut switch = Switch::new();
+                for (k, target) in cases.iter().enumerate() {
+                    switch.set_entry(
+                        k as u128,
+                        self.blocks[*target as usize].expect("verified target"),
+                    );
+                }
+                let default = self.blocks[*default as usize].expect("verified target");
+                switch.emit(self.b, i, default);
+                return false;
+            }
+            Instr::Call(callee) => self.call(pc, h, callee),
+            Instr::Ret => {
+                self.ret(pc, h);
+                return false;
+            }
+            Instr::Push(v) => {
+                let c = self.iconst(v);
+                self.set_s(h, c);
+            }
+            Instr::Drop => {}
+            Instr::Dup => {
+                let v = self.s(h - 1);
+                self.set_s(h, v);
+            }
+            Instr::Swap => {
+                let (a, b) = (self.s(h - 2), self.s(h - 1));
+                self.set_s(h - 2, b);
+                self.set_s(h - 1, a);
+            }
+            Instr::Over => {
+                let v = self.s(h - 2);
+                self.set_s(h, v);
+            }
+            Instr::Select => {
+                let c = self.s(h - 1);
+                let no = self.s(h - 2);
+                let yes = self.s(h - 3);
+                let v = self.b.ins().select(c, yes, no);
+                self.set_s(h - 3, v);
+            }
+            Instr::LocalGet(i) => {
+                let v = self.b.use_var(self.locals[i as usize]);
+                self.set_s(h, v);
+            }
+            Instr::LocalSet(i) | Instr::LocalTee(i) => {
+                let v = self.s(h - 1);
+                self.b.def_var(self.locals[i as usize], v);
+            }
+            Instr::Add => self.binop(h, |b, x, y| b.ins().iadd(x, y)),
+            Instr::Sub => self.binop(h, |b, x, y| b.ins().isub(x, y)),
+            Instr::Mul => self.binop(h, |b, x, y| b.ins().imul(x, y)),
+            Instr::DivU | Instr::DivS | Instr::RemU | Instr::RemS => {
+                self.divop(pc, h, ins.opcode())
+            }
+            Instr::And => self.binop(h, |b, x, y| b.ins().band(x, y)),
+            Instr::Or => self.binop(h, |b, x, y| b.ins().bor(x, y)),
+            Instr::Xor => self.binop(h, |b, x, y| b.ins().bxor(x, y)),
+            Instr::Shl => self.binop(h, |b, x, y| b.ins().ishl(x, y)),
+            Instr::ShrU => self.binop(h, |b, x, y| b.ins().ushr(x, y)),
+            Instr::ShrS => self.binop(h, |b, x, y| b.ins().sshr(x, y)),
+            Instr::Rotl => self.binop(h, |b, x, y| b.ins().rotl(x, y)),
+            Instr::Rotr => self.binop(h, |b, x, y| b.ins().rotr(x, y)),
+            Instr::Not => self.unop(h, |b, x| b.ins().bnot(x)),
+            Instr::Neg => self.unop(h, |b, x| b.ins().ineg(x)),
+            Instr::Clz => self.unop(h, |b, x| b.ins().clz(x)),
+            Instr::Ctz => self.unop(h, |b, x| b.ins().ctz(x)),
+            Instr::Popcnt => self.unop(h, |b, x| b.ins().popcnt(x)),
+            Instr::Eqz => self.unop(h, |b, x| {
+                let c = b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                b.ins().uextend(I64, c)
+            }),
+            Instr::Eq => self.cmp(h, IntCC::Equal),
+            Instr::Ne => self.cmp(h, IntCC::NotEqual),
+            Instr::LtU => self.cmp(h, IntCC::UnsignedLessThan),
+            Instr::LtS => self.cmp(h, IntCC::SignedLessThan),
+            Instr::GtU => self.cmp(h, IntCC::UnsignedGreaterThan),
+            Instr::GtS => self.cmp(h, IntCC::SignedGreaterThan),
+            Instr::LeU => self.cmp(h, IntCC::UnsignedLessThanOrEqual),
+            Instr::LeS => self.cmp(h, IntCC::SignedLessThanOrEqual),
+            Instr::GeU => self.cmp(h, IntCC::UnsignedGreaterThanOrEqual),
+            Instr::GeS => self.cmp(h, IntCC::SignedGreaterThanOrEqual),
+            Instr::Load8U(o) => self.load(pc, h, o, 1, false),
+            Instr::Load8S(o) => self.load(pc, h, o, 1, true),
+            Instr::Load16U(o) => self.load(pc, h, o, 2, false),
+            Instr::Load16S(o) => self.load(pc, h, o, 2, true),
+            Instr::Load32U(o) => self.load(pc, h, o, 4, false),
+            Instr::Load32S(o) => self.load(pc, h, o, 4, true),
+            Instr::Load64(o) => self.load(pc, h, o, 8, false),
+            Instr::Store8(o) => self.store(pc, h, o, 1),
+            Instr::Store16(o) => self.store(pc, h, o, 2),
+            Instr::Store32(o) => self.store(pc, h, o, 4),
+            Instr::Store64(o) => self.store(pc, h, o, 8),
+            Instr::MemSize => {
+                let v = self.b.use_var(self.mem_size);
+                self.set_s(h, v);
+            }
+            Instr::MemGrow => self.via_helper(pc, h, abi::mem_grow, 1, &[], 1),
+            Instr::MemCopy => self.via_helper(pc, h, abi::mem_copy, 3, &[], 0),
+            Instr::MemFill => self.via_helper(pc, h, abi::mem_fill, 3, &[], 0),
+            Instr::GasLeft => {
+                let extra = self.load_ctx(offset_of!(Ctx, gas_extra));
+                let fuel = self.b.use_var(self.fuel);
+                let v = self.b.ins().iadd(extra, fuel);
+                self.set_s(h, v);
+            }
+            Instr::MemLeft => {
+                let extra = self.load_ctx(offset_of!(Ctx, mem_extra));
+                let mem = self.load_ctx(offset_of!(Ctx, mem));
+                let mem = self.b.ins().isub(mem, self.used);
+                let v = self.b.ins().iadd(extra, mem);
+                self.set_s(h, v);
+            }
+            Instr::In => self.via_helper(pc, h, abi::port_in, 0, &[], 1),
+            Instr::Out => self.via_helper(pc, h, abi::port_out, 1, &[], 0),
+            Instr::Yield => {
+                self.exit(pc + 1, h, ExitKind::Static(Reason::Yield, 0));
+                return false;
+            }
+            Instr::Spawn(func) => self.via_helper(pc, h, abi::spawn, 0, &[u64::from(func)], 1),
+            Instr::SpawnBytes => self.via_helper(pc, h, abi::spawn_bytes, 2, &[], 2),
+            Instr::Recurse => {
+                self.exit(pc, h, ExitKind::Static(Reason::Recurse, 0));
+                return false;
+            }
+            Instr::ChildPush => self.via_helper(pc, h, abi::child_push, 2, &[], 0),
+            Instr::ChildPop => self.via_helper(pc, h, abi::child_pop, 1, &[], 1),
+            Instr::ChildInfo(field) => {
+                self.via_helper(pc, h, abi::child_info, 1, &[u64::from(field)], 1)
+            }
+            Instr::ChildGrow => self.via_helper(pc, h, abi::child_grow, 2, &[], 1),
+            Instr::ChildWrite => self.via_helper(pc, h, abi::child_write, 4, &[], 0),
+            Instr::ChildRead => self.via_helper(pc, h, abi::child_read, 4, &[], 0),
+            Instr::ChildSave => self.via_helper(pc, h, abi::child_save, 3, &[], 1),
+            Instr::ChildLoad => self.via_helper(pc, h, abi::child_load, 2, &[], 2),
+            Instr::KeyKind => self.via_helper(pc, h, abi::key_kind, 1, &[], 1),
+            Instr::KeyDrop => self.via_helper(pc, h, abi::key_drop, 1, &[], 0),
+        }
+        // Instructions that end their block (self-metered ones) fall into the next leader.
+        true
+    }
+}

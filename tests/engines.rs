@@ -1,0 +1,574 @@
+//! The JIT is indistinguishable from the reference interpreter: for every example and a set
+//! of programs aimed at the JIT's exits, at many gas and memory budgets, every engine stops
+//! with the same status, results and gas, and writes the same image bytes — including runs
+//! in slices that switch engine at every slice.
+
+use rarvm::{EngineKind, Module, Outcome, Status, Vm};
+
+const MEM: u64 = 64 << 20;
+
+/// The engines compared: the interpreter, the JIT, auto with its default threshold, and
+/// auto compiling at the first call or back edge (so it hands over as often as it can).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum E {
+    Interp,
+    Jit,
+    Auto,
+    AutoHot,
+}
+
+const ENGINES: [E; 4] = [E::Interp, E::Jit, E::Auto, E::AutoHot];
+
+fn vm(e: E, module: &Module, args: &[u64]) -> Vm {
+    let mut vm = Vm::new(module, args).unwrap();
+    set(&mut vm, e);
+    vm
+}
+
+fn set(vm: &mut Vm, e: E) {
+    let kind = match e {
+        E::Interp => EngineKind::Interp,
+        E::Jit => EngineKind::Jit,
+        E::Auto | E::AutoHot => EngineKind::Auto,
+    };
+    vm.set_engine(kind).unwrap();
+    if let Some(jit) = vm.jit_mut() {
+        jit.set_hot_threshold(if e == E::AutoHot {
+            1
+        } else {
+            rarvm::DEFAULT_HOT
+        });
+    }
+}
+
+fn example(name: &str) -> Module {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    Module::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+fn source(src: &str) -> Module {
+    Module::from_source(src, "test.rasm").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Budgets to try for a program that needs `total`: all of them when few, else a spread
+/// that includes both ends.
+fn budgets(total: u64, all_up_to: u64) -> Vec<u64> {
+    if total <= all_up_to {
+        return (0..=total + 1).collect();
+    }
+    let mut b: Vec<u64> = (0..=40).collect();
+    b.extend((0..200).map(|i| total * i / 200 + i % 7));
+    b.extend((total - 40)..=(total + 2));
+    b.sort_unstable();
+    b.dedup();
+    b
+}
+
+/// Runs `module(args)` with each budget on every engine (one VM per engine, reused) and
+/// checks they agree with the interpreter.
+fn agree_on_gas(name: &str, module: &Module, args: &[u64], budgets: &[u64], mem: u64) {
+    let mut vms: Vec<(E, Vm)> = ENGINES.iter().map(|&e| (e, vm(e, module, args))).collect();
+    for &gas in budgets {
+        let mut first: Option<(Outcome, Vec<u8>)> = None;
+        for (e, vm) in &mut vms {
+            vm.restart(module, args).unwrap();
+            let out = vm.run(gas, mem);
+            let image = vm.image();
+            match &first {
+                None => first = Some((out, image)),
+                Some((o, i)) => {
+                    assert_eq!(
+                        &out, o,
+                        "{name}: {e:?} differs from the interpreter at gas {gas}"
+                    );
+                    assert!(
+                        &image == i,
+                        "{name}: {e:?} writes a different image at gas {gas}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn total_gas(module: &Module, args: &[u64], mem: u64) -> u64 {
+    let mut v = vm(E::Interp, module, args);
+    let out = v.run(u64::MAX / 2, mem);
+    assert_ne!(out.status, Status::OutOfGas);
+    out.gas_used
+}
+
+#[test]
+fn every_example_agrees_at_many_gas_budgets() {
+    let cases: [(&str, &[u64]); 7] = [
+        ("sandbox.rasm", &[41]),
+        ("sandbox_loop.rasm", &[41]),
+        ("fib.rasm", &[7]),
+        ("fib.rasm", &[20]),
+        ("sieve.rasm", &[200]),
+        ("replicate.rasm", &[]),
+        ("nested.rasm", &[2]),
+    ];
+    for (name, args) in cases {
+        let m = example(name);
+        let total = total_gas(&m, args, MEM);
+        agree_on_gas(name, &m, args, &budgets(total, 1_500), MEM);
+    }
+}
+
+#[test]
+fn every_example_agrees_at_many_memory_budgets() {
+    let cases: [(&str, &[u64]); 5] = [
+        ("sandbox.rasm", &[41]),
+        ("fib.rasm", &[12]),
+        ("sieve.rasm", &[5000]),
+        ("replicate.rasm", &[]),
+        ("nested.rasm", &[3]),
+    ];
+    for (name, args) in cases {
+        let m = example(name);
+        let mut vms: Vec<(E, Vm)> = ENGINES.iter().map(|&e| (e, vm(e, &m, args))).collect();
+        for mem in (0..60).map(|i| i * i * 97).chain([1 << 16, 1 << 20]) {
+            let mut first: Option<(Outcome, Vec<u8>)> = None;
+            for (e, vm) in &mut vms {
+                vm.restart(&m, args).unwrap();
+                let out = vm.run(10_000_000_000, mem);
+                let image = vm.image();
+                match &first {
+                    None => first = Some((out, image)),
+                    Some((o, i)) => {
+                        assert_eq!(&out, o, "{name}: {e:?} differs at memory {mem}");
+                        assert!(
+                            &image == i,
+                            "{name}: {e:?} writes a different image at memory {mem}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs in slices of `slice` gas, switching engine at every slice and passing the state
+/// through an image; the final image must equal one uninterrupted interpreter run's.
+fn alternating_slices(name: &str, module: &Module, args: &[u64], slice: u64) {
+    let mut vms: Vec<Vm> = ENGINES.iter().map(|&e| vm(e, module, args)).collect();
+    let mut image = vms[0].image();
+    let mut n = 0u64;
+    loop {
+        let v = &mut vms[(n % 4) as usize];
+        v.load_image(&image).unwrap();
+        let out = v.run(slice, if n == 0 { MEM } else { 0 });
+        image = v.image();
+        n += 1;
+        if out.status != Status::OutOfGas {
+            break;
+        }
+        assert!(n < 100_000, "{name}: too many slices");
+    }
+    let mut whole = vm(E::Interp, module, args);
+    whole.run(slice * n, MEM);
+    assert!(
+        whole.image() == image,
+        "{name}: slices of {slice} across engines diverge"
+    );
+}
+
+#[test]
+fn slices_that_switch_engine_equal_one_run() {
+    let cases: [(&str, &[u64], &[u64]); 6] = [
+        ("sandbox.rasm", &[41], &[3, 17]),
+        ("sandbox_loop.rasm", &[41], &[5, 31]),
+        ("fib.rasm", &[15], &[61, 997]),
+        ("sieve.rasm", &[2000], &[101, 1009]),
+        ("replicate.rasm", &[], &[997, 9973]),
+        ("nested.rasm", &[3], &[1009, 30011]),
+    ];
+    for (name, args, slices) in cases {
+        let m = example(name);
+        for &slice in slices {
+            alternating_slices(name, &m, args, slice);
+        }
+    }
+}
+
+/// Programs aimed at the JIT's exits: faults inside native callees, yields with native
+/// frames below, memory growth seen by callers, switch, deep recursion, children.
+const PROGRAMS: [(&str, &str, &[u64]); 9] = [
+    (
+        "arith",
+        r#"
+func main(a, b) -> 1 locals(acc)
+    local.get a
+    local.get b
+    add
+    local.get a
+    local.get b
+    mul
+    xor
+    local.get b
+    rotl
+    local.get a
+    local.get b
+    div_s
+    or
+    local.get a
+    local.get b
+    rem_u
+    sub
+    local.get a
+    clz
+    local.get b
+    popcnt
+    shl
+    add
+    local.get a
+    local.get b
+    lt_s
+    local.get a
+    local.get b
+    ge_u
+    local.get b
+    select
+    add
+    neg
+    ret
+end
+"#,
+        &[0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff],
+    ),
+    (
+        "fault_deep",
+        r#"
+func down(n) -> 1
+    local.get n
+    jz bottom
+    local.get n
+    push 1
+    sub
+    call down
+    push 1
+    add
+    ret
+bottom:
+    push 7
+    push 0
+    div_u
+    ret
+end
+func main(n) -> 1
+    local.get n
+    call down
+    ret
+end
+"#,
+        &[40],
+    ),
+    (
+        "yield_deep",
+        r#"
+func down(n) -> 1
+    local.get n
+    jz bottom
+    local.get n
+    push 1
+    sub
+    call down
+    local.get n
+    add
+    ret
+bottom:
+    yield
+    push 1
+    ret
+end
+func main(n) -> 1
+    local.get n
+    call down
+    ret
+end
+"#,
+        &[30],
+    ),
+    (
+        "grow_in_callee",
+        r#"
+func grow(n) -> 1
+    local.get n
+    mem.grow
+    ret
+end
+func main(n) -> 2 locals(i, sum)
+top:
+    local.get i
+    local.get n
+    ge_u
+    jnz done
+    push 64
+    call grow
+    drop
+    local.get i
+    push 64
+    mul
+    local.get i
+    store64 8
+    local.get sum
+    local.get i
+    push 64
+    mul
+    load64 8
+    add
+    local.set sum
+    local.get i
+    push 1
+    add
+    local.set i
+    jmp top
+done:
+    local.get sum
+    mem.size
+    ret
+end
+"#,
+        &[50],
+    ),
+    (
+        "switch_loop",
+        r#"
+func main(n) -> 1 locals(i, acc)
+top:
+    local.get i
+    local.get n
+    eq
+    jnz done
+    local.get i
+    push 4
+    rem_u
+    switch a b c else d
+a:  local.get acc
+    push 3
+    add
+    local.set acc
+    jmp next
+b:  local.get acc
+    push 5
+    mul
+    local.set acc
+    jmp next
+c:  local.get acc
+    push 1
+    shr_u
+    local.set acc
+    jmp next
+d:  local.get acc
+    not
+    local.set acc
+next:
+    local.get i
+    push 1
+    add
+    local.set i
+    jmp top
+done:
+    local.get acc
+    ret
+end
+"#,
+        &[300],
+    ),
+    (
+        "recursion_limits",
+        r#"
+func down(n) -> 1 locals(pad1, pad2, pad3)
+    local.get n
+    push 1
+    add
+    call down
+    ret
+end
+func main() -> 1
+    push 0
+    call down
+    ret
+end
+"#,
+        &[],
+    ),
+    (
+        "ports_and_faults",
+        r#"
+func main(x) -> 2 locals(c)
+    local.get x
+    out
+    local.get x
+    out
+    in
+    in
+    add
+    push 0
+    load8_u 100
+    ret
+end
+"#,
+        &[21],
+    ),
+    (
+        "children",
+        r#"
+func child(x) -> 1
+    local.get x
+    local.get x
+    mul
+    ret
+end
+func main(n) -> 1 locals(i, c, acc)
+top:
+    local.get i
+    local.get n
+    eq
+    jnz done
+    spawn child
+    local.tee c
+    local.get i
+    child.push
+    local.get c
+    push 100
+    push 0
+    recurse
+    drop
+    local.get acc
+    local.get c
+    child.pop
+    add
+    local.set acc
+    local.get c
+    key.drop
+    local.get i
+    push 1
+    add
+    local.set i
+    jmp top
+done:
+    local.get acc
+    ret
+end
+"#,
+        &[25],
+    ),
+    (
+        "save_load",
+        r#"
+.memory 65536
+func child(x) -> 1 locals(i)
+top:
+    local.get i
+    local.get x
+    eq
+    jnz done
+    local.get i
+    push 1
+    add
+    local.set i
+    yield
+    jmp top
+done:
+    local.get i
+    ret
+end
+func main(x) -> 2 locals(c, d, len, st)
+    spawn child
+    local.tee c
+    local.get x
+    child.push
+    local.get c
+    push 1000
+    push 0
+    recurse
+    drop
+    local.get c
+    push 0
+    push 60000
+    child.save
+    local.set len
+    push 0
+    local.get len
+    child.load
+    drop
+    local.set d
+again:
+    local.get d
+    push 1000
+    push 0
+    recurse
+    push 4
+    eq
+    jnz again
+    local.get d
+    child.pop
+    local.get len
+    ret
+end
+"#,
+        &[6],
+    ),
+];
+
+#[test]
+fn programs_aimed_at_the_jit_agree_at_every_budget() {
+    for (name, src, args) in PROGRAMS {
+        let m = source(src);
+        let total = total_gas(&m, args, MEM);
+        let budgets = if name == "recursion_limits" {
+            vec![0, 100, total / 2, total - 1, total, total + 1]
+        } else {
+            budgets(total, 3_000)
+        };
+        agree_on_gas(name, &m, args, &budgets, MEM);
+        if name != "recursion_limits" {
+            alternating_slices(name, &m, args, 7);
+        }
+    }
+}
+
+#[test]
+fn frame_memory_runs_out_at_the_same_call() {
+    let (_, src, args) = PROGRAMS[2];
+    let m = source(src);
+    let mut vms: Vec<(E, Vm)> = ENGINES.iter().map(|&e| (e, vm(e, &m, args))).collect();
+    for mem in 0..1200 {
+        let mut first: Option<(Outcome, Vec<u8>)> = None;
+        for (e, vm) in &mut vms {
+            vm.restart(&m, args).unwrap();
+            let out = vm.run(1_000_000, mem);
+            let image = vm.image();
+            match &first {
+                None => first = Some((out, image)),
+                Some((o, i)) => {
+                    assert_eq!(&out, o, "{e:?} differs at memory {mem}");
+                    assert!(
+                        &image == i,
+                        "{e:?} writes a different image at memory {mem}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_jit_runs_natively_and_exits_where_it_must() {
+    let m = example("fib.rasm");
+    let mut v = vm(E::Jit, &m, &[25]);
+    assert_eq!(v.run(10_000_000, MEM).results, vec![75025]);
+    let stats = v.jit_stats().unwrap();
+    assert_eq!(stats.compiled, 2);
+    assert_eq!(stats.interp_runs, 0);
+    // The sandbox pattern shares one compilation between all children.
+    let (_, src, args) = PROGRAMS[7];
+    let m = source(src);
+    let mut v = vm(E::Jit, &m, args);
+    v.run(10_000_000, MEM);
+    let stats = v.jit_stats().unwrap();
+    assert_eq!(stats.compiled, 2, "{stats}");
+    assert!(stats.native_entries >= 25, "{stats}");
+}
