@@ -254,3 +254,67 @@ fn asm_and_disasm_roundtrip_through_files() {
     );
     assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(&bin2).unwrap());
 }
+
+#[test]
+fn every_engine_prints_the_same_and_jit_stats_report() {
+    let outs: Vec<serde_json::Value> = ["interp", "jit", "auto"]
+        .iter()
+        .map(|e| {
+            let mut v = json(&rarvm(&[
+                "run",
+                "--json",
+                "--engine",
+                e,
+                "examples/sieve.rasm",
+                "--",
+                "3000",
+            ]));
+            v.as_object_mut().unwrap().remove("engine");
+            v
+        })
+        .collect();
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+    let o = rarvm(&[
+        "run",
+        "--engine",
+        "jit",
+        "--jit-stats",
+        "examples/fib.rasm",
+        "--",
+        "10",
+    ]);
+    let err = stderr(&o);
+    assert!(err.contains("jit: 2 functions compiled"), "{err}");
+    assert!(err.contains("native entries"), "{err}");
+    let o = rarvm(&[
+        "run",
+        "--engine",
+        "interp",
+        "--jit-stats",
+        "examples/fib.rasm",
+        "--",
+        "10",
+    ]);
+    assert!(stderr(&o).contains("jit: not used"));
+}
+
+#[test]
+fn resume_accepts_an_engine_and_matches_the_interpreter() {
+    let dir = scratch("resume-engine");
+    let img = dir.join("a.img");
+    rarvm(&[
+        "run",
+        "--gas",
+        "20000",
+        "--snapshot",
+        p(&img),
+        "examples/nested.rasm",
+        "--",
+        "2",
+    ]);
+    let a = json(&rarvm(&["resume", "--json", "--engine", "jit", p(&img)]));
+    let b = json(&rarvm(&["resume", "--json", "--engine", "interp", p(&img)]));
+    assert_eq!(a["stack"], b["stack"]);
+    assert_eq!(a["gas_used"], b["gas_used"]);
+}
