@@ -190,8 +190,7 @@ unsafe fn run<R>(
 ) -> HelperStatus {
     // SAFETY: the caller guarantees `ctx` and `ctx.process` are valid and unaliased for
     // the duration of this helper call; native code is suspended in the call.
-    let ctx = unsafe { &mut *ctx };
-    let p = unsafe { &mut *ctx.process };
+    let (ctx, p) = unsafe { (&mut *ctx, &mut *(*ctx).process) };
     let mut budget = ctx.budget();
     let result = op(p, &mut budget);
     ctx.set_budget(&budget);

@@ -66,6 +66,13 @@ pub enum Mode {
 const CALL_HEAT: u32 = 10;
 /// Heat at which a function is compiled by default: 100 calls, or 1,000 loop iterations.
 pub const DEFAULT_HOT: u32 = 1_000;
+/// Most words a function's exit stubs and entry dispatch may store and load in total. Above
+/// this, code size (and Cranelift's time) would grow like locals × exit points or stack
+/// height × length: such a function stays in the interpreter, where it costs nothing extra.
+const MAX_COMPILE_COST: u64 = 400_000;
+/// Most locals a compiled function may have.
+const MAX_COMPILE_LOCALS: u32 = 4096;
+
 /// Host stack kept free below native code for the helpers it calls.
 const STACK_RESERVE: usize = 64 * 1024;
 /// Host stack assumed when the thread's limit cannot be read.
@@ -78,6 +85,8 @@ pub struct Stats {
     pub compiled: u64,
     /// Functions whose code was found in the cache.
     pub cache_hits: u64,
+    /// Functions too large to compile, left to the interpreter.
+    pub too_large: u64,
     pub compile_time: Duration,
     /// Times native code was entered from the runtime.
     pub native_entries: u64,
@@ -93,10 +102,11 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "jit: {} functions compiled in {:.3} ms ({} cache hits); {} native entries, {} returns to the runtime, {} interpreter runs; exits:",
+            "jit: {} functions compiled in {:.3} ms ({} cache hits, {} too large); {} native entries, {} returns to the runtime, {} interpreter runs; exits:",
             self.compiled,
             self.compile_time.as_secs_f64() * 1e3,
             self.cache_hits,
+            self.too_large,
             self.native_entries,
             self.native_returns,
             self.interp_runs,
@@ -128,7 +138,8 @@ struct ModuleCode {
     /// The most words any function's frame reserves, and the fewest bytes any is charged.
     max_frame_words: u32,
     min_frame_bytes: u64,
-    /// Functions that failed to compile stay interpreted.
+    /// Functions that are not compiled (too large, or Cranelift refused them) stay
+    /// interpreted.
     failed: Vec<bool>,
     heat: Vec<u32>,
 }
@@ -159,10 +170,45 @@ pub struct Jit {
 // moves with the engine; nothing in the engine is shared between threads.
 unsafe impl Send for Jit {}
 
-/// A key for compiled code: everything native code for function `f` depends on.
+/// Whether function `f` is small enough to compile: the words its native code would move at
+/// exits and entries, summed over every point where it can leave or enter, stay bounded.
+fn compilable(m: &VerifiedModule, f: u32) -> bool {
+    let func = m.func(f);
+    let info = m.info(f);
+    let locals = u64::from(func.local_count());
+    if func.local_count() > MAX_COMPILE_LOCALS {
+        return false;
+    }
+    let mut cost = func.code.len() as u64;
+    for (pc, ins) in func.code.iter().enumerate() {
+        let h = info.height[pc];
+        if h == rarvm_runtime::verify::UNREACHABLE {
+            continue;
+        }
+        // Every leader is an entry (loads) and may charge (an exit); most instructions
+        // other than plain stack and arithmetic ones can leave.
+        let exits = u64::from(info.leader[pc]) * 2
+            + u64::from(ins.info().flow != rarvm_runtime::isa::Flow::Next)
+            + u64::from(!matches!(
+                ins.info().stack,
+                rarvm_runtime::isa::StackEffect::Fixed { .. }
+            ))
+            + 1;
+        cost = cost.saturating_add(exits.saturating_mul(locals + u64::from(h)));
+        if cost > MAX_COMPILE_COST {
+            return false;
+        }
+    }
+    true
+}
+
+/// A key for compiled code: everything native code for function `f` depends on — its code,
+/// signature and index (frame records and direct recursive calls name it), and the
+/// signatures and frame sizes of the functions it calls.
 fn code_key(m: &VerifiedModule, f: u32) -> [u8; 32] {
     let func = m.func(f);
     let mut h = blake3::Hasher::new();
+    h.update(&f.to_le_bytes());
     h.update(&encode_code(func));
     for v in [func.params, func.results, func.locals] {
         h.update(&v.to_le_bytes());
@@ -260,6 +306,11 @@ impl Jit {
         let mut keys = Vec::new();
         for &f in funcs {
             if mc.compiled[f as usize] || mc.failed[f as usize] {
+                continue;
+            }
+            if !compilable(&m, f) {
+                mc.failed[f as usize] = true;
+                self.stats.too_large += 1;
                 continue;
             }
             let k = code_key(&m, f);
@@ -414,11 +465,22 @@ impl Jit {
             pc: r.pc as u32,
             base: r.base as u32,
         }));
-        // SAFETY: every exiting native frame wrote all its locals and operands, and the
-        // frames are contiguous from the entered frame's base to `exit_sp`; the words below
-        // were initialized before the entry.
-        unsafe { p.stack.set_len(ctx.exit_sp as usize) };
         let reason = Reason::from_u64(ctx.exit_reason).expect("native code writes a known reason");
+        if reason == Reason::NotCompiled {
+            // The callee's locals beyond its arguments were not written: zero them.
+            let callee = *p.frames.last().expect("the callee's frame");
+            let f = mc.module.func(callee.func);
+            let from = callee.base as usize + f.params as usize;
+            let to = callee.base as usize + f.local_count() as usize;
+            // SAFETY: `to <= exit_sp <= capacity` (the callee's locals end at `exit_sp`), so
+            // the range lies in the value stack's allocation.
+            unsafe { std::ptr::write_bytes(stack_base.add(from), 0, to - from) };
+        }
+        // SAFETY: every exiting native frame wrote all its locals and operands (a callee
+        // that was not compiled has its arguments written by its caller and its other locals
+        // zeroed just above), and the frames are contiguous from the entered frame's base to
+        // `exit_sp`; the words below were initialized before the entry.
+        unsafe { p.stack.set_len(ctx.exit_sp as usize) };
         self.stats.exits[reason as usize - 1] += 1;
         let arg = ctx.exit_arg;
         match reason {

@@ -599,14 +599,11 @@ impl Tx<'_, '_> {
         self.b.ins().brif(nc, not_compiled, &[], common, &[]);
         self.b.seal_block(not_compiled);
         self.b.switch_to_block(not_compiled);
-        // The callee's frame, pushed at pc 0 with its locals zeroed, the call charged.
+        // The callee's frame, pushed at pc 0 with the call charged; the runtime zeroes its
+        // locals beyond the arguments.
         let base = self.base_idx();
         let callee_base = self.b.ins().iadd_imm_s(base, i64::from(k));
         self.push_record(callee, 0, callee_base);
-        for i in np..lc {
-            let z = self.iconst(0);
-            self.store_val(k + i, z);
-        }
         let sp = self.b.ins().iadd_imm_s(callee_base, i64::from(lc));
         self.store_ctx(offset_of!(Ctx, exit_sp), sp);
         self.store_ctx_const(offset_of!(Ctx, exit_reason), Reason::NotCompiled as u64);

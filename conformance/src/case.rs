@@ -1,0 +1,591 @@
+//! Spec tests as data.
+//!
+//! A case is an assembler file (`.rasm`) whose `;!` comment lines are directives, or a
+//! `.case` file of directives that loads a checked-in image. Directives:
+//!
+//! ```text
+//! ;! run 7 0            a run: a new root with these entry arguments (or, in a .case,
+//!                       the loaded image); the lines below configure its first step
+//! ;! gas 1000           gas added for the step (default 10^9 for a run's first step)
+//! ;! mem 4096           memory added for the step (default 1 MiB first, then 0)
+//! ;! expect status fault
+//! ;! expect fault division_by_zero
+//! ;! expect stack 1 2 3         the root's port, bottom first
+//! ;! expect gas_used 10
+//! ;! expect gas_left 990
+//! ;! expect memory 16 x"0102"   bytes of the root's memory at an offset
+//! ;! expect mem_size 64
+//! ;! expect tree root.0 out_of_gas   the status of a process in the tree
+//! ;! expect image 5f3a…          BLAKE3 of the image after the step
+//! ;! resume             the next step: the same tree continues with more gas
+//! ;! sweep              also run the first step at every gas budget 0..=its use + 1
+//! ;! slices 7 31        also run in slices of 7 (then 31) gas, switching engine at every
+//!                       slice; the final image must equal one uninterrupted run's
+//! ;! load fixture.img   (.case only) the image the runs start from
+//! ```
+//!
+//! Every step runs on every [`Engine`]: the interpreter's outcome is checked against the
+//! expectations, and every other engine must match it exactly, image bytes included.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use rarvm::image;
+use rarvm::runtime::asm::assemble_verified;
+use rarvm::runtime::process::{Key, Process};
+use rarvm::{Fault, Module, Outcome, Status, Vm};
+
+use crate::engines::Engine;
+
+const DEFAULT_GAS: u64 = 1_000_000_000;
+const DEFAULT_MEM: u64 = 1 << 20;
+
+/// One parsed case file.
+pub struct Case {
+    pub path: PathBuf,
+    pub source: Source,
+    pub runs: Vec<Run>,
+}
+
+/// What a case's runs start from.
+pub enum Source {
+    Program(Module),
+    Image(Vec<u8>),
+}
+
+/// One run: a root started with `args` (or loaded from the case's image), then steps.
+pub struct Run {
+    pub line: usize,
+    pub args: Vec<u64>,
+    pub steps: Vec<Step>,
+    pub sweep: bool,
+    pub slices: Vec<u64>,
+}
+
+/// Gas and memory added, and what must hold after.
+pub struct Step {
+    pub line: usize,
+    pub gas: u64,
+    pub mem: u64,
+    pub expects: Vec<(usize, Expect)>,
+}
+
+/// An expectation about the state after a step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expect {
+    Status(Status),
+    Fault(Fault),
+    Stack(Vec<u64>),
+    GasUsed(u64),
+    GasLeft(u64),
+    Memory(u64, Vec<u8>),
+    MemSize(u64),
+    Tree(String, Status),
+    Image(String),
+}
+
+fn parse_word(s: &str) -> Result<u64, String> {
+    let t: String = s.chars().filter(|c| *c != '_').collect();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.as_str()),
+    };
+    let v = match body.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => body.parse::<u64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a word"))?;
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    Status::ALL
+        .into_iter()
+        .find(|st| st.name() == s)
+        .ok_or_else(|| format!("unknown status `{s}`"))
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    let h = s
+        .strip_prefix("x\"")
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(|| format!("expected x\"hex\", found `{s}`"))?;
+    if h.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits in `{s}`"));
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| format!("bad hex `{s}`")))
+        .collect()
+}
+
+impl Case {
+    /// Reads and parses a case file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a directive or the program is malformed (with its line).
+    pub fn load(path: &Path) -> Result<Case, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Case::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Case, String> {
+        let name = path.display().to_string();
+        let err = |line: usize, m: String| format!("{name}:{line}: {m}");
+        let mut runs: Vec<Run> = Vec::new();
+        let mut image: Option<Vec<u8>> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let Some(d) = raw.trim_start().strip_prefix(";!") else {
+                continue;
+            };
+            let words: Vec<&str> = d
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            let Some((&cmd, rest)) = words.split_first() else {
+                continue;
+            };
+            let no_run = || err(line, format!("`{cmd}` before any `run`"));
+            let one = |rest: &[&str]| -> Result<u64, String> {
+                match rest {
+                    [w] => parse_word(w).map_err(|m| err(line, m)),
+                    _ => Err(err(line, format!("`{cmd}` takes one number"))),
+                }
+            };
+            match cmd {
+                "run" => {
+                    let args = rest
+                        .iter()
+                        .map(|w| parse_word(w).map_err(|m| err(line, m)))
+                        .collect::<Result<_, _>>()?;
+                    runs.push(Run {
+                        line,
+                        args,
+                        steps: vec![Step {
+                            line,
+                            gas: DEFAULT_GAS,
+                            mem: DEFAULT_MEM,
+                            expects: vec![],
+                        }],
+                        sweep: false,
+                        slices: vec![],
+                    });
+                }
+                "resume" => {
+                    let run = runs
+                        .last_mut()
+                        .ok_or_else(|| err(line, "`resume` before any `run`".into()))?;
+                    run.steps.push(Step {
+                        line,
+                        gas: DEFAULT_GAS,
+                        mem: 0,
+                        expects: vec![],
+                    });
+                }
+                "gas" => current_step(&mut runs).ok_or_else(no_run)?.gas = one(rest)?,
+                "mem" => current_step(&mut runs).ok_or_else(no_run)?.mem = one(rest)?,
+                "sweep" => {
+                    runs.last_mut()
+                        .ok_or_else(|| err(line, "`sweep` before any `run`".into()))?
+                        .sweep = true
+                }
+                "slices" => {
+                    let run = runs
+                        .last_mut()
+                        .ok_or_else(|| err(line, "`slices` before any `run`".into()))?;
+                    for w in rest {
+                        run.slices
+                            .push(parse_word(w).map_err(|m| err(line, m))?.max(1));
+                    }
+                }
+                "load" => {
+                    let [file] = rest else {
+                        return Err(err(line, "`load` takes a file".into()));
+                    };
+                    let p = path.parent().unwrap_or(Path::new(".")).join(file);
+                    image = Some(
+                        std::fs::read(&p)
+                            .map_err(|e| err(line, format!("{}: {e}", p.display())))?,
+                    );
+                }
+                "expect" => {
+                    let (&key, vals) = rest
+                        .split_first()
+                        .ok_or_else(|| err(line, "`expect` needs a key".into()))?;
+                    let e = match (key, vals) {
+                        ("status", [s]) => {
+                            Expect::Status(parse_status(s).map_err(|m| err(line, m))?)
+                        }
+                        ("fault", [f]) => Expect::Fault(
+                            Fault::ALL
+                                .into_iter()
+                                .find(|x| x.name() == *f)
+                                .ok_or_else(|| err(line, format!("unknown fault `{f}`")))?,
+                        ),
+                        ("stack", ws) => Expect::Stack(
+                            ws.iter()
+                                .map(|w| parse_word(w).map_err(|m| err(line, m)))
+                                .collect::<Result<_, _>>()?,
+                        ),
+                        ("gas_used", [w]) => {
+                            Expect::GasUsed(parse_word(w).map_err(|m| err(line, m))?)
+                        }
+                        ("gas_left", [w]) => {
+                            Expect::GasLeft(parse_word(w).map_err(|m| err(line, m))?)
+                        }
+                        ("mem_size", [w]) => {
+                            Expect::MemSize(parse_word(w).map_err(|m| err(line, m))?)
+                        }
+                        ("memory", [at, hex]) => Expect::Memory(
+                            parse_word(at).map_err(|m| err(line, m))?,
+                            parse_hex(hex).map_err(|m| err(line, m))?,
+                        ),
+                        ("tree", [p, s]) => {
+                            Expect::Tree(p.to_string(), parse_status(s).map_err(|m| err(line, m))?)
+                        }
+                        ("image", [h]) => Expect::Image(h.to_string()),
+                        _ => {
+                            return Err(err(line, format!("bad expectation `{}`", rest.join(" "))))
+                        }
+                    };
+                    current_step(&mut runs)
+                        .ok_or_else(no_run)?
+                        .expects
+                        .push((line, e));
+                }
+                _ => return Err(err(line, format!("unknown directive `{cmd}`"))),
+            }
+        }
+        if runs.is_empty() {
+            return Err(format!("{name}: no `;! run` directive"));
+        }
+        let source = match image {
+            Some(bytes) => Source::Image(bytes),
+            None => Source::Program(Module::from_source(text, &name).map_err(|e| e.to_string())?),
+        };
+        Ok(Case {
+            path: path.to_path_buf(),
+            source,
+            runs,
+        })
+    }
+
+    fn new_vm(&self, run: &Run, engine: Engine) -> Result<Vm, String> {
+        let mut vm = match &self.source {
+            Source::Program(m) => Vm::new(m, &run.args).map_err(|e| e.to_string())?,
+            Source::Image(bytes) => Vm::from_image(bytes).map_err(|e| e.to_string())?,
+        };
+        engine.apply(&mut vm);
+        Ok(vm)
+    }
+
+    /// Runs every run on every engine and checks expectations and agreement.
+    ///
+    /// # Errors
+    /// Every failed expectation and every disagreement, one per line.
+    pub fn check(&self) -> Result<(), String> {
+        let name = self.path.display().to_string();
+        let mut failures = String::new();
+        if let Source::Image(bytes) = &self.source {
+            match image::decode(bytes) {
+                Ok(tree) if image::encode(&tree) == *bytes => {}
+                Ok(_) => writeln!(failures, "{name}: the loaded image is not canonical").unwrap(),
+                Err(e) => {
+                    writeln!(failures, "{name}: the loaded image does not decode: {e}").unwrap()
+                }
+            }
+        }
+        // One VM per engine for the whole case, so each engine compiles the code once.
+        let mut vms: Vec<(Engine, Vm)> = Vec::new();
+        for run in &self.runs {
+            if vms.is_empty() {
+                vms = Engine::ALL
+                    .iter()
+                    .map(|&e| Ok((e, self.new_vm(run, e)?)))
+                    .collect::<Result<_, String>>()?;
+            }
+            let mut reference: Vec<(Outcome, Vec<u8>)> = Vec::new();
+            for (engine, vm) in &mut vms {
+                self.reset(run, vm)?;
+                for (i, step) in run.steps.iter().enumerate() {
+                    let out = vm.run(step.gas, step.mem);
+                    let img = vm.image();
+                    if *engine == Engine::Interp {
+                        for (line, e) in &step.expects {
+                            if let Err(m) = check_expect(e, &out, vm, &img) {
+                                writeln!(failures, "{name}:{line}: {m}").unwrap();
+                            }
+                        }
+                        reference.push((out, img));
+                    } else {
+                        let (r_out, r_img) = &reference[i];
+                        if out != *r_out || img != *r_img {
+                            writeln!(
+                                failures,
+                                "{name}:{}: {} disagrees with the interpreter: {:?} vs {:?}{}",
+                                step.line,
+                                engine.name(),
+                                out,
+                                r_out,
+                                if img != *r_img {
+                                    " (images differ)"
+                                } else {
+                                    ""
+                                }
+                            )
+                            .unwrap();
+                        }
+                    }
+                }
+            }
+            if run.sweep {
+                self.sweep(run, &reference[0].0, &mut vms, &mut failures)?;
+            }
+            for &slice in &run.slices {
+                self.slices(run, slice, &mut vms, &mut failures)?;
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
+    }
+
+    /// Every gas budget from 0 to what the first step used, plus one, on every engine.
+    fn sweep(
+        &self,
+        run: &Run,
+        first: &Outcome,
+        vms: &mut [(Engine, Vm)],
+        failures: &mut String,
+    ) -> Result<(), String> {
+        let name = self.path.display().to_string();
+        let step = &run.steps[0];
+        let limit = first.gas_used.min(step.gas) + 1;
+        for gas in 0..=limit {
+            let mut seen: Option<(Outcome, Vec<u8>)> = None;
+            for (engine, vm) in vms.iter_mut() {
+                self.reset(run, vm)?;
+                let out = vm.run(gas, step.mem);
+                let img = vm.image();
+                match &seen {
+                    None => seen = Some((out, img)),
+                    Some((o, i)) if *o == out && *i == img => {}
+                    Some((o, _)) => {
+                        writeln!(
+                            failures,
+                            "{name}:{}: sweep at gas {gas}: {} gives {out:?}, interp {o:?}",
+                            run.line,
+                            engine.name()
+                        )
+                        .unwrap();
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts `run` on an existing VM, keeping its engine's compiled code.
+    fn reset(&self, run: &Run, vm: &mut Vm) -> Result<(), String> {
+        match &self.source {
+            Source::Program(m) => vm.restart(m, &run.args).map_err(|e| e.to_string()),
+            Source::Image(bytes) => vm.load_image(bytes).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Slices of `slice` gas, switching engine at each; must end like one run with the same
+    /// total gas.
+    fn slices(
+        &self,
+        run: &Run,
+        slice: u64,
+        vms: &mut [(Engine, Vm)],
+        failures: &mut String,
+    ) -> Result<(), String> {
+        let name = self.path.display().to_string();
+        let step = &run.steps[0];
+        self.reset(run, &mut vms[0].1)?;
+        let mut img = vms[0].1.image();
+        let mut n = 0u64;
+        loop {
+            let vm = &mut vms[(n % vms.len() as u64) as usize].1;
+            vm.load_image(&img).map_err(|e| e.to_string())?;
+            let out = vm.run(slice, if n == 0 { step.mem } else { 0 });
+            img = vm.image();
+            n += 1;
+            if out.status != Status::OutOfGas || n * slice >= step.gas {
+                break;
+            }
+        }
+        let whole = &mut vms[0].1;
+        self.reset(run, whole)?;
+        whole.run(slice * n, step.mem);
+        if whole.image() != img {
+            writeln!(
+                failures,
+                "{name}:{}: {n} slices of {slice} gas across engines end differently from one run",
+                run.line
+            )
+            .unwrap();
+        }
+        Ok(())
+    }
+
+    /// Rewrites each `expect image` line with the interpreter's actual hash.
+    ///
+    /// # Errors
+    /// The case cannot run.
+    pub fn bless(&self) -> Result<Option<String>, String> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| e.to_string())?;
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut changed = false;
+        for run in &self.runs {
+            let mut vm = self.new_vm(run, Engine::Interp)?;
+            for step in &run.steps {
+                vm.run(step.gas, step.mem);
+                let hash = image::hash_hex(&vm.image());
+                for (line, e) in &step.expects {
+                    if let Expect::Image(old) = e {
+                        if *old != hash {
+                            let l = &mut lines[line - 1];
+                            let indent = &l[..l.len() - l.trim_start().len()];
+                            *l = format!("{indent};! expect image {hash}");
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(changed.then(|| lines.join("\n") + "\n"))
+    }
+}
+
+/// The step directives apply to: the last step of the last run.
+fn current_step(runs: &mut [Run]) -> Option<&mut Step> {
+    runs.last_mut().and_then(|r| r.steps.last_mut())
+}
+
+/// The process at `path` (`root`, `root.0.1`, …).
+fn find<'a>(root: &'a Process, path: &str) -> Option<&'a Process> {
+    let mut parts = path.split('.');
+    if parts.next() != Some("root") {
+        return None;
+    }
+    let mut p = root;
+    for slot in parts {
+        p = match p.keys.get(slot.parse::<usize>().ok()?)? {
+            Key::Process(c) => c,
+            _ => return None,
+        };
+    }
+    Some(p)
+}
+
+fn check_expect(e: &Expect, out: &Outcome, vm: &Vm, img: &[u8]) -> Result<(), String> {
+    let root = vm.root();
+    let fail =
+        |what: &str, want: String, got: String| Err(format!("expected {what} {want}, got {got}"));
+    match e {
+        Expect::Status(s) if out.status != *s => {
+            fail("status", s.to_string(), out.status.to_string())
+        }
+        Expect::Fault(f) if out.fault != Some(*f) => {
+            fail("fault", f.to_string(), format!("{:?}", out.fault))
+        }
+        Expect::Stack(w) if out.results != *w => {
+            fail("stack", format!("{w:?}"), format!("{:?}", out.results))
+        }
+        Expect::GasUsed(g) if out.gas_used != *g => {
+            fail("gas_used", g.to_string(), out.gas_used.to_string())
+        }
+        Expect::GasLeft(g) if out.gas_left != *g => {
+            fail("gas_left", g.to_string(), out.gas_left.to_string())
+        }
+        Expect::MemSize(n) if root.memory.len() as u64 != *n => {
+            fail("mem_size", n.to_string(), root.memory.len().to_string())
+        }
+        Expect::Memory(at, bytes) => {
+            let got = root.memory.get(*at as usize..*at as usize + bytes.len());
+            if got == Some(bytes.as_slice()) {
+                Ok(())
+            } else {
+                fail(
+                    &format!("memory at {at}"),
+                    format!("{bytes:02x?}"),
+                    format!("{got:02x?}"),
+                )
+            }
+        }
+        Expect::Tree(path, s) => match find(root, path) {
+            Some(p) if p.status == *s => Ok(()),
+            Some(p) => fail(
+                &format!("{path} status"),
+                s.to_string(),
+                p.status.to_string(),
+            ),
+            None => Err(format!("no process {path}")),
+        },
+        Expect::Image(h) => {
+            let got = image::hash_hex(img);
+            if got == *h {
+                Ok(())
+            } else {
+                fail("image", h.clone(), got)
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every case file under `dir`, sorted.
+pub fn find_cases(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("rasm" | "case")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The opcodes no `.rasm` case under `dir` uses.
+pub fn uncovered_opcodes(dir: &Path) -> Vec<&'static str> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in find_cases(dir) {
+        if p.extension().and_then(|x| x.to_str()) != Some("rasm") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        if let Ok(m) = assemble_verified(&text, &p.display().to_string()) {
+            for f in &m.module().funcs {
+                seen.extend(f.code.iter().map(|i| i.opcode()));
+            }
+        }
+    }
+    rarvm::runtime::isa::OPS
+        .iter()
+        .filter(|o| !seen.contains(&o.opcode))
+        .map(|o| o.mnemonic)
+        .collect()
+}

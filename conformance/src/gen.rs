@@ -1,0 +1,846 @@
+//! A seeded generator of valid programs with real structure.
+//!
+//! Programs are built as a small AST — functions of statements over expressions — and
+//! rendered to assembler text, so a divergence can be minimized statement by statement and
+//! reported as readable source. They are valid by construction: every expression leaves one
+//! word, every statement leaves the stack as it found it, calls go to later functions (or to
+//! itself, in a depth-bounded recursion), and loops are counted. They exercise nested loops,
+//! calls, locals, memory in and out of bounds, growth, edge-value arithmetic, children run
+//! with random allowances (including more than the parent has), yields, images of children,
+//! faults, and module bytes from memory — valid, corrupted or random.
+
+use std::fmt::Write as _;
+
+use crate::rng::Rng;
+
+/// Locals every function has besides its parameters: general ones, three loop counters, a
+/// child slot, a status and a scratch word.
+const GENERAL: u32 = 4;
+const COUNTERS: u32 = 3;
+const EXTRA: u32 = GENERAL + COUNTERS + 3;
+
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub memory: u64,
+    pub data: Vec<(u64, Vec<u8>)>,
+    pub funcs: Vec<Func>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Func {
+    pub params: u32,
+    pub results: u32,
+    pub body: Vec<Stmt>,
+    /// Results pushed before `ret`.
+    pub ret: Vec<Expr>,
+    /// A self-recursive function: parameter 0 counts down, the body runs only above 0.
+    pub recursive: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Expr {
+    Const(u64),
+    Local(u32),
+    Bin(&'static str, Box<Expr>, Box<Expr>),
+    Un(&'static str, Box<Expr>),
+    Load(&'static str, u32, Box<Expr>),
+    Call(u32, Vec<Expr>),
+    Select(Box<Expr>, Box<Expr>, Box<Expr>),
+    Nullary(&'static str),
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Set(u32, Expr),
+    Store(&'static str, u32, Expr, Expr),
+    If(Expr, Vec<Stmt>, Vec<Stmt>),
+    Loop(u32, u64, Vec<Stmt>),
+    Switch(Expr, Vec<Vec<Stmt>>),
+    CallDrop(u32, Vec<Expr>),
+    Grow(Expr),
+    Bulk(&'static str, Expr, Expr, Expr),
+    Out(Expr),
+    In,
+    Yield,
+    Trap,
+    Halt,
+    Child(Child),
+    SpawnBytes {
+        offset: u64,
+        len: u64,
+        gas: u64,
+        mem: u64,
+    },
+}
+
+/// Spawn a child of function `func`, feed it, run it `rounds` times (each recurse refuels
+/// it), read a field, maybe pop a result, maybe save and restore it, drop it.
+#[derive(Clone, Debug)]
+pub struct Child {
+    pub func: u32,
+    pub args: Vec<Expr>,
+    pub gas: Expr,
+    pub mem: u64,
+    pub rounds: u64,
+    pub field: &'static str,
+    pub pop: bool,
+    pub save_at: Option<u64>,
+}
+
+const BINOPS: [&str; 25] = [
+    "add", "sub", "mul", "div_u", "div_s", "rem_u", "rem_s", "and", "or", "xor", "shl", "shr_u",
+    "shr_s", "rotl", "rotr", "eq", "ne", "lt_u", "lt_s", "gt_u", "gt_s", "le_u", "le_s", "ge_u",
+    "ge_s",
+];
+const UNOPS: [&str; 6] = ["not", "neg", "clz", "ctz", "popcnt", "eqz"];
+const LOADS: [&str; 7] = [
+    "load8_u", "load8_s", "load16_u", "load16_s", "load32_u", "load32_s", "load64",
+];
+const STORES: [&str; 4] = ["store8", "store16", "store32", "store64"];
+const NULLARY: [&str; 3] = ["gas.left", "mem.left", "mem.size"];
+const FIELDS: [&str; 8] = [
+    "status",
+    "fault",
+    "gas_left",
+    "gas_used",
+    "footprint",
+    "mem_limit",
+    "mem_size",
+    "port",
+];
+
+struct Gen<'a> {
+    rng: &'a mut Rng,
+    /// (params, results) of every function.
+    sigs: Vec<(u32, u32)>,
+    memory: u64,
+    /// Data segments holding module bytes for `spawn.bytes`.
+    modules: Vec<(u64, u64)>,
+}
+
+/// Generates a program from `rng`; `nested` programs (embedded as module bytes) stay small.
+pub fn program(rng: &mut Rng) -> Program {
+    generate(rng, false)
+}
+
+fn generate(rng: &mut Rng, nested: bool) -> Program {
+    let nfuncs = if nested {
+        rng.range(1, 2)
+    } else {
+        rng.range(1, 5)
+    } as usize;
+    let mut sigs: Vec<(u32, u32)> = Vec::with_capacity(nfuncs);
+    for i in 0..nfuncs {
+        let params = if i == 0 {
+            rng.below(3) as u32
+        } else {
+            rng.below(4) as u32
+        };
+        let results = if rng.chance(3, 4) {
+            1
+        } else {
+            rng.below(3) as u32
+        };
+        sigs.push((params, results));
+    }
+    let memory = if rng.chance(1, 5) {
+        0
+    } else {
+        rng.range(16, 512)
+    };
+    let mut data = Vec::new();
+    if memory > 0 && rng.chance(1, 2) {
+        let at = rng.below(memory);
+        let len = rng.below((memory - at).min(32)) as usize;
+        data.push((at, (0..len).map(|_| rng.next_u64() as u8).collect()));
+    }
+    let mut modules = Vec::new();
+    if !nested && rng.chance(1, 4) {
+        // Module bytes for spawn.bytes: a small valid program, maybe corrupted, or junk.
+        let bytes = match rng.below(3) {
+            0 => (0..rng.range(0, 64)).map(|_| rng.next_u64() as u8).collect(),
+            _ => {
+                let inner = generate(rng, true);
+                let mut b = rarvm::runtime::asm::assemble(&render(&inner), "inner")
+                    .map(|m| m.encode())
+                    .unwrap_or_default();
+                if rng.chance(1, 2) && !b.is_empty() {
+                    for _ in 0..rng.range(1, 3) {
+                        let at = rng.below(b.len() as u64) as usize;
+                        b[at] ^= 1 << rng.below(8);
+                    }
+                }
+                b
+            }
+        };
+        let at = memory;
+        modules.push((at, bytes.len() as u64));
+        data.push((at, bytes));
+    }
+    let memory = memory + modules.iter().map(|m| m.1).sum::<u64>();
+    // A recursive function counts down in parameter 0 and returns one word: fix its
+    // signature before anything calls it.
+    let recursive_at =
+        (nfuncs > 1 && rng.chance(1, 3)).then(|| rng.range(1, nfuncs as u64 - 1) as usize);
+    if let Some(r) = recursive_at {
+        sigs[r] = (sigs[r].0.max(1), 1);
+    }
+    let mut g = Gen {
+        rng,
+        sigs: sigs.clone(),
+        memory,
+        modules,
+    };
+    let funcs = (0..nfuncs)
+        .map(|i| {
+            let (params, results) = sigs[i];
+            if Some(i) == recursive_at {
+                g.recursive(i as u32, params)
+            } else {
+                let body = g.block(i as u32, params, 0, if nested { 3 } else { 6 });
+                let ret = (0..results).map(|_| g.expr(i as u32, params, 0)).collect();
+                Func {
+                    params,
+                    results,
+                    body,
+                    ret,
+                    recursive: false,
+                }
+            }
+        })
+        .collect();
+    Program {
+        memory,
+        data,
+        funcs,
+    }
+}
+
+impl Gen<'_> {
+    fn local(&mut self, params: u32) -> u32 {
+        if params > 0 && self.rng.chance(1, 2) {
+            self.rng.below(u64::from(params)) as u32
+        } else {
+            params + self.rng.below(u64::from(GENERAL)) as u32
+        }
+    }
+
+    /// An address: usually inside memory, sometimes computed and folded into it, rarely
+    /// anywhere (out of bounds).
+    fn addr(&mut self, f: u32, params: u32, depth: u32) -> Expr {
+        let size = self.memory.max(1);
+        match self.rng.below(20) {
+            0 => Expr::Const(self.rng.word()),
+            1 => self.expr(f, params, depth + 1),
+            2..=6 => Expr::Bin(
+                "rem_u",
+                Box::new(self.expr(f, params, depth + 1)),
+                Box::new(Expr::Const(size)),
+            ),
+            _ => Expr::Const(self.rng.below(size.saturating_sub(8).max(1))),
+        }
+    }
+
+    fn expr(&mut self, f: u32, params: u32, depth: u32) -> Expr {
+        let leaf = depth >= 3 || self.rng.chance(2, 5);
+        if leaf {
+            return match self.rng.below(5) {
+                0 | 1 => Expr::Const(self.rng.word()),
+                2 | 3 => Expr::Local(self.local(params)),
+                _ => Expr::Nullary(self.rng.pick(&NULLARY)),
+            };
+        }
+        match self.rng.below(12) {
+            0..=4 => {
+                let op = self.rng.pick(&BINOPS);
+                let a = self.expr(f, params, depth + 1);
+                let mut b = self.expr(f, params, depth + 1);
+                if (op.starts_with("div") || op.starts_with("rem")) && self.rng.chance(7, 8) {
+                    // Mostly a nonzero divisor: a zero one ends the program with a fault.
+                    b = Expr::Bin("or", Box::new(b), Box::new(Expr::Const(1)));
+                }
+                Expr::Bin(op, Box::new(a), Box::new(b))
+            }
+            5 | 6 => Expr::Un(
+                self.rng.pick(&UNOPS),
+                Box::new(self.expr(f, params, depth + 1)),
+            ),
+            7 | 8 => {
+                let op = self.rng.pick(&LOADS);
+                let off = if self.rng.chance(1, 4) {
+                    self.rng.below(16) as u32
+                } else {
+                    0
+                };
+                Expr::Load(op, off, Box::new(self.addr(f, params, depth)))
+            }
+            9 => Expr::Select(
+                Box::new(self.expr(f, params, depth + 1)),
+                Box::new(self.expr(f, params, depth + 1)),
+                Box::new(self.expr(f, params, depth + 1)),
+            ),
+            _ => match self.callee(f, true) {
+                Some(c) => {
+                    let args = (0..self.sigs[c as usize].0)
+                        .map(|_| self.expr(f, params, depth + 1))
+                        .collect();
+                    Expr::Call(c, args)
+                }
+                None => Expr::Const(self.rng.word()),
+            },
+        }
+    }
+
+    /// A later function (acyclic calls); with `one_result`, only functions with one result.
+    fn callee(&mut self, f: u32, one_result: bool) -> Option<u32> {
+        let later: Vec<u32> = (f + 1..self.sigs.len() as u32)
+            .filter(|c| !one_result || self.sigs[*c as usize].1 == 1)
+            .collect();
+        (!later.is_empty()).then(|| self.rng.pick(&later))
+    }
+
+    fn block(&mut self, f: u32, params: u32, nesting: u32, max: u64) -> Vec<Stmt> {
+        (0..self.rng.range(1, max))
+            .map(|_| self.stmt(f, params, nesting))
+            .collect()
+    }
+
+    fn stmt(&mut self, f: u32, params: u32, nesting: u32) -> Stmt {
+        let deep = nesting >= 2;
+        match self.rng.below(40) {
+            0..=7 => Stmt::Set(self.local(params), self.expr(f, params, 0)),
+            8..=10 => {
+                let op = self.rng.pick(&STORES);
+                let off = if self.rng.chance(1, 4) {
+                    self.rng.below(16) as u32
+                } else {
+                    0
+                };
+                Stmt::Store(op, off, self.addr(f, params, 0), self.expr(f, params, 1))
+            }
+            11 | 12 if !deep => {
+                let c = self.expr(f, params, 1);
+                Stmt::If(
+                    c,
+                    self.block(f, params, nesting + 1, 3),
+                    self.block(f, params, nesting + 1, 3),
+                )
+            }
+            13..=15 if nesting < COUNTERS => {
+                let count = if self.rng.chance(1, 6) {
+                    self.rng.range(50, 400)
+                } else {
+                    self.rng.range(0, 12)
+                };
+                Stmt::Loop(
+                    params + GENERAL + nesting,
+                    count,
+                    self.block(f, params, nesting + 1, 4),
+                )
+            }
+            16 if !deep => {
+                let n = self.rng.range(1, 4) as usize;
+                Stmt::Switch(
+                    self.expr(f, params, 1),
+                    (0..n)
+                        .map(|_| self.block(f, params, nesting + 1, 2))
+                        .collect(),
+                )
+            }
+            17..=19 => match self.callee(f, false) {
+                Some(c) => {
+                    let args = (0..self.sigs[c as usize].0)
+                        .map(|_| self.expr(f, params, 1))
+                        .collect();
+                    Stmt::CallDrop(c, args)
+                }
+                None => Stmt::Set(self.local(params), self.expr(f, params, 0)),
+            },
+            20 | 21 => {
+                let n = if self.rng.chance(1, 2) {
+                    Expr::Const(self.rng.below(300))
+                } else {
+                    self.expr(f, params, 1)
+                };
+                Stmt::Grow(n)
+            }
+            22 | 23 => {
+                let op = if self.rng.chance(1, 2) {
+                    "mem.copy"
+                } else {
+                    "mem.fill"
+                };
+                let len = match self.rng.below(8) {
+                    0 => self.expr(f, params, 1),
+                    1 => Expr::Const(self.rng.below(64)),
+                    _ => Expr::Const(self.rng.below(8)),
+                };
+                Stmt::Bulk(op, self.addr(f, params, 0), self.addr(f, params, 0), len)
+            }
+            24 => Stmt::Out(self.expr(f, params, 1)),
+            25 if self.rng.chance(1, 6) => Stmt::In,
+            26 if self.rng.chance(1, 4) => Stmt::Yield,
+            28 if self.rng.chance(1, 8) => Stmt::Trap,
+            29 if self.rng.chance(1, 8) => Stmt::Halt,
+            30..=34 if !deep => match self.callee(f, false) {
+                Some(c) => Stmt::Child(self.child(f, params, c)),
+                None => Stmt::Yield,
+            },
+            35 if !self.modules.is_empty() => {
+                let (offset, len) = self.rng.pick(&self.modules);
+                Stmt::SpawnBytes {
+                    offset,
+                    len,
+                    gas: self.rng.range(0, 3000),
+                    mem: self.rng.range(0, 1 << 16),
+                }
+            }
+            _ => Stmt::Set(self.local(params), self.expr(f, params, 0)),
+        }
+    }
+
+    fn child(&mut self, f: u32, params: u32, c: u32) -> Child {
+        let want = self.sigs[c as usize].0;
+        // Usually the right number of arguments; sometimes not (bad arity).
+        let n = if self.rng.chance(1, 10) {
+            self.rng.below(u64::from(want) + 2) as u32
+        } else {
+            want
+        };
+        let args = (0..n).map(|_| self.expr(f, params, 1)).collect();
+        let gas = match self.rng.below(5) {
+            0 => Expr::Const(u64::MAX),
+            1 => Expr::Bin(
+                "mul",
+                Box::new(Expr::Nullary("gas.left")),
+                Box::new(Expr::Const(2)),
+            ),
+            2 => Expr::Const(self.rng.range(0, 50)),
+            _ => Expr::Const(self.rng.range(50, 5000)),
+        };
+        let mem = match self.rng.below(4) {
+            0 => u64::MAX,
+            1 => self.rng.range(0, 256),
+            _ => self.rng.range(256, 1 << 16),
+        };
+        let save_at =
+            (self.memory >= 64 && self.rng.chance(1, 4)).then(|| self.rng.below(self.memory));
+        Child {
+            func: c,
+            args,
+            gas,
+            mem,
+            rounds: self.rng.range(1, 4),
+            field: self.rng.pick(&FIELDS),
+            pop: self.rng.chance(1, 3),
+            save_at,
+        }
+    }
+
+    fn recursive(&mut self, f: u32, params: u32) -> Func {
+        // Depth comes from parameter 0, clamped to keep the recursion bounded.
+        let limit = if self.rng.chance(1, 5) { 3000 } else { 40 };
+        let mut body = vec![Stmt::Set(
+            0,
+            Expr::Bin(
+                "rem_u",
+                Box::new(Expr::Local(0)),
+                Box::new(Expr::Const(limit)),
+            ),
+        )];
+        let mut inner = self.block(f, params, 1, 3);
+        let mut args = vec![Expr::Bin(
+            "sub",
+            Box::new(Expr::Local(0)),
+            Box::new(Expr::Const(1)),
+        )];
+        args.extend((1..params).map(|_| self.expr(f, params, 2)));
+        inner.push(Stmt::Set(params, Expr::Call(f, args)));
+        body.push(Stmt::If(Expr::Local(0), inner, self.block(f, params, 1, 2)));
+        Func {
+            params,
+            results: 1,
+            body,
+            ret: vec![Expr::Local(params)],
+            recursive: true,
+        }
+    }
+}
+
+/// Renders a program as assembler text.
+pub fn render(p: &Program) -> String {
+    let mut out = String::new();
+    writeln!(out, ".memory {}", p.memory).unwrap();
+    for (at, bytes) in &p.data {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(out, ".data {at} x\"{hex}\"").unwrap();
+    }
+    writeln!(out, ".entry f0").unwrap();
+    for (i, f) in p.funcs.iter().enumerate() {
+        let mut r = Render {
+            out: String::new(),
+            label: 0,
+            sigs: p.funcs.iter().map(|f| (f.params, f.results)).collect(),
+            params: f.params,
+        };
+        for s in &f.body {
+            r.stmt(s);
+        }
+        for e in &f.ret {
+            r.expr(e);
+        }
+        writeln!(
+            out,
+            "\nfunc f{i}({}) -> {} locals {}",
+            f.params, f.results, EXTRA
+        )
+        .unwrap();
+        out.push_str(&r.out);
+        out.push_str("    ret\nend\n");
+    }
+    out
+}
+
+struct Render {
+    out: String,
+    label: u32,
+    sigs: Vec<(u32, u32)>,
+    params: u32,
+}
+
+impl Render {
+    fn ins(&mut self, s: &str) {
+        self.out.push_str("    ");
+        self.out.push_str(s);
+        self.out.push('\n');
+    }
+
+    fn fresh(&mut self) -> String {
+        self.label += 1;
+        format!("L{}", self.label)
+    }
+
+    fn place(&mut self, l: &str) {
+        self.out.push_str(l);
+        self.out.push_str(":\n");
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::Const(v) => self.ins(&format!("push {v}")),
+            Expr::Local(i) => self.ins(&format!("local.get {i}")),
+            Expr::Bin(op, a, b) => {
+                self.expr(a);
+                self.expr(b);
+                self.ins(op);
+            }
+            Expr::Un(op, a) => {
+                self.expr(a);
+                self.ins(op);
+            }
+            Expr::Load(op, off, a) => {
+                self.expr(a);
+                self.ins(&format!("{op} {off}"));
+            }
+            Expr::Call(c, args) => {
+                for a in args {
+                    self.expr(a);
+                }
+                self.ins(&format!("call f{c}"));
+            }
+            Expr::Select(a, b, c) => {
+                self.expr(a);
+                self.expr(b);
+                self.expr(c);
+                self.ins("select");
+            }
+            Expr::Nullary(op) => self.ins(op),
+        }
+    }
+
+    fn block(&mut self, b: &[Stmt]) {
+        for s in b {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        let slot = self.params + GENERAL + COUNTERS;
+        let (status, scratch) = (slot + 1, slot + 2);
+        match s {
+            Stmt::Set(i, e) => {
+                self.expr(e);
+                self.ins(&format!("local.set {i}"));
+            }
+            Stmt::Store(op, off, a, v) => {
+                self.expr(a);
+                self.expr(v);
+                self.ins(&format!("{op} {off}"));
+            }
+            Stmt::If(c, t, e) => {
+                let (l_else, l_end) = (self.fresh(), self.fresh());
+                self.expr(c);
+                self.ins(&format!("jz {l_else}"));
+                self.block(t);
+                self.ins(&format!("jmp {l_end}"));
+                self.place(&l_else);
+                self.block(e);
+                self.place(&l_end);
+            }
+            Stmt::Loop(counter, count, body) => {
+                let (l_top, l_end) = (self.fresh(), self.fresh());
+                self.ins(&format!("push {count}"));
+                self.ins(&format!("local.set {counter}"));
+                self.place(&l_top);
+                self.ins(&format!("local.get {counter}"));
+                self.ins(&format!("jz {l_end}"));
+                self.block(body);
+                self.ins(&format!("local.get {counter}"));
+                self.ins("push 1");
+                self.ins("sub");
+                self.ins(&format!("local.set {counter}"));
+                self.ins(&format!("jmp {l_top}"));
+                self.place(&l_end);
+            }
+            Stmt::Switch(e, cases) => {
+                let labels: Vec<String> = cases.iter().map(|_| self.fresh()).collect();
+                let l_end = self.fresh();
+                self.expr(e);
+                let (default, rest) = labels.split_last().expect("a switch has a default");
+                self.ins(&format!("switch {} else {default}", rest.join(" ")));
+                for (l, body) in labels.iter().zip(cases) {
+                    self.place(l);
+                    self.block(body);
+                    self.ins(&format!("jmp {l_end}"));
+                }
+                self.place(&l_end);
+            }
+            Stmt::CallDrop(c, args) => {
+                for a in args {
+                    self.expr(a);
+                }
+                self.ins(&format!("call f{c}"));
+                for _ in 0..self.sigs[*c as usize].1 {
+                    self.ins("drop");
+                }
+            }
+            Stmt::Grow(n) => {
+                self.expr(n);
+                self.ins("mem.grow");
+                self.ins("drop");
+            }
+            Stmt::Bulk(op, a, b, c) => {
+                self.expr(a);
+                self.expr(b);
+                self.expr(c);
+                self.ins(op);
+            }
+            Stmt::Out(e) => {
+                self.expr(e);
+                self.ins("out");
+            }
+            Stmt::In => {
+                self.ins("in");
+                self.ins("drop");
+            }
+            Stmt::Yield => self.ins("yield"),
+            Stmt::Trap => self.ins("trap"),
+            Stmt::Halt => self.ins("halt"),
+            Stmt::Child(c) => {
+                self.ins(&format!("spawn f{}", c.func));
+                self.ins(&format!("local.set {slot}"));
+                for a in &c.args {
+                    self.ins(&format!("local.get {slot}"));
+                    self.expr(a);
+                    self.ins("child.push");
+                }
+                // Run it `rounds` times: each recurse refuels it (a finished child just
+                // reports its status again).
+                let l_top = self.fresh();
+                self.ins(&format!("push {}", c.rounds));
+                self.ins(&format!("local.set {scratch}"));
+                self.place(&l_top);
+                self.ins(&format!("local.get {slot}"));
+                self.expr(&c.gas);
+                self.ins(&format!("push {}", c.mem));
+                self.ins("recurse");
+                self.ins(&format!("local.set {status}"));
+                self.ins(&format!("local.get {scratch}"));
+                self.ins("push 1");
+                self.ins("sub");
+                self.ins(&format!("local.tee {scratch}"));
+                self.ins(&format!("jnz {l_top}"));
+                self.ins(&format!("local.get {slot}"));
+                self.ins(&format!("child.info {}", c.field));
+                self.ins(&format!("local.set {}", self.params));
+                if c.pop {
+                    let l_skip = self.fresh();
+                    self.ins(&format!("local.get {slot}"));
+                    self.ins("child.info port");
+                    self.ins(&format!("jz {l_skip}"));
+                    self.ins(&format!("local.get {slot}"));
+                    self.ins("child.pop");
+                    self.ins(&format!("local.set {}", self.params + 1));
+                    self.place(&l_skip);
+                }
+                if let Some(at) = c.save_at {
+                    // Save the child into memory, load the image as a new child, run that too.
+                    self.ins(&format!("local.get {slot}"));
+                    self.ins(&format!("push {at}"));
+                    self.ins("mem.size");
+                    self.ins(&format!("push {at}"));
+                    self.ins("sub");
+                    self.ins("child.save");
+                    self.ins(&format!("local.set {scratch}"));
+                    // Load only what was written (a longer image did not fit).
+                    let l_none = self.fresh();
+                    self.ins(&format!("local.get {scratch}"));
+                    self.ins("mem.size");
+                    self.ins(&format!("push {at}"));
+                    self.ins("sub");
+                    self.ins("gt_u");
+                    self.ins(&format!("jnz {l_none}"));
+                    self.ins(&format!("push {at}"));
+                    self.ins(&format!("local.get {scratch}"));
+                    self.ins("child.load");
+                    self.ins(&format!("local.set {status}"));
+                    self.ins(&format!("local.set {scratch}"));
+                    let l_skip = self.fresh();
+                    self.ins(&format!("local.get {status}"));
+                    self.ins(&format!("jnz {l_skip}"));
+                    self.ins(&format!("local.get {scratch}"));
+                    self.ins("push 500");
+                    self.ins("push 4096");
+                    self.ins("recurse");
+                    self.ins("drop");
+                    self.ins(&format!("local.get {scratch}"));
+                    self.ins("key.drop");
+                    self.place(&l_skip);
+                    self.place(&l_none);
+                }
+                self.ins(&format!("local.get {slot}"));
+                self.ins("key.drop");
+            }
+            Stmt::SpawnBytes {
+                offset,
+                len,
+                gas,
+                mem,
+            } => {
+                let l_skip = self.fresh();
+                self.ins(&format!("push {offset}"));
+                self.ins(&format!("push {len}"));
+                self.ins("spawn.bytes");
+                self.ins(&format!("local.set {status}"));
+                self.ins(&format!("local.set {slot}"));
+                self.ins(&format!("local.get {status}"));
+                self.ins(&format!("jnz {l_skip}"));
+                self.ins(&format!("local.get {slot}"));
+                self.ins(&format!("push {gas}"));
+                self.ins(&format!("push {mem}"));
+                self.ins("recurse");
+                self.ins(&format!("local.set {}", self.params));
+                self.ins(&format!("local.get {slot}"));
+                self.ins("key.drop");
+                self.place(&l_skip);
+            }
+        }
+    }
+}
+
+impl Program {
+    /// Every statement removal and expression simplification that keeps the program valid,
+    /// for minimization: each candidate is the program with one change.
+    pub fn shrink(&self) -> Vec<Program> {
+        let mut out = Vec::new();
+        for (fi, f) in self.funcs.iter().enumerate() {
+            let mut paths = Vec::new();
+            collect_paths(&f.body, &mut Vec::new(), &mut paths);
+            for path in paths {
+                let mut p = self.clone();
+                remove_at(&mut p.funcs[fi].body, &path);
+                out.push(p);
+            }
+            for (ri, e) in f.ret.iter().enumerate() {
+                if !matches!(e, Expr::Const(_)) {
+                    let mut p = self.clone();
+                    p.funcs[fi].ret[ri] = Expr::Const(0);
+                    out.push(p);
+                }
+            }
+        }
+        if !self.data.is_empty() {
+            let mut p = self.clone();
+            p.data.clear();
+            out.push(p);
+        }
+        out
+    }
+}
+
+/// Paths (indices through nested bodies) of every statement, innermost last.
+fn collect_paths(body: &[Stmt], prefix: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+    for (i, s) in body.iter().enumerate() {
+        prefix.push(i);
+        out.push(prefix.clone());
+        let nested: Vec<&Vec<Stmt>> = match s {
+            Stmt::If(_, t, e) => vec![t, e],
+            Stmt::Loop(_, _, b) => vec![b],
+            Stmt::Switch(_, cases) => cases.iter().collect(),
+            _ => vec![],
+        };
+        for (k, b) in nested.into_iter().enumerate() {
+            prefix.push(k);
+            collect_paths(b, prefix, out);
+            prefix.pop();
+        }
+        prefix.pop();
+    }
+}
+
+fn remove_at(body: &mut Vec<Stmt>, path: &[usize]) {
+    if path.len() == 1 {
+        body.remove(path[0]);
+        return;
+    }
+    let (i, k, rest) = (path[0], path[1], &path[2..]);
+    let inner = match &mut body[i] {
+        Stmt::If(_, t, e) => {
+            if k == 0 {
+                t
+            } else {
+                e
+            }
+        }
+        Stmt::Loop(_, _, b) => b,
+        Stmt::Switch(_, cases) => &mut cases[k],
+        _ => unreachable!("paths only descend into nested bodies"),
+    };
+    remove_at(inner, rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_programs_are_valid_and_deterministic() {
+        for i in 0..500 {
+            let text = render(&program(&mut Rng::for_item(7, i)));
+            assert_eq!(text, render(&program(&mut Rng::for_item(7, i))));
+            if let Err(e) = rarvm::runtime::asm::assemble_verified(&text, "gen") {
+                panic!("program {i} is invalid: {e}\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn shrinking_keeps_programs_valid() {
+        let p = program(&mut Rng::for_item(3, 11));
+        for q in p.shrink() {
+            let text = render(&q);
+            rarvm::runtime::asm::assemble_verified(&text, "shrunk")
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The differential oracle: the JIT is correct when it cannot be told apart from the
+//! reference interpreter.
+//!
+//! A [`Schedule`] is a sequence of returns to the host: each adds gas and memory and runs
+//! the tree to its next stop. Every engine follows the same schedule from a fresh root, and
+//! at every stop the status, results, gas and full image bytes must equal the interpreter's.
+//! A second pass runs the schedule switching engine at every stop, passing the state through
+//! its image; every stop must again equal the interpreter's.
+
+use std::fmt::Write as _;
+
+use rarvm::{Module, Outcome, Status, Vm};
+
+use crate::engines::Engine;
+use crate::gen::{self, Program};
+use crate::rng::Rng;
+
+/// Entry arguments and the (gas, memory) added at each return to the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub args: Vec<u64>,
+    pub steps: Vec<(u64, u64)>,
+}
+
+/// Gas the probe run may use; generated programs stay around this size.
+const PROBE_GAS: u64 = 300_000;
+const PROBE_MEM: u64 = 1 << 20;
+
+/// VMs for every engine, reused across programs so compiled code and allocations are kept.
+pub struct Oracle {
+    vms: Vec<(Engine, Option<Vm>)>,
+    checked: u64,
+}
+
+impl Default for Oracle {
+    fn default() -> Self {
+        Oracle::new()
+    }
+}
+
+impl Oracle {
+    pub fn new() -> Oracle {
+        Oracle {
+            vms: Engine::ALL.iter().map(|&e| (e, None)).collect(),
+            checked: 0,
+        }
+    }
+
+    /// A VM on `engine` holding a fresh root of `module(args)`.
+    fn vm(&mut self, i: usize, module: &Module, args: &[u64]) -> Result<&mut Vm, String> {
+        // Start over now and then, so the JIT's code memory stays bounded.
+        if self.checked.is_multiple_of(500) {
+            self.vms[i].1 = None;
+        }
+        let (engine, slot) = &mut self.vms[i];
+        match slot {
+            Some(vm) => vm.restart(module, args).map_err(|e| e.to_string())?,
+            None => {
+                let mut vm = Vm::new(module, args).map_err(|e| e.to_string())?;
+                engine.apply(&mut vm);
+                *slot = Some(vm);
+            }
+        }
+        Ok(slot.as_mut().expect("just set"))
+    }
+
+    /// Runs `module` under `schedule` on every engine. Returns the number of stops compared,
+    /// or what diverged.
+    ///
+    /// # Errors
+    /// A description of the first divergence.
+    pub fn check(&mut self, module: &Module, schedule: &Schedule) -> Result<u64, String> {
+        self.checked += 1;
+        let mut reference: Vec<(Outcome, Vec<u8>)> = Vec::new();
+        let mut compared = 0u64;
+        for i in 0..self.vms.len() {
+            let engine = self.vms[i].0;
+            let vm = self.vm(i, module, &schedule.args)?;
+            for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
+                let out = vm.run(gas, mem);
+                let image = vm.image();
+                if engine == Engine::Interp {
+                    reference.push((out, image));
+                    continue;
+                }
+                compared += 1;
+                let (r_out, r_image) = &reference[k];
+                if out != *r_out || image != *r_image {
+                    return Err(format!(
+                        "{} differs from the interpreter at stop {k} (+{gas} gas, +{mem} memory): {out:?} vs {r_out:?}{}",
+                        engine.name(),
+                        if image != *r_image { ", images differ" } else { "" }
+                    ));
+                }
+            }
+        }
+        // The same stops again, switching engine at every one through the image.
+        let mut image = Vm::new(module, &schedule.args)
+            .map_err(|e| e.to_string())?
+            .image();
+        for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
+            let i = (k + 1) % self.vms.len();
+            let engine = self.vms[i].0;
+            let vm = self.vm(i, module, &schedule.args)?;
+            vm.load_image(&image)
+                .map_err(|e| format!("an image did not load: {e}"))?;
+            let out = vm.run(gas, mem);
+            image = vm.image();
+            compared += 1;
+            let (r_out, r_image) = &reference[k];
+            if out != *r_out || image != *r_image {
+                return Err(format!(
+                    "switching to {} at stop {k} (+{gas} gas, +{mem} memory) gives {out:?}, the interpreter {r_out:?}",
+                    engine.name()
+                ));
+            }
+        }
+        Ok(compared)
+    }
+}
+
+/// A schedule for `module`: budgets just below, at and above what its first run needs, in
+/// a few returns to the host, with memory sometimes scarce.
+pub fn schedule(rng: &mut Rng, module: &Module) -> Schedule {
+    let params = module
+        .verified()
+        .func(module.verified().module().entry)
+        .params;
+    let args: Vec<u64> = (0..params).map(|_| rng.word() % 1000).collect();
+    let mut probe = Vm::new(module, &args).expect("arguments match the entry");
+    probe
+        .set_engine(rarvm::EngineKind::Interp)
+        .expect("the interpreter always runs");
+    let out = probe.run(PROBE_GAS, PROBE_MEM);
+    let need = out.gas_used;
+    let first = match rng.below(8) {
+        0 => need.saturating_sub(1),
+        1 => need,
+        2 => need + 1,
+        3 => rng.below(need + 1),
+        4 => rng.below(200),
+        5 => rng.below(need / 8 + 1),
+        _ => need + rng.below(need + 1),
+    };
+    let mem = match rng.below(6) {
+        0 => rng.below(4096),
+        1 => rng.below(1 << 16),
+        _ => PROBE_MEM,
+    };
+    let mut steps = vec![(first, mem)];
+    for _ in 0..rng.below(6) {
+        let gas = match rng.below(4) {
+            0 => rng.below(50),
+            1 => rng.below(need / 4 + 1),
+            _ => rng.below(need + 1),
+        };
+        let mem = if rng.chance(1, 3) { rng.below(8192) } else { 0 };
+        steps.push((gas, mem));
+    }
+    if out.status == Status::OutOfGas && rng.chance(1, 2) {
+        steps.push((PROBE_GAS, PROBE_MEM));
+    }
+    Schedule { args, steps }
+}
+
+/// Generates program `index` of run `seed` and checks it.
+///
+/// # Errors
+/// A report of the divergence, with the seed, the minimized program as assembler text, and
+/// the schedule that shows it.
+pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, String> {
+    let mut rng = Rng::for_item(seed, index);
+    let program = gen::program(&mut rng);
+    let text = gen::render(&program);
+    let module = Module::from_source(&text, "generated").map_err(|e| {
+        format!("seed {seed}, program {index}: the generator made an invalid program: {e}\n{text}")
+    })?;
+    let schedule = schedule(&mut rng, &module);
+    match oracle.check(&module, &schedule) {
+        Ok(n) => Ok(n),
+        Err(first) => {
+            let (small, what) = minimize(oracle, program, &schedule, first);
+            let mut report = String::new();
+            writeln!(report, "divergence: seed {seed}, program {index}: {what}").unwrap();
+            writeln!(
+                report,
+                "schedule: args {:?}, stops (gas, memory) {:?}",
+                schedule.args, schedule.steps
+            )
+            .unwrap();
+            writeln!(report, "minimized reproducer:\n{}", gen::render(&small)).unwrap();
+            Err(report)
+        }
+    }
+}
+
+/// Removes statements and simplifies results while the divergence persists.
+pub fn minimize(
+    oracle: &mut Oracle,
+    mut program: Program,
+    schedule: &Schedule,
+    mut what: String,
+) -> (Program, String) {
+    'shrink: loop {
+        for candidate in program.shrink() {
+            let Ok(module) = Module::from_source(&gen::render(&candidate), "candidate") else {
+                continue;
+            };
+            if let Err(w) = oracle.check(&module, schedule) {
+                program = candidate;
+                what = w;
+                continue 'shrink;
+            }
+        }
+        return (program, what);
+    }
+}
