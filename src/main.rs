@@ -304,6 +304,13 @@ fn exit_code(out: &Outcome) -> u8 {
     }
 }
 
+/// Where a process is stopped: its top frame's function and instruction index.
+fn at(p: &Process) -> Option<String> {
+    p.frames
+        .last()
+        .map(|f| format!("{}:{}", p.module.func(f.func).name, f.pc))
+}
+
 fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
     let mut rows: Vec<(String, &Process)> = Vec::new();
     let mut stack: Vec<(Vec<usize>, &Process)> = vec![(Vec::new(), vm.root())];
@@ -333,6 +340,7 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
                     "footprint": p.footprint,
                     "mem_limit": p.mem_limit,
                     "frames": p.frames.len(),
+                    "at": at(p),
                     "stack": p.stack.len(),
                     "port": p.port,
                 })
@@ -346,7 +354,7 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
     }
     println!("image: {} bytes, blake3 {hash}", bytes.len());
     println!(
-        "{:<16} {:<14} {:>14} {:>14} {:>10} {:>12} {:>12} {:>6} {:>6} {:>5}  entry",
+        "{:<16} {:<14} {:>14} {:>14} {:>10} {:>12} {:>12} {:>6} {:>6} {:>5}  {:<16} at",
         "process",
         Field::Status.name(),
         "gas_left",
@@ -356,7 +364,8 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
         "mem_limit",
         "frames",
         "stack",
-        "port"
+        "port",
+        "entry"
     );
     for (path, p) in rows {
         let status = if p.status == Status::Faulted {
@@ -365,7 +374,7 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
             p.status.to_string()
         };
         println!(
-            "{:<16} {:<14} {:>14} {:>14} {:>10} {:>12} {:>12} {:>6} {:>6} {:>5}  {}",
+            "{:<16} {:<14} {:>14} {:>14} {:>10} {:>12} {:>12} {:>6} {:>6} {:>5}  {:<16} {}",
             path,
             status,
             p.gas_left,
@@ -376,7 +385,8 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
             p.frames.len(),
             p.stack.len(),
             p.port.len(),
-            p.module.func(p.entry).name
+            p.module.func(p.entry).name,
+            at(p).unwrap_or_else(|| "-".into())
         );
     }
 }

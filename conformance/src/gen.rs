@@ -158,7 +158,9 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
     if !nested && rng.chance(1, 4) {
         // Module bytes for spawn.bytes: a small valid program, maybe corrupted, or junk.
         let bytes = match rng.below(3) {
-            0 => (0..rng.range(0, 64)).map(|_| rng.next_u64() as u8).collect(),
+            0 => (0..rng.range(0, 64))
+                .map(|_| rng.next_u64() as u8)
+                .collect(),
             _ => {
                 let inner = generate(rng, true);
                 let mut b = rarvm::runtime::asm::assemble(&render(&inner), "inner")
@@ -225,19 +227,19 @@ impl Gen<'_> {
         }
     }
 
-    /// An address: usually inside memory, sometimes computed and folded into it, rarely
-    /// anywhere (out of bounds).
+    /// An address: usually inside memory with room for any width and offset, sometimes
+    /// computed and folded into that range, rarely anything at all (out of bounds).
     fn addr(&mut self, f: u32, params: u32, depth: u32) -> Expr {
-        let size = self.memory.max(1);
-        match self.rng.below(20) {
+        let room = self.memory.saturating_sub(24).max(1);
+        match self.rng.below(40) {
             0 => Expr::Const(self.rng.word()),
             1 => self.expr(f, params, depth + 1),
-            2..=6 => Expr::Bin(
+            2..=11 => Expr::Bin(
                 "rem_u",
                 Box::new(self.expr(f, params, depth + 1)),
-                Box::new(Expr::Const(size)),
+                Box::new(Expr::Const(room)),
             ),
-            _ => Expr::Const(self.rng.below(size.saturating_sub(8).max(1))),
+            _ => Expr::Const(self.rng.below(room)),
         }
     }
 
@@ -379,7 +381,7 @@ impl Gen<'_> {
             }
             24 => Stmt::Out(self.expr(f, params, 1)),
             25 if self.rng.chance(1, 6) => Stmt::In,
-            26 if self.rng.chance(1, 4) => Stmt::Yield,
+            26 if self.rng.chance(1, 10) => Stmt::Yield,
             28 if self.rng.chance(1, 8) => Stmt::Trap,
             29 if self.rng.chance(1, 8) => Stmt::Halt,
             30..=34 if !deep => match self.callee(f, false) {

@@ -14,3 +14,4 @@ pub mod engines;
 pub mod gen;
 pub mod oracle;
 pub mod rng;
+pub mod targets;
