@@ -54,7 +54,7 @@ use std::sync::Arc;
 use rarvm_interp::Interp;
 use rarvm_jit::Mode;
 pub use rarvm_jit::Stats as JitStats;
-pub use rarvm_jit::{Jit, DEFAULT_HOT};
+pub use rarvm_jit::{Jit, Mode as JitMode, DEFAULT_HOT};
 pub use rarvm_runtime::asm::AsmError;
 pub use rarvm_runtime::codec::DecodeError;
 pub use rarvm_runtime::image::{self, ImageError};
@@ -293,6 +293,15 @@ impl Vm {
 
     pub fn engine(&self) -> EngineKind {
         self.kind
+    }
+
+    /// Runs on a JIT configured by the caller (e.g. [`Jit::unmetered`] for trusted code).
+    pub fn set_jit(&mut self, jit: Jit) {
+        self.kind = match jit.mode() {
+            Mode::Jit => EngineKind::Jit,
+            Mode::Auto => EngineKind::Auto,
+        };
+        self.engine = Some(EngineBox::Jit(Box::new(jit)));
     }
 
     /// What the JIT did so far, if the engine is the JIT.

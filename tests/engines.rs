@@ -64,30 +64,40 @@ fn budgets(total: u64, all_up_to: u64) -> Vec<u64> {
     b
 }
 
-/// Runs `module(args)` with each budget on every engine (one VM per engine, reused) and
-/// checks they agree with the interpreter.
-fn agree_on_gas(name: &str, module: &Module, args: &[u64], budgets: &[u64], mem: u64) {
-    let mut vms: Vec<(E, Vm)> = ENGINES.iter().map(|&e| (e, vm(e, module, args))).collect();
-    for &gas in budgets {
-        let mut first: Option<(Outcome, Vec<u8>)> = None;
-        for (e, vm) in &mut vms {
-            vm.restart(module, args).unwrap();
-            let out = vm.run(gas, mem);
-            let image = vm.image();
-            match &first {
-                None => first = Some((out, image)),
-                Some((o, i)) => {
-                    assert_eq!(
-                        &out, o,
-                        "{name}: {e:?} differs from the interpreter at gas {gas}"
-                    );
-                    assert!(
-                        &image == i,
-                        "{name}: {e:?} writes a different image at gas {gas}"
-                    );
-                }
+/// One VM per engine, reused across runs so each compiles the code once.
+fn vms(module: &Module, args: &[u64]) -> Vec<(E, Vm)> {
+    ENGINES.iter().map(|&e| (e, vm(e, module, args))).collect()
+}
+
+/// Runs `module(args)` from a fresh root with `gas` and `mem` on every engine and checks that
+/// each agrees with the interpreter on the outcome and the image bytes.
+fn agree(what: &str, vms: &mut [(E, Vm)], module: &Module, args: &[u64], gas: u64, mem: u64) {
+    let mut first: Option<(Outcome, Vec<u8>)> = None;
+    for (e, vm) in vms.iter_mut() {
+        vm.restart(module, args).unwrap();
+        let out = vm.run(gas, mem);
+        let image = vm.image();
+        match &first {
+            None => first = Some((out, image)),
+            Some((o, i)) => {
+                assert_eq!(
+                    &out, o,
+                    "{what}: {e:?} differs from the interpreter at gas {gas}, memory {mem}"
+                );
+                assert!(
+                    &image == i,
+                    "{what}: {e:?} writes a different image at gas {gas}, memory {mem}"
+                );
             }
         }
+    }
+}
+
+/// [`agree`] at each of `budgets`.
+fn agree_on_gas(name: &str, module: &Module, args: &[u64], budgets: &[u64], mem: u64) {
+    let mut vms = vms(module, args);
+    for &gas in budgets {
+        agree(name, &mut vms, module, args, gas, mem);
     }
 }
 
@@ -127,24 +137,9 @@ fn every_example_agrees_at_many_memory_budgets() {
     ];
     for (name, args) in cases {
         let m = example(name);
-        let mut vms: Vec<(E, Vm)> = ENGINES.iter().map(|&e| (e, vm(e, &m, args))).collect();
+        let mut vms = vms(&m, args);
         for mem in (0..60).map(|i| i * i * 97).chain([1 << 16, 1 << 20]) {
-            let mut first: Option<(Outcome, Vec<u8>)> = None;
-            for (e, vm) in &mut vms {
-                vm.restart(&m, args).unwrap();
-                let out = vm.run(10_000_000_000, mem);
-                let image = vm.image();
-                match &first {
-                    None => first = Some((out, image)),
-                    Some((o, i)) => {
-                        assert_eq!(&out, o, "{name}: {e:?} differs at memory {mem}");
-                        assert!(
-                            &image == i,
-                            "{name}: {e:?} writes a different image at memory {mem}"
-                        );
-                    }
-                }
-            }
+            agree(name, &mut vms, &m, args, 10_000_000_000, mem);
         }
     }
 }
@@ -532,26 +527,11 @@ fn programs_aimed_at_the_jit_agree_at_every_budget() {
 
 #[test]
 fn frame_memory_runs_out_at_the_same_call() {
-    let (_, src, args) = PROGRAMS[2];
+    let (name, src, args) = PROGRAMS[2];
     let m = source(src);
-    let mut vms: Vec<(E, Vm)> = ENGINES.iter().map(|&e| (e, vm(e, &m, args))).collect();
+    let mut vms = vms(&m, args);
     for mem in 0..1200 {
-        let mut first: Option<(Outcome, Vec<u8>)> = None;
-        for (e, vm) in &mut vms {
-            vm.restart(&m, args).unwrap();
-            let out = vm.run(1_000_000, mem);
-            let image = vm.image();
-            match &first {
-                None => first = Some((out, image)),
-                Some((o, i)) => {
-                    assert_eq!(&out, o, "{e:?} differs at memory {mem}");
-                    assert!(
-                        &image == i,
-                        "{e:?} writes a different image at memory {mem}"
-                    );
-                }
-            }
-        }
+        agree(name, &mut vms, &m, args, 1_000_000, mem);
     }
 }
 

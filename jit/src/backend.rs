@@ -63,7 +63,12 @@ impl Backend {
     ///
     /// # Errors
     /// Cranelift rejected the generated code (a bug in the translator).
-    pub fn compile(&mut self, m: &VerifiedModule, funcs: &[u32]) -> Result<Vec<Compiled>, String> {
+    pub fn compile(
+        &mut self,
+        m: &VerifiedModule,
+        funcs: &[u32],
+        metered: bool,
+    ) -> Result<Vec<Compiled>, String> {
         let module = self.module.as_mut().expect("present until dropped");
         let mut ids = Vec::with_capacity(funcs.len());
         let mut frames = Vec::with_capacity(funcs.len());
@@ -78,7 +83,7 @@ impl Backend {
             self.ctx.func.signature = signature;
             let this = module.declare_func_in_func(id, &mut self.ctx.func);
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            translate(&mut b, m, f, self.cc, this);
+            translate(&mut b, m, f, self.cc, this, metered);
             b.finalize(module.target_config());
             if dump {
                 self.ctx.set_disasm(true);

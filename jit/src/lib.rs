@@ -158,6 +158,7 @@ impl ModuleCode {
 pub struct Jit {
     mode: Mode,
     hot: u32,
+    metered: bool,
     backend: Backend,
     cache: HashMap<[u8; 32], Compiled>,
     modules: BTreeMap<usize, ModuleCode>,
@@ -205,9 +206,10 @@ fn compilable(m: &VerifiedModule, f: u32) -> bool {
 /// A key for compiled code: everything native code for function `f` depends on — its code,
 /// signature and index (frame records and direct recursive calls name it), and the
 /// signatures and frame sizes of the functions it calls.
-fn code_key(m: &VerifiedModule, f: u32) -> [u8; 32] {
+fn code_key(m: &VerifiedModule, f: u32, metered: bool) -> [u8; 32] {
     let func = m.func(f);
     let mut h = blake3::Hasher::new();
+    h.update(&[u8::from(metered)]);
     h.update(&f.to_le_bytes());
     h.update(&encode_code(func));
     for v in [func.params, func.results, func.locals] {
@@ -233,6 +235,7 @@ impl Jit {
         Ok(Jit {
             mode,
             hot: DEFAULT_HOT,
+            metered: true,
             backend: Backend::new()?,
             cache: HashMap::new(),
             modules: BTreeMap::new(),
@@ -242,8 +245,24 @@ impl Jit {
         })
     }
 
+    /// A JIT for trusted code that does not charge gas for blocks and calls (instructions
+    /// with data-dependent costs still charge theirs). Everything but the gas counters is
+    /// what the metered engines produce; it exists to measure what metering costs.
+    ///
+    /// # Errors
+    /// As [`Jit::new`].
+    pub fn unmetered(mode: Mode) -> Result<Jit, String> {
+        let mut jit = Jit::new(mode)?;
+        jit.metered = false;
+        Ok(jit)
+    }
+
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    pub fn is_metered(&self) -> bool {
+        self.metered
     }
 
     /// Sets the heat at which [`Mode::Auto`] compiles a function (a call adds 10, a loop
@@ -313,7 +332,7 @@ impl Jit {
                 self.stats.too_large += 1;
                 continue;
             }
-            let k = code_key(&m, f);
+            let k = code_key(&m, f, self.metered);
             match self.cache.get(&k) {
                 Some(&c) => {
                     mc.install(f, c);
@@ -329,7 +348,7 @@ impl Jit {
             return;
         }
         let start = Instant::now();
-        let result = self.backend.compile(&m, &missing);
+        let result = self.backend.compile(&m, &missing, self.metered);
         self.stats.compile_time += start.elapsed();
         let mc = self.modules.get_mut(&key).expect("module registered");
         match result {

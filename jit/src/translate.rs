@@ -63,6 +63,8 @@ struct Tx<'a, 'b> {
     uses_memory: bool,
     /// The function itself, for direct recursive calls.
     this: ir::FuncRef,
+    /// False for trusted code run without gas checks on blocks and calls.
+    metered: bool,
     locals: Vec<Variable>,
     stack: Vec<Variable>,
     fuel: Variable,
@@ -90,13 +92,14 @@ fn off(field: usize) -> i32 {
 }
 
 /// Translates function `index` of `m` into `b`'s function; `this` refers to the function
-/// being built.
+/// being built. Unless `metered`, blocks and calls are not charged (trusted code).
 pub(crate) fn translate(
     b: &mut FunctionBuilder<'_>,
     m: &VerifiedModule,
     index: u32,
     cc: CallConv,
     this: ir::FuncRef,
+    metered: bool,
 ) {
     let f = m.func(index);
     let info = m.info(index);
@@ -147,6 +150,7 @@ pub(crate) fn translate(
         used,
         uses_memory,
         this,
+        metered,
         locals,
         stack,
         fuel,
@@ -302,6 +306,9 @@ impl Tx<'_, '_> {
 
     /// Charges `cost` gas or exits out of gas with the state at `pc`.
     fn charge(&mut self, pc: u32, h: u32, cost: u64) {
+        if !self.metered {
+            return;
+        }
         let fuel = self.b.use_var(self.fuel);
         let short = self
             .b

@@ -22,7 +22,7 @@
 //! ```
 //! Operands: `push` takes a number (decimal, `-5`, `0x1f`, `0b101`, `'a'`) or a constant;
 //! locals a name or index; branches a label; `call`/`spawn` a function name; loads and
-//! stores an optional offset; `child.info` a field name; `switch L0 L1 .. else Ldefault`.
+//! stores an optional offset (a number or constant); `child.info` a field name; `switch L0 L1 .. else Ldefault`.
 //! Every error names `file:line:col` and what was expected.
 
 use std::collections::BTreeMap;
@@ -735,13 +735,24 @@ fn parse_instr(
             });
             0
         }
-        ImmKind::Offset => {
-            if line.at_end() {
-                0
-            } else {
-                line.int("an offset", 0, i128::from(u32::MAX))? as u64
+        ImmKind::Offset => match line.peek().map(|t| t.tok.clone()) {
+            None => 0,
+            Some(Tok::Ident(name)) => {
+                let c = line.col();
+                line.pos += 1;
+                let v = *consts
+                    .get(&name)
+                    .ok_or_else(|| line.err_at(c, format!("no constant named `{name}`")))?;
+                if v > u64::from(u32::MAX) {
+                    return Err(line.err_at(
+                        c,
+                        format!("offset `{name}` = {v} is out of range 0..={}", u32::MAX),
+                    ));
+                }
+                v
             }
-        }
+            _ => line.int("an offset or constant", 0, i128::from(u32::MAX))? as u64,
+        },
         ImmKind::Field => match line.peek().map(|t| t.tok.clone()) {
             Some(Tok::Ident(name)) => {
                 let c = line.col();
@@ -756,29 +767,24 @@ fn parse_instr(
             let t = fb.func.tables.len();
             let mut targets = Vec::new();
             loop {
-                let (name, c) = line.ident("a label or `else`")?;
-                if name == "else" {
-                    let (name, c) = line.ident("the default label")?;
-                    fb.label_refs.push(Fixup {
-                        func: func_index,
-                        pc,
-                        table: Some((t, targets.len())),
-                        name,
-                        line: line.no,
-                        col: c,
-                    });
-                    targets.push(0);
-                    break;
+                let (mut name, mut c) = line.ident("a label or `else`")?;
+                let default = name == "else";
+                if default {
+                    (name, c) = line.ident("the default label")?;
                 }
+                let table = Some((t, targets.len()));
                 fb.label_refs.push(Fixup {
                     func: func_index,
                     pc,
-                    table: Some((t, targets.len())),
+                    table,
                     name,
                     line: line.no,
                     col: c,
                 });
                 targets.push(0);
+                if default {
+                    break;
+                }
             }
             fb.func.tables.push(targets);
             t as u64

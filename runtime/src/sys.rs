@@ -83,6 +83,22 @@ fn check_key_room(p: &Process) -> Result<usize, Stop> {
     Ok(slot)
 }
 
+/// What `spawn.bytes` and `child.load` check before decoding bytes from memory: the range,
+/// a free key slot, and the gas for `len` bytes, which is charged (and kept) before the
+/// bytes are looked at.
+fn from_memory(
+    p: &Process,
+    b: &mut Budget,
+    op: Opcode,
+    addr: u64,
+    len: u64,
+) -> Result<(Range<usize>, usize), Stop> {
+    let r = range(p.memory.len(), addr, len)?;
+    let slot = check_key_room(p)?;
+    charge(b, dynamic_gas(op, len), 0)?;
+    Ok((r, slot))
+}
+
 /// Places `child` in `slot` of `p`.
 fn insert_child(p: &mut Process, slot: usize, child: Process) {
     if slot == p.keys.len() {
@@ -183,9 +199,7 @@ pub fn spawn_bytes(
     addr: u64,
     len: u64,
 ) -> Result<(u64, u64), Stop> {
-    let r = range(p.memory.len(), addr, len)?;
-    let slot = check_key_room(p)?;
-    charge(b, dynamic_gas(Opcode::SpawnBytes, len), 0)?;
+    let (r, slot) = from_memory(p, b, Opcode::SpawnBytes, addr, len)?;
     let module = match Module::decode(&p.memory[r]) {
         Ok(m) => m,
         Err(_) => return Ok((u64::MAX, ERR_MALFORMED)),
@@ -313,9 +327,7 @@ pub fn child_load(
     addr: u64,
     len: u64,
 ) -> Result<(u64, u64), Stop> {
-    let r = range(p.memory.len(), addr, len)?;
-    let slot = check_key_room(p)?;
-    charge(b, dynamic_gas(Opcode::ChildLoad, len), 0)?;
+    let (r, slot) = from_memory(p, b, Opcode::ChildLoad, addr, len)?;
     let child = match image::decode(&p.memory[r]) {
         Ok(c) => c,
         Err(_) => return Ok((u64::MAX, ERR_MALFORMED)),

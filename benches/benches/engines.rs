@@ -1,0 +1,199 @@
+//! Every benchmark group, then the report: `cargo bench -p rarvm-benches` writes
+//! `docs/BENCHMARKS.md` and `docs/benchmarks.svg`. Pass a filter to run some groups only
+//! (the report then shows what criterion has measured so far).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use rarvm::{EngineKind, Module, Vm};
+use rarvm_benches::{
+    big_module, kernels, report, Engine, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT,
+};
+
+const SANDBOX_OPS: u64 = 200;
+const DEPTHS: [u32; 3] = [1, 8, 64];
+const IMAGE_MIB: [u64; 3] = [1, 16, 256];
+const KERNEL_ENGINES: [&str; 7] = [
+    "interp",
+    "jit",
+    "auto",
+    "jit-unmetered",
+    "native",
+    "wasmtime",
+    "wasmi",
+];
+const SANDBOX_ENGINES: [&str; 5] = ["interp", "jit", "auto", "wasmtime", "wasmi"];
+const RARVM: [Engine; 4] = [
+    Engine::Interp,
+    Engine::Jit,
+    Engine::Auto,
+    Engine::JitUnmetered,
+];
+
+fn kernel_groups(c: &mut Criterion) {
+    for k in kernels() {
+        let args = &k.args[..k.rasm_args];
+        let (a, b) = (k.args[0] as i64, k.args[1] as i64);
+        let expected = (k.native)();
+        let mut rarvm: Vec<(Engine, Rarvm)> = RARVM
+            .iter()
+            .map(|&e| (e, Rarvm::new(k.rasm, args, e)))
+            .collect();
+        let wasmtime = Wasmtime::new(k.wat, false);
+        let wasmi = Wasmi::new(k.wat);
+        for (e, r) in &mut rarvm {
+            assert_eq!(r.run(), expected, "{} on rarvm {}", k.name, e.name());
+        }
+        assert_eq!(
+            wasmtime.run("run", a, b),
+            expected,
+            "{} on wasmtime",
+            k.name
+        );
+        assert_eq!(wasmi.run("run", a, b), expected, "{} on wasmi", k.name);
+
+        let mut g = c.benchmark_group(format!("kernel-{}", k.name));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(4));
+        for (e, r) in &mut rarvm {
+            g.bench_function(e.name(), |bn| bn.iter(|| black_box(r.run())));
+        }
+        g.bench_function("native", |bn| bn.iter(|| black_box((k.native)())));
+        g.bench_function("wasmtime", |bn| {
+            bn.iter(|| black_box(wasmtime.run("run", a, b)))
+        });
+        g.bench_function("wasmi", |bn| bn.iter(|| black_box(wasmi.run("run", a, b))));
+        g.finish();
+    }
+}
+
+fn sandbox_group(c: &mut Criterion) {
+    let src = include_str!("../programs/sandbox.rasm");
+    let expected: u64 = (1..=SANDBOX_OPS).sum();
+    let mut g = c.benchmark_group("sandbox");
+    g.sample_size(20)
+        .throughput(Throughput::Elements(SANDBOX_OPS));
+    for e in [Engine::Interp, Engine::Jit, Engine::Auto] {
+        let mut r = Rarvm::new(src, &[SANDBOX_OPS], e);
+        assert_eq!(r.run(), expected);
+        g.bench_function(e.name(), |bn| bn.iter(|| black_box(r.run())));
+    }
+    let wasmtime = Wasmtime::new(SANDBOX_WAT, true);
+    let wasmi = Wasmi::new(SANDBOX_WAT);
+    let ops = |run: &dyn Fn(i64) -> u64| (0..SANDBOX_OPS as i64).map(run).sum::<u64>();
+    assert_eq!(ops(&|i| wasmtime.run("f", i, 0)), expected);
+    assert_eq!(ops(&|i| wasmi.run("f", i, 0)), expected);
+    g.bench_function("wasmtime", |bn| {
+        bn.iter(|| black_box(ops(&|i| wasmtime.run("f", i, 0))))
+    });
+    g.bench_function("wasmi", |bn| {
+        bn.iter(|| black_box(ops(&|i| wasmi.run("f", i, 0))))
+    });
+    g.finish();
+}
+
+fn nesting_group(c: &mut Criterion) {
+    let src = include_str!("../programs/nest.rasm");
+    let expected = rarvm_benches::native::hash(32_768, 32);
+    let mut g = c.benchmark_group("nesting");
+    g.sample_size(10).measurement_time(Duration::from_secs(4));
+    for e in [Engine::Interp, Engine::Jit] {
+        for depth in DEPTHS {
+            let mut r = Rarvm::new(src, &[u64::from(depth), 32_768], e);
+            assert_eq!(r.run(), expected);
+            g.bench_function(format!("{}-depth-{depth}", e.name()), |bn| {
+                bn.iter(|| black_box(r.run()))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn image_group(c: &mut Criterion) {
+    let module = Module::from_source(include_str!("../programs/image.rasm"), "image.rasm").unwrap();
+    let mut g = c.benchmark_group("images");
+    g.sample_size(10);
+    for mib in IMAGE_MIB {
+        let mut vm = Vm::new(&module, &[mib << 20]).unwrap();
+        vm.set_engine(EngineKind::Jit).unwrap();
+        vm.run(GAS, MEM);
+        let bytes = vm.image();
+        assert_eq!(Vm::from_image(&bytes).unwrap().image(), bytes);
+        g.throughput(Throughput::Bytes(mib << 20));
+        g.bench_function(format!("write-{mib}MiB"), |bn| {
+            bn.iter(|| black_box(vm.image()))
+        });
+        g.bench_function(format!("read-{mib}MiB"), |bn| {
+            bn.iter(|| black_box(Vm::from_image(&bytes).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+fn jit_groups(c: &mut Criterion, instructions: usize, src: &str) {
+    let module = Module::from_source(src, "big.rasm").unwrap();
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(10)
+        .throughput(Throughput::Elements(instructions as u64));
+    g.bench_function("jit", |bn| {
+        bn.iter(|| {
+            // A fresh engine compiles every function of the module before running main.
+            let mut vm = Vm::new(&module, &[]).unwrap();
+            vm.set_engine(EngineKind::Jit).unwrap();
+            black_box(vm.run(GAS, MEM))
+        })
+    });
+    g.finish();
+
+    let hash = Module::from_source(include_str!("../programs/hash.rasm"), "hash.rasm").unwrap();
+    let mut g = c.benchmark_group("tierup");
+    g.sample_size(20);
+    for (name, kind) in [
+        ("auto", EngineKind::Auto),
+        ("jit", EngineKind::Jit),
+        ("interp", EngineKind::Interp),
+    ] {
+        g.bench_with_input(BenchmarkId::from_parameter(name), &kind, |bn, &kind| {
+            bn.iter(|| {
+                let mut vm = Vm::new(&hash, &[32_768, 4]).unwrap();
+                vm.set_engine(kind).unwrap();
+                black_box(vm.run(GAS, MEM))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn main() {
+    let criterion_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+    let mut c = Criterion::default()
+        .output_directory(&criterion_dir)
+        .configure_from_args();
+    let (big, instructions) = big_module(200, 64);
+    kernel_groups(&mut c);
+    sandbox_group(&mut c);
+    nesting_group(&mut c);
+    image_group(&mut c);
+    jit_groups(&mut c, instructions, &big);
+    c.final_summary();
+
+    let names: Vec<&str> = kernels().iter().map(|k| k.name).collect();
+    let inputs = report::Inputs {
+        criterion: &criterion_dir,
+        kernels: &names,
+        kernel_engines: &KERNEL_ENGINES,
+        sandbox_ops: SANDBOX_OPS,
+        sandbox_engines: &SANDBOX_ENGINES,
+        depths: &DEPTHS,
+        image_sizes: &IMAGE_MIB,
+        compile_instructions: instructions,
+    };
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    match report::write(&inputs, &docs) {
+        Ok((md, svg)) => println!("report: {} and {}", md.display(), svg.display()),
+        Err(e) => eprintln!("could not write the report: {e}"),
+    }
+}

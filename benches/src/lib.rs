@@ -1,0 +1,233 @@
+//! rarvm's benchmarks: the same kernels on rarvm's interpreter, JIT and auto, on native Rust,
+//! on Wasmtime with fuel and on wasmi with fuel, measured side by side by criterion; and the
+//! report (`docs/BENCHMARKS.md`) written from criterion's estimates.
+//!
+//! `cargo bench -p rarvm-benches` runs every group and writes the report.
+
+pub mod native;
+pub mod report;
+
+use rarvm::{EngineKind, Jit, JitMode, Module, Status, Vm};
+
+/// Gas and memory for benchmark runs: enough for any kernel.
+pub const GAS: u64 = u64::MAX / 2;
+pub const MEM: u64 = 1 << 30;
+
+/// A kernel: one algorithm written in rarvm assembler and WAT, with its native version.
+pub struct Kernel {
+    pub name: &'static str,
+    pub rasm: &'static str,
+    pub wat: &'static str,
+    pub args: [u64; 2],
+    /// How many of `args` the rarvm entry function takes.
+    pub rasm_args: usize,
+    pub native: fn() -> u64,
+}
+
+/// The brainfuck program `bf.rasm` carries as its data.
+pub fn bf_program() -> Vec<u8> {
+    let m = Module::from_source(include_str!("../programs/bf.rasm"), "bf.rasm")
+        .expect("bf.rasm assembles");
+    m.verified().module().data[0].bytes.clone()
+}
+
+pub fn kernels() -> Vec<Kernel> {
+    vec![
+        Kernel {
+            name: "fib",
+            rasm: include_str!("../programs/fib.rasm"),
+            wat: include_str!("../wat/fib.wat"),
+            args: [32, 0],
+            rasm_args: 1,
+            native: || native::fib(32),
+        },
+        Kernel {
+            name: "sieve",
+            rasm: include_str!("../programs/sieve.rasm"),
+            wat: include_str!("../wat/sieve.wat"),
+            args: [10_000_000, 0],
+            rasm_args: 1,
+            native: || native::sieve(10_000_000),
+        },
+        Kernel {
+            name: "matmul",
+            rasm: include_str!("../programs/matmul.rasm"),
+            wat: include_str!("../wat/matmul.wat"),
+            args: [200, 0],
+            rasm_args: 1,
+            native: || native::matmul(200),
+        },
+        Kernel {
+            name: "hash",
+            rasm: include_str!("../programs/hash.rasm"),
+            wat: include_str!("../wat/hash.wat"),
+            args: [131_072, 32],
+            rasm_args: 2,
+            native: || native::hash(131_072, 32),
+        },
+        Kernel {
+            name: "sort",
+            rasm: include_str!("../programs/sort.rasm"),
+            wat: include_str!("../wat/sort.wat"),
+            args: [200_000, 0],
+            rasm_args: 1,
+            native: || native::sort(200_000),
+        },
+        Kernel {
+            name: "bf",
+            rasm: include_str!("../programs/bf.rasm"),
+            wat: include_str!("../wat/bf.wat"),
+            args: [0, 0],
+            rasm_args: 0,
+            native: || native::bf(&bf_program()),
+        },
+    ]
+}
+
+/// A rarvm engine configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Interp,
+    Jit,
+    Auto,
+    /// The JIT without gas checks on blocks and calls (trusted code).
+    JitUnmetered,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Interp => "interp",
+            Engine::Jit => "jit",
+            Engine::Auto => "auto",
+            Engine::JitUnmetered => "jit-unmetered",
+        }
+    }
+}
+
+/// A VM that runs one program again and again, keeping its engine's compiled code.
+pub struct Rarvm {
+    vm: Vm,
+    module: Module,
+    args: Vec<u64>,
+}
+
+impl Rarvm {
+    pub fn new(src: &str, args: &[u64], engine: Engine) -> Rarvm {
+        let module = Module::from_source(src, "bench.rasm").unwrap_or_else(|e| panic!("{e}"));
+        let mut vm = Vm::new(&module, args).expect("arguments match");
+        match engine {
+            Engine::Interp => vm.set_engine(EngineKind::Interp),
+            Engine::Jit => vm.set_engine(EngineKind::Jit),
+            Engine::Auto => vm.set_engine(EngineKind::Auto),
+            Engine::JitUnmetered => {
+                vm.set_jit(Jit::unmetered(JitMode::Jit).expect("the JIT runs on this host"));
+                Ok(())
+            }
+        }
+        .expect("the engine runs on this host");
+        Rarvm {
+            vm,
+            module,
+            args: args.to_vec(),
+        }
+    }
+
+    /// Runs the program from a fresh root; returns its first result.
+    pub fn run(&mut self) -> u64 {
+        self.vm
+            .restart(&self.module, &self.args)
+            .expect("arguments match");
+        let out = self.vm.run(GAS, MEM);
+        assert_eq!(out.status, Status::Returned, "{out:?}");
+        out.results[0]
+    }
+}
+
+/// A compiled WebAssembly module on Wasmtime with fuel; each run is a new store and instance.
+pub struct Wasmtime {
+    engine: wasmtime::Engine,
+    module: wasmtime::Module,
+}
+
+impl Wasmtime {
+    /// `pooling`: instances come from Wasmtime's pooling allocator.
+    pub fn new(wat: &str, pooling: bool) -> Wasmtime {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        if pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_memories(16)
+                .total_tables(16)
+                .total_core_instances(16);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = wasmtime::Engine::new(&config).expect("wasmtime runs on this host");
+        let bytes = wat::parse_str(wat).expect("valid WAT");
+        let module = wasmtime::Module::new(&engine, bytes).expect("valid module");
+        Wasmtime { engine, module }
+    }
+
+    pub fn run(&self, func: &str, a: i64, b: i64) -> u64 {
+        let mut store = wasmtime::Store::new(&self.engine, ());
+        store.set_fuel(u64::MAX).expect("fuel is on");
+        let instance =
+            wasmtime::Instance::new(&mut store, &self.module, &[]).expect("instantiates");
+        let f = instance
+            .get_typed_func::<(i64, i64), i64>(&mut store, func)
+            .expect("exported");
+        f.call(&mut store, (a, b)).expect("runs") as u64
+    }
+}
+
+/// A compiled WebAssembly module on wasmi with fuel; each run is a new store and instance.
+pub struct Wasmi {
+    engine: wasmi::Engine,
+    module: wasmi::Module,
+}
+
+impl Wasmi {
+    pub fn new(wat: &str) -> Wasmi {
+        let mut config = wasmi::Config::default();
+        config.consume_fuel(true);
+        let engine = wasmi::Engine::new(&config);
+        let bytes = wat::parse_str(wat).expect("valid WAT");
+        let module = wasmi::Module::new(&engine, &bytes[..]).expect("valid module");
+        Wasmi { engine, module }
+    }
+
+    pub fn run(&self, func: &str, a: i64, b: i64) -> u64 {
+        let mut store = wasmi::Store::new(&self.engine, ());
+        store.set_fuel(u64::MAX).expect("fuel is on");
+        let linker = wasmi::Linker::<()>::new(&self.engine);
+        let instance = linker
+            .instantiate_and_start(&mut store, &self.module)
+            .expect("instantiates");
+        let f = instance
+            .get_typed_func::<(i64, i64), i64>(&store, func)
+            .expect("exported");
+        f.call(&mut store, (a, b)).expect("runs") as u64
+    }
+}
+
+/// The tiny sandboxed function of the sandbox-cost group, in WAT.
+pub const SANDBOX_WAT: &str = r#"(module (func (export "f") (param i64) (param i64) (result i64)
+    (i64.add (local.get 0) (i64.const 1))))"#;
+
+/// A module of `funcs` functions of about `len` instructions each, to measure compile speed.
+pub fn big_module(funcs: usize, len: usize) -> (String, usize) {
+    let mut src = String::from("func main() -> 1\n    push 0\n    ret\nend\n");
+    let mut count = 3;
+    for f in 0..funcs {
+        src.push_str(&format!("func f{f}(a, b) -> 1 locals(x, y)\ntop:\n"));
+        for i in 0..len / 8 {
+            src.push_str(&format!(
+                "    local.get a\n    push {i}\n    add\n    local.get b\n    xor\n    local.tee x\n    local.set y\n    nop\n"
+            ));
+            count += 8;
+        }
+        src.push_str("    local.get x\n    jz top\n    local.get y\n    ret\nend\n");
+        count += 4;
+    }
+    (src, count)
+}

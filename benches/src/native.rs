@@ -1,0 +1,143 @@
+//! The kernels in plain Rust: the same algorithms as `programs/*.rasm` and `wat/*.wat`.
+
+pub fn fib(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib(n - 1).wrapping_add(fib(n - 2))
+    }
+}
+
+pub fn sieve(n: u64) -> u64 {
+    let n = n as usize;
+    let mut composite = vec![0u8; n];
+    let mut count = 0;
+    let mut i = 2;
+    while i < n {
+        if composite[i] == 0 {
+            count += 1;
+            let mut j = i * i;
+            while j < n {
+                composite[j] = 1;
+                j += i;
+            }
+        }
+        i += 1;
+    }
+    count
+}
+
+pub fn matmul(n: u64) -> u64 {
+    let n = n as usize;
+    let mut a = vec![0u64; n * n];
+    let mut b = vec![0u64; n * n];
+    let mut c = vec![0u64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = (i + j) as u64;
+            b[i * n + j] = (i ^ j) as u64;
+        }
+    }
+    let mut sum = 0u64;
+    for i in 0..n {
+        for j in 0..n {
+            let mut acc = 0u64;
+            for k in 0..n {
+                acc = acc.wrapping_add(a[i * n + k].wrapping_mul(b[k * n + j]));
+            }
+            c[i * n + j] = acc;
+            sum = sum.wrapping_add(acc);
+        }
+    }
+    std::hint::black_box(&c);
+    sum
+}
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+pub fn hash(n: u64, rounds: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15;
+    let mut mem: Vec<u64> = (0..n).map(|_| xorshift(&mut x)).collect();
+    let mut acc = 0u64;
+    for _ in 0..rounds {
+        for w in &mut mem {
+            let mut v = (*w ^ acc).wrapping_mul(0x2545_f491_4f6c_dd1d);
+            v ^= v >> 29;
+            *w = v;
+            acc = acc.wrapping_add(v);
+        }
+    }
+    acc
+}
+
+fn sift(a: &mut [u64], start: usize, end: usize) {
+    let mut root = start;
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && a[child] < a[child + 1] {
+            child += 1;
+        }
+        if a[root] >= a[child] {
+            return;
+        }
+        a.swap(root, child);
+        root = child;
+    }
+}
+
+pub fn sort(n: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15;
+    let mut a: Vec<u64> = (0..n).map(|_| xorshift(&mut x)).collect();
+    let n = n as usize;
+    for i in (0..n / 2).rev() {
+        sift(&mut a, i, n);
+    }
+    for end in (1..n).rev() {
+        a.swap(0, end);
+        sift(&mut a, 0, end);
+    }
+    a.iter()
+        .enumerate()
+        .fold(0u64, |s, (i, v)| s.wrapping_add(v ^ i as u64))
+}
+
+/// Runs a brainfuck program the way `bf.rasm` does; returns its output checksum.
+pub fn bf(prog: &[u8]) -> u64 {
+    let mut jump = vec![0usize; prog.len()];
+    let mut stack = Vec::new();
+    for (i, c) in prog.iter().enumerate() {
+        match c {
+            b'[' => stack.push(i),
+            b']' => {
+                let open = stack.pop().expect("balanced program");
+                jump[open] = i;
+                jump[i] = open;
+            }
+            _ => {}
+        }
+    }
+    let mut tape = vec![0u8; 30_000];
+    let (mut pc, mut ptr, mut acc) = (0usize, 0usize, 0u64);
+    while pc < prog.len() {
+        match prog[pc] {
+            b'+' => tape[ptr] = tape[ptr].wrapping_add(1),
+            b'-' => tape[ptr] = tape[ptr].wrapping_sub(1),
+            b'>' => ptr += 1,
+            b'<' => ptr -= 1,
+            b'[' if tape[ptr] == 0 => pc = jump[pc],
+            b']' if tape[ptr] != 0 => pc = jump[pc],
+            b'.' => acc = acc.wrapping_mul(31).wrapping_add(u64::from(tape[ptr])),
+            _ => {}
+        }
+        pc += 1;
+    }
+    acc
+}

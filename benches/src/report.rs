@@ -1,0 +1,321 @@
+//! Writes `docs/BENCHMARKS.md` and `docs/benchmarks.svg` from criterion's estimates.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+/// Criterion's median estimate, in nanoseconds, of benchmark `id` (`group/function`).
+pub fn median(dir: &Path, id: &str) -> Option<f64> {
+    let path = dir.join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn ms(ns: Option<f64>) -> String {
+    match ns {
+        Some(t) if t >= 1e6 => format!("{:.1} ms", t / 1e6),
+        Some(t) => format!("{:.1} µs", t / 1e3),
+        None => "–".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? / b?)
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("–".into(), |r| format!("{r:.2}"))
+}
+
+fn command(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// What machine and toolchain measured the numbers.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "{} ({cpu}, {cores} cores), {}, {}",
+        std::env::consts::ARCH,
+        command("uname", &["-sr"]),
+        command("rustc", &["--version"])
+    )
+}
+
+pub struct Inputs<'a> {
+    pub criterion: &'a Path,
+    pub kernels: &'a [&'a str],
+    pub kernel_engines: &'a [&'a str],
+    pub sandbox_ops: u64,
+    pub sandbox_engines: &'a [&'a str],
+    pub depths: &'a [u32],
+    pub image_sizes: &'a [u64],
+    pub compile_instructions: usize,
+}
+
+/// Writes the report; returns the paths written.
+pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    let d = inp.criterion;
+    let get = |id: String| median(d, &id);
+    let mut md = String::new();
+    let date = command("date", &["-u", "+%Y-%m-%d"]);
+    writeln!(md, "# rarvm benchmarks\n").unwrap();
+    writeln!(
+        md,
+        "Measured by `cargo bench -p rarvm-benches` on {date}, on {}. Every number is the median of \
+         criterion's samples; every ratio divides two medians from the same run. rarvm runs metered \
+         (gas checked per basic block) unless marked unmetered; Wasmtime 48 and wasmi 2 run with \
+         `consume_fuel(true)`. All engines compute the same answer, asserted before timing.\n",
+        machine()
+    )
+    .unwrap();
+
+    // Kernels.
+    writeln!(md, "## Kernels\n").unwrap();
+    write!(md, "| kernel |").unwrap();
+    for e in inp.kernel_engines {
+        write!(md, " {e} |").unwrap();
+    }
+    writeln!(
+        md,
+        " jit/interp | jit/native | jit/wasmtime | interp/wasmi | metering cost |"
+    )
+    .unwrap();
+    writeln!(md, "|{}", "---|".repeat(inp.kernel_engines.len() + 6)).unwrap();
+    let mut plot: Vec<(String, [Option<f64>; 4])> = Vec::new();
+    for k in inp.kernels {
+        let t = |e: &str| get(format!("kernel-{k}/{e}"));
+        write!(md, "| {k} |").unwrap();
+        for e in inp.kernel_engines {
+            write!(md, " {} |", ms(t(e))).unwrap();
+        }
+        let jit_interp = ratio(t("jit"), t("interp"));
+        let jit_native = ratio(t("jit"), t("native"));
+        let jit_wasmtime = ratio(t("jit"), t("wasmtime"));
+        let interp_wasmi = ratio(t("interp"), t("wasmi"));
+        let metering = ratio(t("jit"), t("jit-unmetered"));
+        writeln!(
+            md,
+            " {} | {} | {} | {} | {} |",
+            fmt_ratio(jit_interp),
+            fmt_ratio(jit_native),
+            fmt_ratio(jit_wasmtime),
+            fmt_ratio(interp_wasmi),
+            fmt_ratio(metering)
+        )
+        .unwrap();
+        plot.push((
+            k.to_string(),
+            [
+                jit_interp.map(|r| 1.0 / r),
+                jit_native,
+                jit_wasmtime,
+                interp_wasmi,
+            ],
+        ));
+    }
+    writeln!(
+        md,
+        "\nRatios are time ratios (lower is faster for the first engine): jit/interp below 0.1 means \
+         the JIT is more than 10x faster than the interpreter; metering cost is metered jit / unmetered \
+         jit.\n"
+    )
+    .unwrap();
+
+    // Sandbox cost.
+    writeln!(md, "## Sandbox cost\n").unwrap();
+    writeln!(
+        md,
+        "Creating, running and dropping a tiny sandbox ({} per sample): rarvm's `spawn`, `recurse` with \
+         50 gas and 50 bytes, `child.pop`, `key.drop`; Wasmtime instantiating from its pooling allocator \
+         and calling; wasmi instantiating and calling.\n",
+        inp.sandbox_ops
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| engine | per sandbox | sandboxes per second |\n|---|---|---|"
+    )
+    .unwrap();
+    for e in inp.sandbox_engines {
+        let per = get(format!("sandbox/{e}")).map(|t| t / inp.sandbox_ops as f64);
+        writeln!(
+            md,
+            "| {e} | {} | {} |",
+            ms(per),
+            per.map_or("–".into(), |p| format!("{:.0}", 1e9 / p))
+        )
+        .unwrap();
+    }
+
+    // Nesting.
+    writeln!(md, "\n## Nesting\n").unwrap();
+    writeln!(md, "The hash kernel run inside nested sandboxes, each intending all gas and memory for its child.\n").unwrap();
+    write!(md, "| engine |").unwrap();
+    for depth in inp.depths {
+        write!(md, " depth {depth} |").unwrap();
+    }
+    writeln!(md, " depth-{}/depth-1 |", inp.depths.last().unwrap_or(&1)).unwrap();
+    writeln!(md, "|{}", "---|".repeat(inp.depths.len() + 2)).unwrap();
+    for e in ["interp", "jit"] {
+        write!(md, "| {e} |").unwrap();
+        for depth in inp.depths {
+            write!(md, " {} |", ms(get(format!("nesting/{e}-depth-{depth}")))).unwrap();
+        }
+        let last = inp.depths.last().copied().unwrap_or(1);
+        writeln!(
+            md,
+            " {} |",
+            fmt_ratio(ratio(
+                get(format!("nesting/{e}-depth-{last}")),
+                get(format!("nesting/{e}-depth-1"))
+            ))
+        )
+        .unwrap();
+    }
+
+    // Images.
+    writeln!(md, "\n## Images\n").unwrap();
+    writeln!(md, "Writing (encoding) and reading (decoding and validating) the image of a process with this much memory.\n").unwrap();
+    writeln!(
+        md,
+        "| memory | write | write MB/s | read | read MB/s |\n|---|---|---|---|---|"
+    )
+    .unwrap();
+    for mib in inp.image_sizes {
+        let w = get(format!("images/write-{mib}MiB"));
+        let r = get(format!("images/read-{mib}MiB"));
+        let mbs = |t: Option<f64>| {
+            t.map_or("–".into(), |t| {
+                format!("{:.0}", (*mib as f64 * 1048576.0 / 1e6) / (t / 1e9))
+            })
+        };
+        writeln!(
+            md,
+            "| {mib} MiB | {} | {} | {} | {} |",
+            ms(w),
+            mbs(w),
+            ms(r),
+            mbs(r)
+        )
+        .unwrap();
+    }
+
+    // JIT.
+    writeln!(md, "\n## JIT\n").unwrap();
+    let compile = get("compile/jit".into());
+    writeln!(
+        md,
+        "- Compile throughput: {} bytecode instructions in {} ({} instructions per second, verification included).",
+        inp.compile_instructions,
+        ms(compile),
+        compile.map_or("–".into(), |t| format!("{:.0}", inp.compile_instructions as f64 / (t / 1e9)))
+    )
+    .unwrap();
+    let tier = |e: &str| get(format!("tierup/{e}"));
+    writeln!(
+        md,
+        "- Time to tier up: a fresh engine running the hash kernel (32 Ki words, 4 rounds) takes {} on `auto`, \
+         {} on `jit` and {} on `interp`; auto's extra time over jit, {}, is what interpreting until the \
+         loop is hot and then compiling costs.",
+        ms(tier("auto")),
+        ms(tier("jit")),
+        ms(tier("interp")),
+        ms(tier("auto").zip(tier("jit")).map(|(a, j)| a - j))
+    )
+    .unwrap();
+    writeln!(md, "\n![Ratios](benchmarks.svg)\n").unwrap();
+    writeln!(
+        md,
+        "The plot shows, per kernel: the JIT's speedup over the interpreter (goal: at least 10), and the \
+         time ratios jit/native (goal: at most 2), jit/wasmtime and interp/wasmi (goal: about 1)."
+    )
+    .unwrap();
+
+    std::fs::create_dir_all(docs)?;
+    let md_path = docs.join("BENCHMARKS.md");
+    std::fs::write(&md_path, md)?;
+    let svg_path = docs.join("benchmarks.svg");
+    draw(&plot, &svg_path).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok((md_path, svg_path))
+}
+
+fn draw(
+    rows: &[(String, [Option<f64>; 4])],
+    path: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let labels = [
+        "jit speedup over interp",
+        "jit/native",
+        "jit/wasmtime",
+        "interp/wasmi",
+    ];
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+    ];
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let n = rows.len().max(1);
+    let top = rows
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(1.0f64, |a, b| a.max(*b))
+        * 1.3;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("rarvm: ratios per kernel (log scale)", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..n as f64, (0.05f64..top).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            rows.get(x.floor() as usize)
+                .map(|r| r.0.clone())
+                .unwrap_or_default()
+        })
+        .y_desc("ratio")
+        .draw()?;
+    for (s, label) in labels.iter().enumerate() {
+        let color = colors[s];
+        chart
+            .draw_series(rows.iter().enumerate().filter_map(|(i, (_, v))| {
+                let y = v[s]?;
+                let x0 = i as f64 + 0.1 + 0.2 * s as f64;
+                Some(Rectangle::new([(x0, 0.05), (x0 + 0.18, y)], color.filled()))
+            }))?
+            .label(*label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(0.0, 1.0), (n as f64, 1.0)],
+        BLACK,
+    )))?;
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
