@@ -51,6 +51,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub mod host;
+
+use host::{Grant, HostState, Prompt, Record, ReplayState, Transcript};
 use rarvm_interp::Interp;
 use rarvm_jit::Mode;
 pub use rarvm_jit::Stats as JitStats;
@@ -58,7 +61,9 @@ pub use rarvm_jit::{Jit, Mode as JitMode, DEFAULT_HOT};
 pub use rarvm_runtime::asm::AsmError;
 pub use rarvm_runtime::codec::DecodeError;
 pub use rarvm_runtime::image::{self, ImageError};
+use rarvm_runtime::keys::HostKey;
 use rarvm_runtime::machine;
+use rarvm_runtime::process::Key;
 pub use rarvm_runtime::process::{Fault, Process, Status};
 pub use rarvm_runtime::verify::{VerifiedModule, VerifyError};
 pub use rarvm_runtime::{self as runtime};
@@ -115,10 +120,16 @@ impl EngineBox {
             .map_err(Error::Engine)
     }
 
-    fn run(&mut self, root: Box<Process>, gas: u64, mem: u64) -> Box<Process> {
+    fn run(
+        &mut self,
+        root: Box<Process>,
+        host: &mut HostState,
+        gas: u64,
+        mem: u64,
+    ) -> Box<Process> {
         match self {
-            EngineBox::Interp(e) => machine::run(root, e, gas, mem),
-            EngineBox::Jit(e) => machine::run(root, e.as_mut(), gas, mem),
+            EngineBox::Interp(e) => machine::run_with_host(root, e, host, gas, mem),
+            EngineBox::Jit(e) => machine::run_with_host(root, e.as_mut(), host, gas, mem),
         }
     }
 }
@@ -140,6 +151,10 @@ pub enum Error {
     Unrecognized(String),
     /// The engine cannot run on this host.
     Engine(String),
+    /// A grant was refused (see [`Vm::grant`]).
+    Grant(String),
+    /// A transcript cannot be replayed here.
+    Replay(String),
 }
 
 impl fmt::Display for Error {
@@ -159,7 +174,10 @@ impl fmt::Display for Error {
                     "`{function}` takes {expected} argument(s), {given} given"
                 )
             }
-            Error::Unrecognized(what) | Error::Engine(what) => write!(f, "{what}"),
+            Error::Unrecognized(what)
+            | Error::Engine(what)
+            | Error::Grant(what)
+            | Error::Replay(what) => write!(f, "{what}"),
         }
     }
 }
@@ -213,11 +231,14 @@ pub struct Outcome {
     pub results: Vec<u64>,
 }
 
-/// A root process and the engine that runs it.
+/// A root process, the engine that runs it, and the host that answers its keys.
 pub struct Vm {
     root: Option<Box<Process>>,
     kind: EngineKind,
     engine: Option<EngineBox>,
+    host: HostState,
+    /// True until the root first runs, while [`Vm::grant`] still gives it keys.
+    fresh: bool,
 }
 
 impl Vm {
@@ -238,45 +259,142 @@ impl Vm {
         }
         let mut root = Process::new(Arc::clone(m), entry);
         root.port.extend_from_slice(args);
-        Ok(Vm::with_root(Box::new(root)))
+        let mut vm = Vm::with_root(Box::new(root), Vec::new());
+        vm.fresh = true;
+        Ok(vm)
     }
 
-    /// Resumes a process tree from an image.
+    /// Resumes a process tree, and the transcript of its host's answers, from an image.
+    /// Its host keys answer only as far as this VM's grants of the same names allow.
     ///
     /// # Errors
     /// [`Error::Image`] naming the byte offset and the problem.
     pub fn from_image(bytes: &[u8]) -> Result<Vm, Error> {
-        let root = image::decode(bytes).map_err(Error::Image)?;
-        Ok(Vm::with_root(root))
+        let (root, transcript) = image::decode_with(bytes).map_err(Error::Image)?;
+        Ok(Vm::with_root(root, transcript))
     }
 
-    /// Replaces the root with a new `ready` process (as [`Vm::new`]), keeping the engine and
-    /// the code it compiled.
+    /// Replaces the root with a new `ready` process (as [`Vm::new`]) holding a key for
+    /// each grant, keeping the engine, the code it compiled and the grants. The transcript
+    /// starts anew.
     ///
     /// # Errors
     /// [`Error::Arity`]; the VM is unchanged.
     pub fn restart(&mut self, module: &Module, args: &[u64]) -> Result<(), Error> {
-        let fresh = Vm::new(module, args)?;
-        self.root = fresh.root;
+        let Vm { root, .. } = Vm::new(module, args)?;
+        self.root = root;
+        self.fresh = true;
+        self.host.reset_run(Vec::new());
+        let keys: Vec<HostKey> = self.host.root_keys().collect();
+        for key in keys {
+            self.give_root(key);
+        }
         Ok(())
     }
 
-    /// Replaces the root with a tree decoded from an image (as [`Vm::from_image`]),
-    /// keeping the engine and the code it compiled.
+    /// Replaces the root and the transcript with those of an image (as
+    /// [`Vm::from_image`]), keeping the engine, the code it compiled and the grants.
     ///
     /// # Errors
     /// [`Error::Image`]; the VM is unchanged.
     pub fn load_image(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.root = Some(image::decode(bytes).map_err(Error::Image)?);
+        let (root, transcript) = image::decode_with(bytes).map_err(Error::Image)?;
+        self.root = Some(root);
+        self.fresh = false;
+        self.host.reset_run(transcript);
         Ok(())
     }
 
-    fn with_root(root: Box<Process>) -> Vm {
+    fn with_root(root: Box<Process>, transcript: Transcript) -> Vm {
+        let mut host = HostState::new();
+        host.reset_run(transcript);
         Vm {
             root: Some(root),
             kind: EngineKind::default(),
             engine: None,
+            host,
+            fresh: false,
         }
+    }
+
+    /// Grants a resource under `name` (default: its kind's name, e.g. `fs`). A new root
+    /// (before its first run) gets a key to it in its next free slot — slot `i` for the
+    /// `i`-th grant; the keys of a resumed image bind to it by name and kind.
+    ///
+    /// # Errors
+    /// [`Error::Grant`] for a taken or invalid name, a directory that cannot be opened, a
+    /// custom kind below 16, or a resource a deterministic VM cannot answer.
+    pub fn grant(&mut self, name: Option<&str>, grant: Grant) -> Result<(), Error> {
+        let key = self
+            .host
+            .grant(name, grant)
+            .map_err(|e| Error::Grant(e.0))?;
+        if self.fresh {
+            self.give_root(key);
+        }
+        Ok(())
+    }
+
+    /// Puts `key` in the fresh root's next slot, raising its memory limit by the key's
+    /// footprint (a new root's limit is its footprint).
+    fn give_root(&mut self, key: HostKey) {
+        let root = self
+            .root
+            .as_deref_mut()
+            .expect("the root is present between runs");
+        let bytes = key.footprint();
+        root.keys.push(Key::Host(Box::new(key)));
+        root.footprint += bytes;
+        root.mem_limit += bytes;
+    }
+
+    /// Makes this VM deterministic (`docs/SPEC.md` §9.2): clocks are virtual, console
+    /// output always succeeds, and grants answered from outside are refused. Call it
+    /// before granting anything.
+    ///
+    /// # Errors
+    /// [`Error::Grant`] if something was granted already.
+    pub fn set_deterministic(&mut self) -> Result<(), Error> {
+        self.host.set_deterministic().map_err(|e| Error::Grant(e.0))
+    }
+
+    pub fn is_deterministic(&self) -> bool {
+        self.host.is_deterministic()
+    }
+
+    /// Where console keys write, and what they read (default: standard output and input).
+    pub fn set_console(
+        &mut self,
+        out: Box<dyn std::io::Write + Send>,
+        input: Box<dyn std::io::Read + Send>,
+    ) {
+        self.host.set_console(out, input);
+    }
+
+    /// Who is asked when a process wants what its grant does not allow (default: nobody;
+    /// the answer is deny).
+    pub fn set_prompt(&mut self, prompt: Option<Box<dyn Prompt>>) {
+        self.host.set_prompt(prompt);
+    }
+
+    /// The host's answers so far, in order, since the root was created.
+    pub fn transcript(&self) -> &[Record] {
+        &self.host.transcript
+    }
+
+    /// Answers the coming host operations from `transcript` (e.g. an image's, see
+    /// [`image::decode_with`]) instead of the world, while they match; this run's
+    /// transcript so far must be a prefix of it.
+    ///
+    /// # Errors
+    /// [`Error::Replay`] if this run's transcript does not continue into it.
+    pub fn replay(&mut self, transcript: Transcript) -> Result<(), Error> {
+        self.host.replay(transcript).map_err(Error::Replay)
+    }
+
+    /// How the replay set with [`Vm::replay`] went so far.
+    pub fn replay_state(&self) -> ReplayState {
+        self.host.replay_state()
     }
 
     /// Chooses the engine for the next runs (the default is [`EngineKind::Auto`]).
@@ -333,7 +451,8 @@ impl Vm {
         }
         let root = self.root.take().expect("the root is present between runs");
         let engine = self.engine.as_mut().expect("chosen above");
-        self.root = Some(engine.run(root, gas, mem));
+        self.fresh = false;
+        self.root = Some(engine.run(root, &mut self.host, gas, mem));
         self.outcome()
     }
 
@@ -356,9 +475,9 @@ impl Vm {
             .expect("the root is present between runs")
     }
 
-    /// The canonical image of the whole tree.
+    /// The canonical image of the whole tree and the host's transcript.
     pub fn image(&self) -> Vec<u8> {
-        image::encode(self.root())
+        image::encode_with(self.root(), &self.host.transcript)
     }
 }
 

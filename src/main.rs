@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rarvm::host::{Decision, Grant, Prompt, Request};
 use rarvm::runtime::asm::disassemble;
 use rarvm::runtime::isa::Field;
+use rarvm::runtime::keys::{HostKey, KeyKind, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
 use rarvm::runtime::process::{path_name, Key};
 use rarvm::{image, EngineKind, Input, Outcome, Process, Status, Vm};
 use serde_json::{json, Value};
@@ -94,6 +96,24 @@ struct Common {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Grant the root a resource, as [NAME=]console | clock | random:SEED | fs:DIR:ro |
+    /// fs:DIR:rw | net:HOST:PORT (repeatable; a new root gets key i for the i-th grant, a
+    /// resumed image's keys bind to grants by name).
+    #[arg(long = "grant", value_name = "SPEC")]
+    grants: Vec<String>,
+    /// Ask on the terminal for more gas or memory, and about operations a grant does not allow.
+    #[arg(long, overrides_with = "no_ask")]
+    ask: bool,
+    /// Never ask: deny (the default).
+    #[arg(long, overrides_with = "ask")]
+    no_ask: bool,
+    /// Depend on nothing outside the image: virtual clock, output-only console, and no
+    /// grants answered from outside.
+    #[arg(long)]
+    deterministic: bool,
+    /// Answer host operations from this image's transcript while they match.
+    #[arg(long, value_name = "IMAGE")]
+    replay: Option<PathBuf>,
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
@@ -183,7 +203,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
                     (vm, Some(image::hash_hex(&bytes)))
                 }
             };
-            execute(&mut vm, gas, mem, &common, input_hash)
+            execute(&mut vm, &file, gas, mem, &common, input_hash)
         }
         Cmd::Resume {
             image: path,
@@ -194,7 +214,14 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             let bytes = read(&path)?;
             let mut vm =
                 Vm::from_image(&bytes).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            execute(&mut vm, gas, mem, &common, Some(image::hash_hex(&bytes)))
+            execute(
+                &mut vm,
+                &path,
+                gas,
+                mem,
+                &common,
+                Some(image::hash_hex(&bytes)),
+            )
         }
         Cmd::Inspect { image: path, json } => {
             let bytes = read(&path)?;
@@ -239,8 +266,32 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure(EXIT_IO, format!("cannot write {}: {e}", path.display())))
 }
 
+/// Applies `--deterministic`, the grants, `--ask` and `--replay` to `vm`.
+fn configure_host(vm: &mut Vm, common: &Common) -> Result<(), Failure> {
+    if common.deterministic {
+        vm.set_deterministic().map_err(|e| usage(e.to_string()))?;
+    }
+    for spec in &common.grants {
+        let (name, grant) = Grant::parse(spec).map_err(usage)?;
+        vm.grant(name.as_deref(), grant)
+            .map_err(|e| usage(e.to_string()))?;
+    }
+    if common.ask {
+        vm.set_prompt(Some(Box::new(TtyPrompt)));
+    }
+    if let Some(path) = &common.replay {
+        let bytes = read(path)?;
+        let (_, transcript) = image::decode_with(&bytes)
+            .map_err(|e| usage(format!("{}: invalid image: {e}", path.display())))?;
+        vm.replay(transcript)
+            .map_err(|e| usage(format!("cannot replay {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
 fn execute(
     vm: &mut Vm,
+    file: &Path,
     gas: u64,
     mem: u64,
     common: &Common,
@@ -248,7 +299,68 @@ fn execute(
 ) -> Result<u8, Failure> {
     vm.set_engine(common.engine)
         .map_err(|e| usage(e.to_string()))?;
-    let out = vm.run(gas, mem);
+    configure_host(vm, common)?;
+    let program = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut out = vm.run(gas, mem);
+    let mut asked_snapshot = None;
+    if common.ask {
+        let more_gas = if gas > 0 {
+            gas
+        } else {
+            DEFAULT_GAS.parse().expect("a number")
+        };
+        let more_mem = if mem > 0 {
+            mem
+        } else {
+            DEFAULT_MEM.parse().expect("a number")
+        };
+        loop {
+            let question = match out.status {
+                Status::OutOfGas => format!(
+                    "{program} used {} gas and wants more: [g]rant {} more / [s]napshot to a file / [a]bort? ",
+                    thousands(out.gas_used),
+                    thousands(more_gas)
+                ),
+                Status::OutOfMemory => format!(
+                    "{program} uses {} bytes of memory and wants more: [g]rant {} more / [s]napshot to a file / [a]bort? ",
+                    thousands(vm.root().footprint),
+                    thousands(more_mem)
+                ),
+                _ => break,
+            };
+            match tty_ask(&question, "gsa") {
+                Some('g') if out.status == Status::OutOfGas => out = vm.run(more_gas, 0),
+                Some('g') => out = vm.run(0, more_mem),
+                Some('s') => {
+                    asked_snapshot = tty_line("snapshot file: ").filter(|p| !p.is_empty());
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+    if let Some(path) = &common.replay {
+        let state = vm.replay_state();
+        if let Some(at) = state.diverged_at {
+            eprintln!(
+                "rarvm: the run diverged from {}'s transcript at record {at}; later host answers are live",
+                path.display()
+            );
+        }
+    }
+    if let Some(path) = asked_snapshot {
+        let path = PathBuf::from(path);
+        let bytes = vm.image();
+        write(&path, &bytes)?;
+        eprintln!(
+            "image:    {} (blake3 {})",
+            path.display(),
+            image::hash_hex(&bytes)
+        );
+    }
     if common.jit_stats {
         match vm.jit_stats() {
             Some(stats) => eprintln!("{stats}"),
@@ -273,6 +385,7 @@ fn execute(
             "stack": out.results,
             "image_hash": image_hash,
             "engine": common.engine.name(),
+            "transcript": vm.transcript().len(),
         });
         println!("{v}");
     } else {
@@ -343,12 +456,24 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
                     "at": at(p),
                     "stack": p.stack.len(),
                     "port": p.port,
+                    "keys": host_keys(p).map(|(slot, k)| json!({
+                        "slot": slot,
+                        "kind": k.kind.name(),
+                        "name": k.name,
+                        "rights": k.rights,
+                        "scope": String::from_utf8_lossy(&k.scope),
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
         println!(
             "{}",
-            json!({ "image_hash": hash, "bytes": bytes.len(), "processes": procs })
+            json!({
+                "image_hash": hash,
+                "bytes": bytes.len(),
+                "processes": procs,
+                "transcript": vm.transcript().len(),
+            })
         );
         return;
     }
@@ -367,7 +492,7 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
         "port",
         "entry"
     );
-    for (path, p) in rows {
+    for (path, p) in &rows {
         let status = if p.status == Status::Faulted {
             format!("fault:{}", p.fault)
         } else {
@@ -388,5 +513,99 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
             p.module.func(p.entry).name,
             at(p).unwrap_or_else(|| "-".into())
         );
+    }
+    for (path, p) in &rows {
+        for (slot, k) in host_keys(p) {
+            let rights: String = [(RIGHT_READ, 'r'), (RIGHT_WRITE, 'w'), (RIGHT_CREATE, 'c')]
+                .iter()
+                .map(|(bit, c)| if k.rights & bit != 0 { *c } else { '-' })
+                .collect();
+            let scope = if k.scope.is_empty() {
+                String::new()
+            } else {
+                format!(" scope {}", String::from_utf8_lossy(&k.scope))
+            };
+            println!("key {path}.{slot}: {} `{}` {rights}{scope}", k.kind, k.name);
+        }
+    }
+    println!("transcript: {} host answers", vm.transcript().len());
+}
+
+/// The host keys in a process's key list, with their slots.
+fn host_keys(p: &Process) -> impl Iterator<Item = (usize, &HostKey)> {
+    p.keys.iter().enumerate().filter_map(|(slot, k)| match k {
+        Key::Host(k) => Some((slot, &**k)),
+        _ => None,
+    })
+}
+
+/// `n` with thousands separators: 1,000,000.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The controlling terminal, if there is one.
+fn tty() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()
+}
+
+/// Writes `prompt` to the terminal and reads one line; `None` without a terminal or at
+/// the end of its input.
+fn tty_line(prompt: &str) -> Option<String> {
+    use std::io::{BufRead, Write};
+    let mut t = tty()?;
+    t.write_all(prompt.as_bytes()).ok()?;
+    t.flush().ok()?;
+    let mut line = String::new();
+    let n = std::io::BufReader::new(t).read_line(&mut line).ok()?;
+    (n > 0).then(|| line.trim().to_string())
+}
+
+/// Asks `question` until the answer starts with one of `choices`; `None` without a
+/// terminal or at the end of its input.
+fn tty_ask(question: &str, choices: &str) -> Option<char> {
+    loop {
+        let line = tty_line(question)?;
+        if let Some(c) = line.chars().next().map(|c| c.to_ascii_lowercase()) {
+            if choices.contains(c) {
+                return Some(c);
+            }
+        }
+    }
+}
+
+/// Asks on the terminal about operations a grant does not allow.
+struct TtyPrompt;
+
+impl Prompt for TtyPrompt {
+    fn allow(&mut self, r: &Request<'_>) -> Decision {
+        let right = match r.right {
+            RIGHT_READ => "read",
+            RIGHT_WRITE => "write",
+            RIGHT_CREATE if r.kind == KeyKind::Net => "connect",
+            RIGHT_CREATE => "create",
+            _ => "this",
+        };
+        let question = format!(
+            "a process wants {} on {} but grant `{}` does not allow {right}: allow [o]nce / [a]lways / [d]eny? ",
+            r.op, r.target, r.grant
+        );
+        match tty_ask(&question, "oad") {
+            Some('o') => Decision::Once,
+            Some('a') => Decision::Always,
+            _ => Decision::Deny,
+        }
     }
 }

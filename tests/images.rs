@@ -1,6 +1,7 @@
 //! Loader hardening: images are hostile input. Every truncation, byte flip, huge length
 //! or trailing garbage gets an error — never a panic — and anything accepted is canonical.
 
+use rarvm::host::{Capture, Grant};
 use rarvm::{image, Module, Vm};
 
 fn example(name: &str) -> Module {
@@ -20,6 +21,28 @@ fn images() -> Vec<(String, Vec<u8>)> {
         ("nested.rasm", &[3], &[2_000, 150_000]),
     ];
     let mut out = Vec::new();
+    // Host keys (narrowed, attenuated, given to children) and transcripts.
+    let dir = format!("{}/examples/library", env!("CARGO_MANIFEST_DIR"));
+    for (name, gases) in [
+        ("library.rasm", &[100, 400, 1_500, 100_000][..]),
+        ("confined.rasm", &[200, 100_000][..]),
+    ] {
+        let m = example(name);
+        for &gas in gases {
+            let mut vm = Vm::new(&m, &[]).unwrap();
+            vm.set_console(Box::new(Capture::default()), Box::new(std::io::empty()));
+            if name == "library.rasm" {
+                let fs = Grant::Fs {
+                    dir: dir.clone().into(),
+                    writable: true,
+                };
+                vm.grant(None, fs).unwrap();
+            }
+            vm.grant(None, Grant::Console).unwrap();
+            vm.run(gas, 1 << 20);
+            out.push((format!("{name} after {gas} gas"), vm.image()));
+        }
+    }
     for (name, args, gases) in cases {
         let m = example(name);
         out.push((format!("{name} ready"), Vm::new(&m, args).unwrap().image()));
@@ -44,11 +67,18 @@ impl Rng {
 
 #[test]
 fn valid_images_roundtrip_exactly() {
+    let mut with_transcript = 0;
     for (what, bytes) in images() {
-        let tree = image::decode(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(image::encode(&tree), bytes, "{what}");
-        assert_eq!(image::encoded_len(&tree), bytes.len() as u64, "{what}");
+        let (tree, transcript) =
+            image::decode_with(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(image::encode_with(&tree, &transcript), bytes, "{what}");
+        if transcript.is_empty() {
+            assert_eq!(image::encoded_len(&tree), bytes.len() as u64, "{what}");
+        } else {
+            with_transcript += 1;
+        }
     }
+    assert!(with_transcript >= 4);
 }
 
 #[test]
@@ -83,10 +113,10 @@ fn byte_flips_never_panic_and_accepted_images_are_canonical() {
                 m[at] ^= 1 << (rng.next() % 8);
             }
             tried += 1;
-            if let Ok(tree) = image::decode(&m) {
+            if let Ok((tree, transcript)) = image::decode_with(&m) {
                 accepted += 1;
                 assert_eq!(
-                    image::encode(&tree),
+                    image::encode_with(&tree, &transcript),
                     m,
                     "{what}: a mutated image was accepted but is not canonical"
                 );

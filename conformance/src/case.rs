@@ -22,6 +22,13 @@
 //! ;! slices 7 31        also run in slices of 7 (then 31) gas, switching engine at every
 //!                       slice; the final image must equal one uninterrupted run's
 //! ;! load fixture.img   (.case only) the image the runs start from
+//! ;! grant SPEC         grant the root a resource, as `rarvm --grant` (`fs:scratch:rw`
+//!                       names the case's scratch directory, emptied before every run)
+//! ;! file a/b.txt "hi"  a file in the scratch directory before every run ("text" or x"hex")
+//! ;! stdin "text"       the console's input
+//! ;! deterministic      a deterministic host (virtual clock)
+//! ;! expect console "text"   what console keys wrote (`\n` newline, `\s` space)
+//! ;! expect transcript 3     the number of host answers recorded
 //! ```
 //!
 //! Every step runs on every [`Engine`]: the interpreter's outcome is checked against the
@@ -30,6 +37,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use rarvm::host::{Capture, Grant};
 use rarvm::image;
 use rarvm::runtime::asm::assemble_verified;
 use rarvm::runtime::process::{Key, Process};
@@ -45,6 +53,135 @@ pub struct Case {
     pub path: PathBuf,
     pub source: Source,
     pub runs: Vec<Run>,
+    pub host: HostSpec,
+}
+
+/// The host every run of a case gets.
+#[derive(Default)]
+pub struct HostSpec {
+    pub grants: Vec<String>,
+    pub files: Vec<(String, Vec<u8>)>,
+    pub stdin: Vec<u8>,
+    pub deterministic: bool,
+    /// The scratch directory `fs:scratch:…` grants name, created on first use.
+    scratch: std::sync::OnceLock<Scratch>,
+}
+
+/// A temporary directory removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A new empty directory under the system's temporary directory.
+    pub fn new(tag: &str) -> Scratch {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("rarvm-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Empties the directory (keeping it, so open grants stay valid) and writes `files`.
+    pub fn reset(&self, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+        for e in std::fs::read_dir(&self.0)? {
+            let p = e?.path();
+            if p.is_dir() && !p.is_symlink() {
+                std::fs::remove_dir_all(&p)?;
+            } else {
+                std::fs::remove_file(&p)?;
+            }
+        }
+        for (name, bytes) in files {
+            let p = self.0.join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(p, bytes)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl HostSpec {
+    fn scratch(&self) -> &Scratch {
+        self.scratch.get_or_init(|| Scratch::new("case"))
+    }
+
+    /// Gives `vm` this host: deterministic mode, the grants, and its console input.
+    ///
+    /// # Errors
+    /// A grant that cannot be made.
+    pub fn apply(&self, vm: &mut Vm) -> Result<(), String> {
+        if self.deterministic {
+            vm.set_deterministic().map_err(|e| e.to_string())?;
+        }
+        for spec in &self.grants {
+            let (name, mut grant) = Grant::parse(spec)?;
+            if let Grant::Fs { dir, .. } = &mut grant {
+                if dir.as_os_str() == "scratch" {
+                    *dir = self.scratch().path().to_path_buf();
+                }
+            }
+            vm.grant(name.as_deref(), grant)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// A fresh world for a run: the scratch files rewritten, the console input rewound,
+    /// nothing written yet.
+    ///
+    /// # Errors
+    /// The scratch directory cannot be written.
+    pub fn fresh_world(&self) -> Result<World, String> {
+        if self.scratch.get().is_some() || !self.files.is_empty() {
+            self.scratch()
+                .reset(&self.files)
+                .map_err(|e| format!("scratch directory: {e}"))?;
+        }
+        Ok(World {
+            console: Capture::default(),
+            input: SharedInput(std::sync::Arc::new(std::sync::Mutex::new(
+                std::io::Cursor::new(self.stdin.clone()),
+            ))),
+        })
+    }
+}
+
+/// The console of one run, shared by every VM that takes part in it.
+pub struct World {
+    pub console: Capture,
+    input: SharedInput,
+}
+
+impl World {
+    /// Connects `vm`'s console keys to this world.
+    pub fn attach(&self, vm: &mut Vm) {
+        vm.set_console(Box::new(self.console.clone()), Box::new(self.input.clone()));
+    }
+}
+
+/// Console input read through any number of VMs, in order.
+#[derive(Clone)]
+struct SharedInput(std::sync::Arc<std::sync::Mutex<std::io::Cursor<Vec<u8>>>>);
+
+impl std::io::Read for SharedInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("input poisoned"))?
+            .read(buf)
+    }
 }
 
 /// What a case's runs start from.
@@ -82,6 +219,8 @@ pub enum Expect {
     MemSize(u64),
     Tree(String, Status),
     Image(String),
+    Console(Vec<u8>),
+    Transcript(u64),
 }
 
 fn parse_word(s: &str) -> Result<u64, String> {
@@ -103,6 +242,34 @@ fn parse_status(s: &str) -> Result<Status, String> {
         .into_iter()
         .find(|st| st.name() == s)
         .ok_or_else(|| format!("unknown status `{s}`"))
+}
+
+/// `"text"` (with `\n`, `\t`, `\\`, `\"` escapes) or `x"hex"`.
+fn parse_bytes(s: &str) -> Result<Vec<u8>, String> {
+    if s.starts_with("x\"") {
+        return parse_hex(s);
+    }
+    let body = s
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(|| format!("expected \"text\" or x\"hex\", found `{s}`"))?;
+    let mut out = Vec::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        let c = match c {
+            '\\' => match chars.next() {
+                Some('n') => '\n',
+                Some('t') => '\t',
+                Some('s') => ' ',
+                Some(c @ ('\\' | '"')) => c,
+                _ => return Err(format!("bad escape in `{s}`")),
+            },
+            c => c,
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+    Ok(out)
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
@@ -134,6 +301,7 @@ impl Case {
         let err = |line: usize, m: String| format!("{name}:{line}: {m}");
         let mut runs: Vec<Run> = Vec::new();
         let mut image: Option<Vec<u8>> = None;
+        let mut host = HostSpec::default();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let Some(d) = raw.trim_start().strip_prefix(";!") else {
@@ -211,6 +379,22 @@ impl Case {
                             .map_err(|e| err(line, format!("{}: {e}", p.display())))?,
                     );
                 }
+                "grant" => match rest {
+                    [spec] => host.grants.push(spec.to_string()),
+                    _ => return Err(err(line, "`grant` takes one SPEC".into())),
+                },
+                "file" => match rest {
+                    [name, bytes] => host.files.push((
+                        name.to_string(),
+                        parse_bytes(bytes).map_err(|m| err(line, m))?,
+                    )),
+                    _ => return Err(err(line, "`file` takes a path and \"text\"".into())),
+                },
+                "stdin" => match rest {
+                    [bytes] => host.stdin = parse_bytes(bytes).map_err(|m| err(line, m))?,
+                    _ => return Err(err(line, "`stdin` takes \"text\"".into())),
+                },
+                "deterministic" => host.deterministic = true,
                 "expect" => {
                     let (&key, vals) = rest
                         .split_first()
@@ -247,6 +431,12 @@ impl Case {
                             Expect::Tree(p.to_string(), parse_status(s).map_err(|m| err(line, m))?)
                         }
                         ("image", [h]) => Expect::Image(h.to_string()),
+                        ("console", [b]) => {
+                            Expect::Console(parse_bytes(b).map_err(|m| err(line, m))?)
+                        }
+                        ("transcript", [w]) => {
+                            Expect::Transcript(parse_word(w).map_err(|m| err(line, m))?)
+                        }
                         _ => {
                             return Err(err(line, format!("bad expectation `{}`", rest.join(" "))))
                         }
@@ -270,6 +460,7 @@ impl Case {
             path: path.to_path_buf(),
             source,
             runs,
+            host,
         })
     }
 
@@ -279,6 +470,7 @@ impl Case {
             Source::Image(bytes) => Vm::from_image(bytes).map_err(|e| e.to_string())?,
         };
         engine.apply(&mut vm);
+        self.host.apply(&mut vm)?;
         Ok(vm)
     }
 
@@ -290,8 +482,8 @@ impl Case {
         let name = self.path.display().to_string();
         let mut failures = String::new();
         if let Source::Image(bytes) = &self.source {
-            match image::decode(bytes) {
-                Ok(tree) if image::encode(&tree) == *bytes => {}
+            match image::decode_with(bytes) {
+                Ok((tree, transcript)) if image::encode_with(&tree, &transcript) == *bytes => {}
                 Ok(_) => writeln!(failures, "{name}: the loaded image is not canonical").unwrap(),
                 Err(e) => {
                     writeln!(failures, "{name}: the loaded image does not decode: {e}").unwrap()
@@ -307,22 +499,23 @@ impl Case {
                     .map(|&e| Ok((e, self.new_vm(run, e)?)))
                     .collect::<Result<_, String>>()?;
             }
-            let mut reference: Vec<(Outcome, Vec<u8>)> = Vec::new();
+            let mut reference: Vec<(Outcome, Vec<u8>, Vec<u8>)> = Vec::new();
             for (engine, vm) in &mut vms {
-                self.reset(run, vm)?;
+                let console = self.reset(run, vm)?;
                 for (i, step) in run.steps.iter().enumerate() {
                     let out = vm.run(step.gas, step.mem);
                     let img = vm.image();
+                    let said = console.contents();
                     if *engine == Engine::Interp {
                         for (line, e) in &step.expects {
-                            if let Err(m) = check_expect(e, &out, vm, &img) {
+                            if let Err(m) = check_expect(e, &out, vm, &img, &said) {
                                 writeln!(failures, "{name}:{line}: {m}").unwrap();
                             }
                         }
-                        reference.push((out, img));
+                        reference.push((out, img, said));
                     } else {
-                        let (r_out, r_img) = &reference[i];
-                        if out != *r_out || img != *r_img {
+                        let (r_out, r_img, r_said) = &reference[i];
+                        if out != *r_out || img != *r_img || said != *r_said {
                             writeln!(
                                 failures,
                                 "{name}:{}: {} disagrees with the interpreter: {:?} vs {:?}{}",
@@ -332,6 +525,8 @@ impl Case {
                                 r_out,
                                 if img != *r_img {
                                     " (images differ)"
+                                } else if said != *r_said {
+                                    " (console output differs)"
                                 } else {
                                     ""
                                 }
@@ -391,12 +586,16 @@ impl Case {
         Ok(())
     }
 
-    /// Restarts `run` on an existing VM, keeping its engine's compiled code.
-    fn reset(&self, run: &Run, vm: &mut Vm) -> Result<(), String> {
+    /// Restarts `run` on an existing VM, keeping its engine's compiled code, in a fresh
+    /// world; returns what its console keys will write.
+    fn reset(&self, run: &Run, vm: &mut Vm) -> Result<Capture, String> {
         match &self.source {
-            Source::Program(m) => vm.restart(m, &run.args).map_err(|e| e.to_string()),
-            Source::Image(bytes) => vm.load_image(bytes).map_err(|e| e.to_string()),
+            Source::Program(m) => vm.restart(m, &run.args).map_err(|e| e.to_string())?,
+            Source::Image(bytes) => vm.load_image(bytes).map_err(|e| e.to_string())?,
         }
+        let world = self.host.fresh_world()?;
+        world.attach(vm);
+        Ok(world.console)
     }
 
     /// Slices of `slice` gas, switching engine at each; must end like one run with the same
@@ -411,6 +610,10 @@ impl Case {
         let name = self.path.display().to_string();
         let step = &run.steps[0];
         self.reset(run, &mut vms[0].1)?;
+        let world = self.host.fresh_world()?;
+        for (_, vm) in vms.iter_mut() {
+            world.attach(vm);
+        }
         let mut img = vms[0].1.image();
         let mut n = 0u64;
         loop {
@@ -447,6 +650,7 @@ impl Case {
         let mut changed = false;
         for run in &self.runs {
             let mut vm = self.new_vm(run, Engine::Interp)?;
+            self.host.fresh_world()?.attach(&mut vm);
             for step in &run.steps {
                 vm.run(step.gas, step.mem);
                 let hash = image::hash_hex(&vm.image());
@@ -487,7 +691,13 @@ fn find<'a>(root: &'a Process, path: &str) -> Option<&'a Process> {
     Some(p)
 }
 
-fn check_expect(e: &Expect, out: &Outcome, vm: &Vm, img: &[u8]) -> Result<(), String> {
+fn check_expect(
+    e: &Expect,
+    out: &Outcome,
+    vm: &Vm,
+    img: &[u8],
+    console: &[u8],
+) -> Result<(), String> {
     let root = vm.root();
     let fail =
         |what: &str, want: String, got: String| Err(format!("expected {what} {want}, got {got}"));
@@ -531,6 +741,16 @@ fn check_expect(e: &Expect, out: &Outcome, vm: &Vm, img: &[u8]) -> Result<(), St
             ),
             None => Err(format!("no process {path}")),
         },
+        Expect::Console(want) if console != want.as_slice() => fail(
+            "console",
+            format!("{:?}", String::from_utf8_lossy(want)),
+            format!("{:?}", String::from_utf8_lossy(console)),
+        ),
+        Expect::Transcript(n) if vm.transcript().len() as u64 != *n => fail(
+            "transcript",
+            n.to_string(),
+            vm.transcript().len().to_string(),
+        ),
         Expect::Image(h) => {
             let got = image::hash_hex(img);
             if got == *h {

@@ -439,6 +439,25 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 sys!(sys::key_drop(p, b, p.stack[sp - 1]).map_err(sys::Stop::from));
                 sp -= 1;
             }
+            Instr::KeyRights => p.stack[sp - 1] = sys::key_rights(p, p.stack[sp - 1]),
+            Instr::KeyGive => {
+                let cslot = sys!(sys::key_give(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                p.stack[sp - 2] = cslot;
+                sp -= 1;
+            }
+            Instr::KeyAttenuate => {
+                let (slot, rights, addr, len) = (
+                    p.stack[sp - 4],
+                    p.stack[sp - 3],
+                    p.stack[sp - 2],
+                    p.stack[sp - 1],
+                );
+                let (new, err) = sys!(sys::key_attenuate(p, b, slot, rights, addr, len));
+                p.stack[sp - 4] = new;
+                p.stack[sp - 3] = err;
+                sp -= 2;
+            }
+            Instr::KeyInvoke => exit!(Exit::Invoke),
         }
         ip += 1;
     }

@@ -42,10 +42,12 @@ pub enum Reason {
     Recheck = 9,
     /// A call reached a function that is not compiled; its frame is pushed at pc 0.
     NotCompiled = 10,
+    /// `key.invoke`: the machine executes it with its host.
+    Invoke = 11,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::OutOfGas,
         Reason::OutOfMemory,
         Reason::Fault,
@@ -56,6 +58,7 @@ impl Reason {
         Reason::Fold,
         Reason::Recheck,
         Reason::NotCompiled,
+        Reason::Invoke,
     ];
 
     pub fn from_u64(v: u64) -> Option<Reason> {
@@ -74,6 +77,7 @@ impl Reason {
             Reason::Fold => "fold",
             Reason::Recheck => "recheck",
             Reason::NotCompiled => "not_compiled",
+            Reason::Invoke => "invoke",
         }
     }
 }
@@ -255,4 +259,7 @@ helpers! {
     child_load(addr, len, _, _) => |p, b| sys::child_load(p, b, addr, len), |c, (s, e)| c.out = [s, e];
     key_kind(slot, _, _, _) => |p, _| Ok(sys::key_kind(p, slot)), |c, k| c.out[0] = k;
     key_drop(slot, _, _, _) => |p, b| sys::key_drop(p, b, slot).map_err(fault), |_, ()| ();
+    key_rights(slot, _, _, _) => |p, _| Ok(sys::key_rights(p, slot)), |c, r| c.out[0] = r;
+    key_give(slot, child, _, _) => |p, b| sys::key_give(p, b, slot, child), |c, s| c.out[0] = s;
+    key_attenuate(slot, rights, addr, len) => |p, b| sys::key_attenuate(p, b, slot, rights, addr, len), |c, (s, e)| c.out = [s, e];
 }

@@ -513,6 +513,7 @@ impl Jit {
             Reason::Yield => Some(Exit::Yield),
             Reason::Halt => Some(Exit::Halt),
             Reason::Recurse => Some(Exit::Recurse),
+            Reason::Invoke => Some(Exit::Invoke),
             Reason::Fold => Some(Exit::Fold),
             Reason::RetEntry => Some(match sys::return_from_entry(p, b) {
                 Ok(()) => Exit::Return,

@@ -836,6 +836,13 @@ impl Tx<'_, '_> {
             Instr::ChildLoad => self.via_helper(pc, h, abi::child_load, 2, &[], 2),
             Instr::KeyKind => self.via_helper(pc, h, abi::key_kind, 1, &[], 1),
             Instr::KeyDrop => self.via_helper(pc, h, abi::key_drop, 1, &[], 0),
+            Instr::KeyRights => self.via_helper(pc, h, abi::key_rights, 1, &[], 1),
+            Instr::KeyGive => self.via_helper(pc, h, abi::key_give, 2, &[], 1),
+            Instr::KeyAttenuate => self.via_helper(pc, h, abi::key_attenuate, 4, &[], 2),
+            Instr::KeyInvoke => {
+                self.exit(pc, h, ExitKind::Static(Reason::Invoke, 0));
+                return false;
+            }
         }
         // Instructions that end their block (self-metered ones) fall into the next leader.
         true

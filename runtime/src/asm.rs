@@ -20,7 +20,8 @@
 //!     ret
 //! end
 //! ```
-//! Operands: `push` takes a number (decimal, `-5`, `0x1f`, `0b101`, `'a'`) or a constant;
+//! Operands: `push` takes a number (decimal, `-5`, `0x1f`, `0b101`, `'a'`) or a constant
+//! (a `.const`, or a predefined key name such as `fs.read`, `right.read`, `err.denied`);
 //! locals a name or index; branches a label; `call`/`spawn` a function name; loads and
 //! stores an optional offset (a number or constant); `child.info` a field name; `switch L0 L1 .. else Ldefault`.
 //! Every error names `file:line:col` and what was expected.
@@ -30,6 +31,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::isa::{Field, ImmKind, Instr, Opcode};
+use crate::keys::predefined_constant;
 use crate::module::{is_valid_name, DataSegment, Function, Module};
 use crate::verify::{verify, VerifiedModule};
 
@@ -675,6 +677,15 @@ fn parse_data(line: &mut Line<'_>) -> Result<DataSegment, AsmError> {
     Ok(DataSegment { offset, bytes })
 }
 
+/// A `.const` of the file, else a name the assembler predefines for keys
+/// ([`predefined_constant`]).
+fn constant(consts: &BTreeMap<String, u64>, name: &str) -> Option<u64> {
+    consts
+        .get(name)
+        .copied()
+        .or_else(|| predefined_constant(name))
+}
+
 fn parse_instr(
     line: &mut Line<'_>,
     word: &str,
@@ -693,8 +704,7 @@ fn parse_instr(
             Some(Tok::Ident(name)) => {
                 let c = line.col();
                 line.pos += 1;
-                *consts
-                    .get(&name)
+                constant(consts, &name)
                     .ok_or_else(|| line.err_at(c, format!("no constant named `{name}`")))?
             }
             _ => line.int("a number or constant", WORD_MIN, WORD_MAX)? as u64,
@@ -740,8 +750,7 @@ fn parse_instr(
             Some(Tok::Ident(name)) => {
                 let c = line.col();
                 line.pos += 1;
-                let v = *consts
-                    .get(&name)
+                let v = constant(consts, &name)
                     .ok_or_else(|| line.err_at(c, format!("no constant named `{name}`")))?;
                 if v > u64::from(u32::MAX) {
                     return Err(line.err_at(

@@ -94,6 +94,9 @@ pub enum Exit {
     Return,
     /// `recurse` is at `pc` with its operands on the stack; the machine executes it.
     Recurse,
+    /// `key.invoke` is at `pc` with its operands on the stack, its gas not charged; the
+    /// machine executes it with its host.
+    Invoke,
     /// The self-metered instruction at `pc` (`child.save`) needs a child whose frozen
     /// descendants are still on the machine's run chain. Nothing ran; the machine puts
     /// the subtree back together and runs the leaf again from `pc`.

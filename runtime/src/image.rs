@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::host::{Record, Reply, Transcript};
 use crate::isa::{Instr, Opcode};
+use crate::keys::{HostKey, KeyKind};
 use crate::limits::*;
 use crate::module::Module;
 use crate::process::{path_name, Fault, Frame, Key, Process, Status};
@@ -19,7 +21,7 @@ use crate::verify::{verify, VerifiedModule, UNREACHABLE};
 /// The first bytes of every image.
 pub const IMAGE_MAGIC: &[u8; 8] = b"RARVMIMG";
 /// The image format version this build reads and writes.
-pub const IMAGE_VERSION: u32 = 1;
+pub const IMAGE_VERSION: u32 = 2;
 
 /// Why bytes are not a valid image.
 pub type ImageError = DecodeError;
@@ -81,10 +83,17 @@ impl Sink for Counter {
     }
 }
 
-/// The image of the tree rooted at `root`, which must not be running.
+/// The image of the tree rooted at `root`, which must not be running, with an empty
+/// transcript.
 pub fn encode(root: &Process) -> Vec<u8> {
+    encode_with(root, &[])
+}
+
+/// The image of the tree rooted at `root` and the transcript of its host's answers.
+pub fn encode_with(root: &Process, transcript: &[Record]) -> Vec<u8> {
     let mut w = Writer::default();
     write_image(root, &mut w);
+    write_transcript(transcript, &mut w);
     w.bytes
 }
 
@@ -92,6 +101,7 @@ pub fn encode(root: &Process) -> Vec<u8> {
 pub fn encoded_len(root: &Process) -> u64 {
     let mut c = Counter(0);
     write_image(root, &mut c);
+    write_transcript(&[], &mut c);
     c.0
 }
 
@@ -150,8 +160,31 @@ fn write_image<S: Sink>(root: &Process, out: &mut S) {
         Visit::Process(p) => write_record(p, index[&Arc::as_ptr(&p.module)], out),
         Visit::Key(Key::Empty) => out.u8(0),
         Visit::Key(Key::Process(_)) => out.u8(1),
+        Visit::Key(Key::Host(k)) => write_host_key(k, out),
         Visit::Key(Key::Active) => unreachable!("images are taken of stopped trees only"),
     });
+}
+
+fn write_host_key<S: Sink>(k: &HostKey, out: &mut S) {
+    out.u8(k.kind.code());
+    out.u64(k.rights);
+    out.u8(k.name.len() as u8);
+    out.raw(k.name.as_bytes());
+    out.u16(k.scope.len() as u16);
+    out.raw(&k.scope);
+    out.u64(k.state);
+}
+
+fn write_transcript<S: Sink>(transcript: &[Record], out: &mut S) {
+    out.u32(transcript.len() as u32);
+    for rec in transcript {
+        out.u8(rec.kind);
+        out.u64(rec.op);
+        out.u64(rec.reply.r);
+        out.u64(rec.reply.err);
+        out.u64(rec.out.len() as u64);
+        out.raw(&rec.out);
+    }
 }
 
 fn write_record<S: Sink>(p: &Process, module: u32, out: &mut S) {
@@ -190,6 +223,14 @@ fn write_record<S: Sink>(p: &Process, module: u32, out: &mut S) {
 /// no run could produce (a frame whose stack height disagrees with the verifier, a pc
 /// that is not a resumable point, a footprint above its limit, …).
 pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
+    decode_with(bytes).map(|(root, _)| root)
+}
+
+/// Decodes and validates an image and its transcript (see [`decode`]).
+///
+/// # Errors
+/// As [`decode`], and for a malformed transcript.
+pub fn decode_with(bytes: &[u8]) -> Result<(Box<Process>, Transcript), ImageError> {
     let mut r = Reader::new(bytes);
     let magic = r.take(8, "image magic")?;
     if magic != IMAGE_MAGIC {
@@ -244,7 +285,13 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
                         offset,
                     });
                 }
-                kind => return Err(r.error_at(at, format!("key kind {kind} is reserved"))),
+                code => {
+                    let kind = KeyKind::from_code(code)
+                        .ok_or_else(|| r.error_at(at, format!("key kind {code} is reserved")))?;
+                    let key = read_host_key(&mut r, kind)
+                        .map_err(|m| r.error_at(at, format!("{kind} key: {m}")))?;
+                    top.proc.keys.push(Key::Host(Box::new(key)));
+                }
             }
             continue;
         }
@@ -254,11 +301,12 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
             .map_err(|m| r.error_at(done.offset, format!("process {}: {m}", path_name(&path))))?;
         match open.last_mut() {
             None => {
-                r.expect_end("image")?;
                 if next_module != modules.len() {
                     return Err(r.error_at(12, format!("module {next_module} is never used")));
                 }
-                return Ok(done.proc);
+                let transcript = read_transcript(&mut r)?;
+                r.expect_end("image")?;
+                return Ok((done.proc, transcript));
             }
             Some(parent) => {
                 path.pop();
@@ -357,6 +405,68 @@ fn read_record(
         on_spine: false,
     };
     Ok((Box::new(p), nkeys))
+}
+
+/// Reads a host key's fields after its kind code; the message says what is wrong.
+fn read_host_key(r: &mut Reader<'_>, kind: KeyKind) -> Result<HostKey, String> {
+    let err = |e: DecodeError| e.message;
+    let rights = r.u64("key rights").map_err(err)?;
+    let name_len = r.u8("grant name length").map_err(err)?;
+    let name = r.take(u64::from(name_len), "grant name").map_err(err)?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| "the grant name is not UTF-8".to_string())?
+        .to_string();
+    let scope_len = r.u16("scope length").map_err(err)?;
+    let scope = r.take(u64::from(scope_len), "scope").map_err(err)?.to_vec();
+    let state = r.u64("key state").map_err(err)?;
+    let key = HostKey {
+        kind,
+        rights,
+        name,
+        scope,
+        state,
+        handle: None,
+    };
+    key.validate()?;
+    Ok(key)
+}
+
+/// Reads the transcript that follows the top process record.
+fn read_transcript(r: &mut Reader<'_>) -> Result<Transcript, ImageError> {
+    const RECORD_MIN: usize = 1 + 8 + 8 + 8 + 8;
+    let n = r.count("transcript length", usize::MAX, RECORD_MIN)?;
+    let mut transcript = Vec::with_capacity(n);
+    for i in 0..n {
+        let at = r.pos();
+        let kind = r.u8("record kind")?;
+        if KeyKind::from_code(kind).is_none_or(|k| k == KeyKind::Random) {
+            return Err(r.error_at(
+                at,
+                format!("transcript record {i}: kind {kind} has no host answers"),
+            ));
+        }
+        let op = r.u64("record op")?;
+        let reply = Reply {
+            r: r.u64("record result")?,
+            err: r.u64("record error")?,
+        };
+        let len_at = r.pos();
+        let len = r.u64("record length")?;
+        if len > MAX_MEMORY {
+            return Err(r.error_at(
+                len_at,
+                format!("transcript record {i}: {len} bytes exceed any memory"),
+            ));
+        }
+        let out = r.take(len, "record bytes")?.to_vec();
+        transcript.push(Record {
+            kind,
+            op,
+            reply,
+            out,
+        });
+    }
+    Ok(transcript)
 }
 
 /// Checks that a decoded process (whose children are complete and validated) is a state
@@ -463,7 +573,8 @@ fn check_frames(p: &Process, in_recurse: bool) -> Result<(), String> {
                 _ if in_recurse => op == Opcode::Recurse,
                 Status::Running | Status::OutOfGas => info.is_block_start(f.pc),
                 Status::Yielded => {
-                    info.is_block_start(f.pc)
+                    f.pc > 0
+                        && info.is_block_start(f.pc)
                         && func.code[f.pc as usize - 1].opcode() == Opcode::Yield
                 }
                 Status::OutOfMemory => op.info().self_metered(),
@@ -524,9 +635,8 @@ mod tests {
             .unwrap_err()
             .message
             .contains("magic"));
-        assert!(decode(b"RARVMIMG\x02\0\0\0")
-            .unwrap_err()
-            .message
-            .contains("version"));
+        for old in [b"RARVMIMG\x01\0\0\0", b"RARVMIMG\x03\0\0\0"] {
+            assert!(decode(old).unwrap_err().message.contains("version"));
+        }
     }
 }

@@ -100,7 +100,7 @@ pub enum Flow {
     Return,
     /// Nowhere: the process stops.
     Stop,
-    /// Out to the process tree (recurse, yield), later to the next instruction.
+    /// Out to the machine (recurse, yield, key.invoke), later to the next instruction.
     Exit,
 }
 
@@ -460,14 +460,27 @@ isa! {
         "`slot addr cap -- len`: writes the image of the child and its subtree at `addr` if its length is at most `cap`; \
          pushes the length either way. Faults `out_of_bounds` unless `addr .. addr + cap` lies inside memory. Dynamic size: the image length.";
     0x7a ChildLoad = "child.load", None, fixed(2, 2), gas 200, self_metered(16), Next,
-        "`addr len -- slot err`: decodes an image from memory into a new child (`err` 0), or pushes `u64::MAX 1` if the bytes are not a valid image. \
+        "`addr len -- slot err`: decodes an image from memory into a new child (`err` 0), or pushes `u64::MAX 1` if the bytes are not a valid image, `u64::MAX 3` if it holds keys the host answers. \
          Gas is charged before decoding and kept even if the child then does not fit in memory. Dynamic size: `len`.";
 
     // ---- keys --------------------------------------------------------------------------
     0x80 KeyKind = "key.kind", None, fixed(1, 1), gas 2, BLOCK, Next,
-        "`slot -- kind`: 0 if the slot is empty or beyond the key list, 1 if it holds a process.";
+        "`slot -- kind`: 0 if the slot is empty or beyond the key list, 1 if it holds a process, else the host key's kind code (§Keys).";
     0x81 KeyDrop = "key.drop", None, fixed(1, 0), gas 20, BLOCK, Next,
-        "`slot --`: drops the key; a child is destroyed with its subtree and its memory released. Faults `invalid_key` if the slot is empty.";
+        "`slot --`: drops the key and releases its footprint; a child is destroyed with its subtree. Faults `invalid_key` if the slot is empty.";
+    0x82 KeyRights = "key.rights", None, fixed(1, 1), gas 2, BLOCK, Next,
+        "`slot -- rights`: the rights a host key carries; 0 for an empty slot, a process, or a slot beyond the key list.";
+    0x83 KeyGive = "key.give", None, fixed(2, 1), gas 20, self_metered(0), Next,
+        "`slot child -- cslot`: copies the host key in `slot` into the lowest free slot of the child's key list and pushes that slot. \
+         Raises the child's memory limit by the key's footprint, which is charged as this process's memory. \
+         Faults `invalid_key` unless `slot` holds a host key and `child` a process; `key_limit` if the child's list is full.";
+    0x84 KeyAttenuate = "key.attenuate", None, fixed(4, 2), gas 20, self_metered(16), Next,
+        "`slot rights addr len -- slot' err`: derives a key with the rights `rights(slot) & rights` and, for a filesystem key with `len > 0`, \
+         the scope narrowed to the relative path at `addr .. addr + len`; charges its footprint and pushes its slot and 0, \
+         or `u64::MAX` and `bad_path` (or `unsupported` for a kind without a scope). Dynamic size: `len`.";
+    0x85 KeyInvoke = "key.invoke", None, fixed(5, 2), gas 100, self_metered(16), Exit,
+        "`slot op arg addr len -- r err`: performs operation `op` of the host key in `slot` with the word `arg` and the memory range `addr .. addr + len` \
+         (see §Keys); pushes its result and error code. Faults `invalid_key` unless `slot` holds a host key. Dynamic size: `len`.";
 }
 
 impl Opcode {
@@ -557,6 +570,31 @@ pub fn markdown_table() -> String {
     out
 }
 
+/// Checks that `docs/SPEC.md` holds `table` between the markers of section `marker`
+/// (generated from `source`), or rewrites it there when `UPDATE_SPEC` is set.
+#[cfg(test)]
+pub(crate) fn check_spec_section(marker: &str, source: &str, table: &str) {
+    let begin = format!("<!-- BEGIN {marker} (generated from {source}) -->\n");
+    let end = format!("<!-- END {marker} -->");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SPEC.md");
+    let spec = std::fs::read_to_string(path).expect("docs/SPEC.md exists");
+    let start = spec
+        .find(&begin)
+        .unwrap_or_else(|| panic!("SPEC.md has the marker {begin:?}"))
+        + begin.len();
+    let stop = spec
+        .find(&end)
+        .unwrap_or_else(|| panic!("SPEC.md has the marker {end:?}"));
+    if spec[start..stop] != *table {
+        if std::env::var_os("UPDATE_SPEC").is_some() {
+            let updated = format!("{}{}{}", &spec[..start], table, &spec[stop..]);
+            std::fs::write(path, updated).expect("SPEC.md is writable");
+        } else {
+            panic!("docs/SPEC.md's {marker} is stale: run UPDATE_SPEC=1 cargo test -p rarvm-runtime spec_table");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,7 +645,7 @@ mod tests {
         for op in OPS {
             if op.self_metered() {
                 assert!(
-                    matches!(op.flow, Flow::Next | Flow::Call),
+                    matches!(op.flow, Flow::Next | Flow::Call | Flow::Exit),
                     "{}",
                     op.mnemonic
                 );
@@ -624,25 +662,7 @@ mod tests {
     /// `UPDATE_SPEC=1 cargo test -p rarvm-runtime spec_table`.
     #[test]
     fn spec_table_is_current() {
-        const BEGIN: &str =
-            "<!-- BEGIN INSTRUCTION TABLE (generated from runtime/src/isa.rs) -->\n";
-        const END: &str = "<!-- END INSTRUCTION TABLE -->";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SPEC.md");
-        let spec = std::fs::read_to_string(path).expect("docs/SPEC.md exists");
-        let start = spec
-            .find(BEGIN)
-            .expect("SPEC.md has the table's begin marker")
-            + BEGIN.len();
-        let end = spec.find(END).expect("SPEC.md has the table's end marker");
-        let table = markdown_table();
-        if spec[start..end] != table {
-            if std::env::var_os("UPDATE_SPEC").is_some() {
-                let updated = format!("{}{}{}", &spec[..start], table, &spec[end..]);
-                std::fs::write(path, updated).expect("SPEC.md is writable");
-            } else {
-                panic!("docs/SPEC.md's instruction table is stale: run UPDATE_SPEC=1 cargo test -p rarvm-runtime spec_table");
-            }
-        }
+        check_spec_section("INSTRUCTION TABLE", "runtime/src/isa.rs", &markdown_table());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`process`]: process state; [`machine`]: the process tree, the run chain and the
 //!   intentional resource model; [`sys`]: the process-tree and bulk-memory instructions
 //!   shared by every engine; [`engine`]: the contract an engine implements.
+//! - [`keys`] and [`host`]: keys to host resources, and the host that answers them.
 //! - [`image`]: the canonical image format of a paused process tree.
 //!
 //! # Example
@@ -38,8 +39,10 @@
 pub mod asm;
 pub mod codec;
 pub mod engine;
+pub mod host;
 pub mod image;
 pub mod isa;
+pub mod keys;
 pub mod limits;
 pub mod machine;
 pub mod module;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::keys::HostKey;
 use crate::limits::*;
 use crate::verify::VerifiedModule;
 
@@ -148,6 +149,8 @@ pub enum Key {
     Process(Box<Process>),
     /// A child currently on the run chain; the machine puts it back when it stops.
     Active,
+    /// A key to a host resource.
+    Host(Box<HostKey>),
 }
 
 impl Key {
@@ -156,6 +159,15 @@ impl Key {
         match self {
             Key::Empty => 0,
             Key::Process(_) | Key::Active => 1,
+            Key::Host(k) => u64::from(k.kind.code()),
+        }
+    }
+
+    /// The code `key.rights` pushes.
+    pub fn rights(&self) -> u64 {
+        match self {
+            Key::Host(k) => k.rights,
+            Key::Empty | Key::Process(_) | Key::Active => 0,
         }
     }
 }
@@ -230,7 +242,7 @@ impl Process {
     }
 
     /// This process's own footprint, children excluded (`docs/SPEC.md` §Footprint):
-    /// the process record, occupied keys, memory, frames (a `ready` process counts its
+    /// the process record, occupied keys (host keys with their name and scope), memory, frames (a `ready` process counts its
     /// entry frame), and the code of each child whose module is not this one's.
     pub fn self_footprint(&self) -> u64 {
         let frames: u64 = if self.status == Status::Ready {
@@ -244,11 +256,15 @@ impl Process {
         let mut keys = 0u64;
         let mut code = 0u64;
         for key in &self.keys {
-            if let Key::Process(child) = key {
-                keys += KEY_BYTES;
-                if !Arc::ptr_eq(&child.module, &self.module) {
-                    code += child.module.bytes().len() as u64;
+            match key {
+                Key::Process(child) => {
+                    keys += KEY_BYTES;
+                    if !Arc::ptr_eq(&child.module, &self.module) {
+                        code += child.module.bytes().len() as u64;
+                    }
                 }
+                Key::Host(k) => keys += k.footprint(),
+                Key::Empty | Key::Active => {}
             }
         }
         PROCESS_BYTES + keys + self.memory.len() as u64 + frames + code
@@ -290,6 +306,22 @@ impl Process {
     /// cannot be serialized until the machine folds it back (see [`crate::Exit::Fold`]).
     pub fn on_spine(&self) -> bool {
         self.on_spine
+    }
+
+    /// True if a process of this subtree holds a host key that is not pure VM state
+    /// (see [`HostKey::is_pure`]): a key the host would answer.
+    pub fn holds_host_authority(&self) -> bool {
+        let mut pending: Vec<&Process> = vec![self];
+        while let Some(p) = pending.pop() {
+            for key in &p.keys {
+                match key {
+                    Key::Host(k) if !k.is_pure() => return true,
+                    Key::Process(c) => pending.push(c),
+                    _ => {}
+                }
+            }
+        }
+        false
     }
 
     /// The slot of the child frozen inside this process's `recurse`, if any.

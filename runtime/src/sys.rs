@@ -10,8 +10,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::engine::{Budget, Exit};
+use crate::host::{Call, Host, Reply};
 use crate::image;
 use crate::isa::{dynamic_gas, Field, Opcode};
+use crate::keys::{HostKey, KeyError, KeyKind};
 use crate::limits::*;
 use crate::module::Module;
 use crate::process::{Fault, Key, Process, Status};
@@ -191,6 +193,9 @@ pub fn spawn(p: &mut Process, b: &mut Budget, func: u32) -> Result<u64, Stop> {
 pub const ERR_MALFORMED: u64 = 1;
 /// The `err` code of `spawn.bytes` when the module fails verification.
 pub const ERR_INVALID: u64 = 2;
+/// The `err` code of `child.load` when the image holds keys the host answers: bytes
+/// never become authority.
+pub const ERR_HOST_KEYS: u64 = 3;
 
 /// `spawn.bytes`: `addr len -- slot err`.
 pub fn spawn_bytes(
@@ -332,6 +337,9 @@ pub fn child_load(
         Ok(c) => c,
         Err(_) => return Ok((u64::MAX, ERR_MALFORMED)),
     };
+    if child.holds_host_authority() {
+        return Ok((u64::MAX, ERR_HOST_KEYS));
+    }
     charge(b, 0, p.child_charge(&child))?;
     insert_child(p, slot, *child);
     Ok((slot as u64, 0))
@@ -353,11 +361,132 @@ pub fn key_drop(p: &mut Process, b: &mut Budget, slot: u64) -> Result<(), Fault>
         .ok_or(Fault::InvalidKey)?;
     let released = match &p.keys[i] {
         Key::Process(c) => p.child_charge(c),
+        Key::Host(k) => k.footprint(),
         Key::Empty | Key::Active => return Err(Fault::InvalidKey),
     };
     drop(p.take_key(i));
     b.refund_mem(released);
     Ok(())
+}
+
+/// `key.rights`: `slot -- rights`.
+pub fn key_rights(p: &Process, slot: u64) -> u64 {
+    usize::try_from(slot)
+        .ok()
+        .and_then(|i| p.keys.get(i))
+        .map_or(0, Key::rights)
+}
+
+/// The host key in `slot` of `keys`.
+fn host_key(keys: &[Key], slot: u64) -> Result<&HostKey, Stop> {
+    match usize::try_from(slot).ok().and_then(|i| keys.get(i)) {
+        Some(Key::Host(k)) => Ok(k),
+        _ => Err(Stop::Fault(Fault::InvalidKey)),
+    }
+}
+
+/// `key.give`: `slot child -- cslot`.
+pub fn key_give(p: &mut Process, b: &mut Budget, slot: u64, child: u64) -> Result<u64, Stop> {
+    let key = host_key(&p.keys, slot)?.copy();
+    let c = child_mut(p, child)?;
+    let cslot = check_key_room(c)?;
+    let bytes = key.footprint();
+    charge(b, dynamic_gas(Opcode::KeyGive, 0), bytes)?;
+    if cslot == c.keys.len() {
+        c.keys.push(Key::Host(Box::new(key)));
+    } else {
+        c.keys[cslot] = Key::Host(Box::new(key));
+    }
+    c.footprint += bytes;
+    c.mem_limit = c.mem_limit.saturating_add(bytes);
+    Ok(cslot as u64)
+}
+
+/// `key.attenuate`: `slot rights addr len -- slot' err`.
+pub fn key_attenuate(
+    p: &mut Process,
+    b: &mut Budget,
+    slot: u64,
+    rights: u64,
+    addr: u64,
+    len: u64,
+) -> Result<(u64, u64), Stop> {
+    let key = host_key(&p.keys, slot)?;
+    let r = range(p.memory.len(), addr, len)?;
+    let new_slot = check_key_room(p)?;
+    let gas = dynamic_gas(Opcode::KeyAttenuate, len);
+    match key.attenuate(rights, &p.memory[r]) {
+        Ok(k) => {
+            charge(b, gas, k.footprint())?;
+            if new_slot == p.keys.len() {
+                p.keys.push(Key::Host(Box::new(k)));
+            } else {
+                p.keys[new_slot] = Key::Host(Box::new(k));
+            }
+            Ok((new_slot as u64, 0))
+        }
+        Err(e) => {
+            charge(b, gas, 0)?;
+            Ok((u64::MAX, e.code()))
+        }
+    }
+}
+
+/// `key.invoke`: `slot op arg addr len -- r err`, executed by the machine with its host.
+/// `clock` is the root's gas used before the instruction, from which a virtual clock reads.
+#[allow(clippy::too_many_arguments)]
+pub fn key_invoke(
+    p: &mut Process,
+    b: &mut Budget,
+    host: &mut dyn Host,
+    clock: u64,
+    slot: u64,
+    op: u64,
+    arg: u64,
+    addr: u64,
+    len: u64,
+) -> Result<Reply, Stop> {
+    host_key(&p.keys, slot)?;
+    let r = range(p.memory.len(), addr, len)?;
+    let gas = dynamic_gas(Opcode::KeyInvoke, len);
+    charge(b, gas, 0)?;
+    let Some(Key::Host(key)) = p.keys.get_mut(slot as usize) else {
+        unreachable!("checked to hold a host key")
+    };
+    let key: &mut HostKey = key;
+    match key.kind.op(op) {
+        Some(spec) if key.rights & spec.right != spec.right => {
+            return Ok(Reply::error(KeyError::Denied));
+        }
+        None if !matches!(key.kind, KeyKind::Custom(_)) => {
+            return Ok(Reply::error(KeyError::Unsupported));
+        }
+        _ => {}
+    }
+    if key.is_pure() {
+        return Ok(match (key.kind, op) {
+            (KeyKind::Clock, _) => Reply::ok(clock.saturating_add(gas)),
+            (KeyKind::Random, 0) => Reply::ok(key.next_random()),
+            _ => {
+                for chunk in p.memory[r].chunks_mut(8) {
+                    let word = key.next_random().to_le_bytes();
+                    chunk.copy_from_slice(&word[..chunk.len()]);
+                }
+                Reply::ok(len)
+            }
+        });
+    }
+    let mut out = Vec::new();
+    let reply = host.invoke(Call {
+        key,
+        op,
+        arg,
+        data: &p.memory[r.clone()],
+        out: &mut out,
+    });
+    let n = out.len().min(r.len());
+    p.memory[r.start..r.start + n].copy_from_slice(&out[..n]);
+    Ok(reply)
 }
 
 /// Starts a `ready` process: moves the port into the entry function's parameters and

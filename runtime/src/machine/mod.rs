@@ -23,16 +23,28 @@
 mod tree;
 
 use crate::engine::{Budget, Engine, Exit};
+use crate::host::{Host, NoHost};
 use crate::process::{Fault, Key, Process, Status};
-use crate::sys;
+use crate::sys::{self, Stop};
 use tree::MinTree;
 
 /// Adds `gas` and `mem` to `root`'s allowances and runs it until it stops (the host's
 /// `recurse`). A root that has finished (returned, halted, faulted) is returned unchanged
 /// apart from its allowances.
 pub fn run<E: Engine + ?Sized>(
+    root: Box<Process>,
+    engine: &mut E,
+    gas: u64,
+    mem: u64,
+) -> Box<Process> {
+    run_with_host(root, engine, &mut NoHost, gas, mem)
+}
+
+/// [`run`] with a host answering `key.invoke` on keys that reach outside the tree.
+pub fn run_with_host<E: Engine + ?Sized>(
     mut root: Box<Process>,
     engine: &mut E,
+    host: &mut dyn Host,
     gas: u64,
     mem: u64,
 ) -> Box<Process> {
@@ -48,7 +60,13 @@ pub fn run<E: Engine + ?Sized>(
         return root;
     }
     loop {
-        let exit = m.step(engine);
+        let exit = match m.step(engine) {
+            Exit::Invoke => match m.invoke(host) {
+                Ok(()) => continue,
+                Err(stop) => Exit::from(stop),
+            },
+            exit => exit,
+        };
         if let Some(root) = m.handle(exit) {
             return root;
         }
@@ -228,11 +246,39 @@ impl Machine {
             Exit::Halt => self.stop(leaf, Status::Halted),
             Exit::Return => self.stop(leaf, Status::Returned),
             Exit::Recurse => self.recurse(),
+            Exit::Invoke => unreachable!("the run loop executes key.invoke"),
             Exit::Fold => {
                 self.fold_parked();
                 None
             }
         }
+    }
+
+    /// Executes the leaf's `key.invoke`: `slot op arg addr len -- r err`, charging its gas
+    /// to the active links. On a stop the operands stay for the retry.
+    fn invoke(&mut self, host: &mut dyn Host) -> Result<(), Stop> {
+        let given = self.budget();
+        let mut b = given;
+        let leaf = self.leaf;
+        let root_used =
+            self.chain[0].used_base - self.gas.get(0).clamp(0, i128::from(u64::MAX)) as u128;
+        let clock = u64::try_from(root_used).unwrap_or(u64::MAX);
+        let p = self.proc(leaf);
+        let n = p.stack.len();
+        let [slot, op, arg, addr, len] = p.stack[n - 5..] else {
+            unreachable!("the verifier guarantees key.invoke's five operands")
+        };
+        let result = sys::key_invoke(p, &mut b, host, clock, slot, op, arg, addr, len);
+        if let Ok(reply) = result {
+            p.stack.truncate(n - 5);
+            p.stack.extend([reply.r, reply.err]);
+            p.frames
+                .last_mut()
+                .expect("a process in key.invoke has a frame")
+                .pc += 1;
+        }
+        self.gas.add_prefix(leaf, -i128::from(given.fuel - b.fuel));
+        result.map(drop)
     }
 
     fn fault(&mut self, fault: Fault) -> Option<Box<Process>> {

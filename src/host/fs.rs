@@ -1,0 +1,284 @@
+//! Filesystem keys: operations on paths confined beneath a granted directory.
+//!
+//! A key's scope is a relative path of plain components (no `..`, no leading `/`; see
+//! [`is_valid_path`](rarvm_runtime::keys::is_valid_path)). It is resolved one component
+//! at a time with `openat(2)` from a descriptor of the grant's root opened when the grant
+//! was made, with `O_NOFOLLOW` on every component: a symbolic link anywhere on the path is
+//! refused (`denied`), so nothing outside the root is ever reached, whatever the tree
+//! looks like or how it changes meanwhile. Only regular files are read or written; they
+//! are opened non-blocking, so a FIFO or device cannot stall the host.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::Path;
+
+use rarvm_runtime::host::Reply;
+use rarvm_runtime::keys::KeyError;
+
+/// An open directory a filesystem grant confines its keys beneath.
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+}
+
+impl Root {
+    /// Opens `dir`, which must be a directory.
+    pub fn open(dir: &Path) -> io::Result<Root> {
+        let c = CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+        // SAFETY: `c` is a valid NUL-terminated string; `open` has no other preconditions.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        owned(fd).map(|fd| Root { fd })
+    }
+
+    /// Performs operation `op` (see `HOST_OPS`) on the path `scope` beneath the root.
+    pub fn invoke(&self, scope: &[u8], op: u64, arg: u64, data: &[u8], out: &mut Vec<u8>) -> Reply {
+        let result = match op {
+            0 => self.read(scope, arg, data.len(), out),
+            1 => self.write(scope, arg, data),
+            2 => self.size(scope),
+            3 => self.create(scope),
+            4 => self.mkdir(scope),
+            5 => self.list(scope, arg, data.len(), out),
+            6 => self.remove(scope),
+            7 => self.truncate(scope, arg),
+            _ => Err(KeyError::Unsupported),
+        };
+        match result {
+            Ok(r) => Reply::ok(r),
+            Err(e) => {
+                out.clear();
+                Reply::error(e)
+            }
+        }
+    }
+
+    fn read(
+        &self,
+        scope: &[u8],
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<u64, KeyError> {
+        let file = self.open_file(scope, libc::O_RDONLY)?;
+        out.resize(len, 0);
+        let mut n = 0;
+        while n < len {
+            match file.read_at(&mut out[n..], offset.saturating_add(n as u64)) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(&e)),
+            }
+        }
+        out.truncate(n);
+        Ok(n as u64)
+    }
+
+    fn write(&self, scope: &[u8], offset: u64, data: &[u8]) -> Result<u64, KeyError> {
+        let file = self.open_file(scope, libc::O_WRONLY)?;
+        if offset
+            .checked_add(data.len() as u64)
+            .is_none_or(|end| end > i64::MAX as u64)
+        {
+            return Err(KeyError::Io);
+        }
+        file.write_all_at(data, offset).map_err(|e| io_error(&e))?;
+        Ok(data.len() as u64)
+    }
+
+    fn size(&self, scope: &[u8]) -> Result<u64, KeyError> {
+        let file = self.open_file(scope, libc::O_RDONLY)?;
+        Ok(file.metadata().map_err(|e| io_error(&e))?.len())
+    }
+
+    fn create(&self, scope: &[u8]) -> Result<u64, KeyError> {
+        let (dir, name) = self.parent(scope)?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string.
+        let fd =
+            unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o644 as libc::c_uint) };
+        owned(fd).map_err(|e| io_error(&e))?;
+        Ok(0)
+    }
+
+    fn mkdir(&self, scope: &[u8]) -> Result<u64, KeyError> {
+        let (dir, name) = self.parent(scope)?;
+        // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string.
+        let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
+        check(rc).map_err(|e| io_error(&e))?;
+        Ok(0)
+    }
+
+    fn list(
+        &self,
+        scope: &[u8],
+        from: u64,
+        cap: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<u64, KeyError> {
+        let dir = self.open_dir(scope)?;
+        let mut names = read_dir(dir).map_err(|e| io_error(&e))?;
+        names.sort();
+        let mut count = 0u64;
+        for name in names
+            .iter()
+            .skip(usize::try_from(from).unwrap_or(usize::MAX))
+        {
+            if out.len() + name.len() + 1 > cap {
+                break;
+            }
+            out.extend_from_slice(name);
+            out.push(b'\n');
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn remove(&self, scope: &[u8]) -> Result<u64, KeyError> {
+        let (dir, name) = self.parent(scope)?;
+        // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string.
+        let rc = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+        match check(rc) {
+            Ok(()) => Ok(0),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::EPERM)) => {
+                // SAFETY: as above.
+                let rc =
+                    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) };
+                check(rc).map_err(|e| io_error(&e))?;
+                Ok(0)
+            }
+            Err(e) => Err(io_error(&e)),
+        }
+    }
+
+    fn truncate(&self, scope: &[u8], len: u64) -> Result<u64, KeyError> {
+        let file = self.open_file(scope, libc::O_WRONLY)?;
+        if len > i64::MAX as u64 {
+            return Err(KeyError::Io);
+        }
+        file.set_len(len).map_err(|e| io_error(&e))?;
+        Ok(0)
+    }
+
+    /// Opens the directory holding the scope's last component, and that component. The
+    /// root itself has no parent here: operations that need one are denied on it.
+    fn parent(&self, scope: &[u8]) -> Result<(OwnedFd, CString), KeyError> {
+        if scope.is_empty() {
+            return Err(KeyError::Denied);
+        }
+        let (dirs, last) = match scope.iter().rposition(|b| *b == b'/') {
+            Some(i) => (&scope[..i], &scope[i + 1..]),
+            None => (&scope[..0], scope),
+        };
+        let dir = self.open_dir(dirs)?;
+        let name = CString::new(last).map_err(|_| KeyError::BadPath)?;
+        Ok((dir, name))
+    }
+
+    /// Opens the directory at `path` (empty: the root), refusing symbolic links.
+    fn open_dir(&self, path: &[u8]) -> Result<OwnedFd, KeyError> {
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // A new open of the root (not a `dup`, whose directory position would be shared).
+        // SAFETY: the root descriptor is open and the name a NUL-terminated string.
+        let fd = unsafe { libc::openat(self.fd.as_raw_fd(), c".".as_ptr(), flags) };
+        let mut cur = owned(fd).map_err(|e| io_error(&e))?;
+        if path.is_empty() {
+            return Ok(cur);
+        }
+        for component in path.split(|b| *b == b'/') {
+            let name = CString::new(component).map_err(|_| KeyError::BadPath)?;
+            // SAFETY: `cur` is an open descriptor and `name` a NUL-terminated string.
+            let fd = unsafe { libc::openat(cur.as_raw_fd(), name.as_ptr(), flags) };
+            cur = owned(fd).map_err(|e| io_error(&e))?;
+        }
+        Ok(cur)
+    }
+
+    /// Opens the regular file at `scope` with `access` (`O_RDONLY` or `O_WRONLY`).
+    fn open_file(&self, scope: &[u8], access: libc::c_int) -> Result<File, KeyError> {
+        let (dir, name) = self.parent(scope).map_err(|e| match e {
+            KeyError::Denied => KeyError::Io, // the root is a directory, not a file
+            e => e,
+        })?;
+        let flags = access | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+        // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
+        let file = File::from(owned(fd).map_err(|e| io_error(&e))?);
+        let kind = file.metadata().map_err(|e| io_error(&e))?.file_type();
+        if !kind.is_file() || kind.is_fifo() {
+            return Err(KeyError::Io);
+        }
+        Ok(file)
+    }
+}
+
+/// Takes ownership of a descriptor a libc call returned, or its error.
+fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned open by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The names in an open directory, `.` and `..` excluded.
+fn read_dir(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
+    use std::os::fd::IntoRawFd;
+    let raw = dir.into_raw_fd();
+    // SAFETY: `raw` is an open directory descriptor whose ownership passes to the stream.
+    let stream = unsafe { libc::fdopendir(raw) };
+    if stream.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: `fdopendir` failed, so `raw` is still ours to close.
+        unsafe { libc::close(raw) };
+        return Err(e);
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `stream` is a valid directory stream used by this thread only.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: `readdir` returned a valid entry whose `d_name` is NUL-terminated and
+        // stays valid until the next `readdir` on this stream.
+        let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    // SAFETY: `stream` is valid and closed exactly once; it closes `raw`.
+    unsafe { libc::closedir(stream) };
+    Ok(names)
+}
+
+/// The error code for a failed host call.
+fn io_error(e: &io::Error) -> KeyError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => KeyError::NotFound,
+        Some(libc::EEXIST) => KeyError::Exists,
+        Some(libc::ELOOP) | Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
+            KeyError::Denied
+        }
+        _ => KeyError::Io,
+    }
+}
