@@ -200,21 +200,21 @@ impl Root {
             let name = CString::new(component).map_err(|_| KeyError::BadPath)?;
             // SAFETY: `cur` is an open descriptor and `name` a NUL-terminated string.
             let fd = unsafe { libc::openat(cur.as_raw_fd(), name.as_ptr(), flags) };
-            cur = owned(fd).map_err(|e| io_error(&e))?;
+            cur = owned(fd).map_err(|e| refusal(&cur, &name, &e))?;
         }
         Ok(cur)
     }
 
     /// Opens the regular file at `scope` with `access` (`O_RDONLY` or `O_WRONLY`).
     fn open_file(&self, scope: &[u8], access: libc::c_int) -> Result<File, KeyError> {
-        let (dir, name) = self.parent(scope).map_err(|e| match e {
-            KeyError::Denied => KeyError::Io, // the root is a directory, not a file
-            e => e,
-        })?;
+        if scope.is_empty() {
+            return Err(KeyError::Io); // the root is a directory, not a file
+        }
+        let (dir, name) = self.parent(scope)?;
         let flags = access | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
         // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string.
         let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
-        let file = File::from(owned(fd).map_err(|e| io_error(&e))?);
+        let file = File::from(owned(fd).map_err(|e| refusal(&dir, &name, &e))?);
         let kind = file.metadata().map_err(|e| io_error(&e))?.file_type();
         if !kind.is_file() || kind.is_fifo() {
             return Err(KeyError::Io);
@@ -269,6 +269,27 @@ fn read_dir(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
     // SAFETY: `stream` is valid and closed exactly once; it closes `raw`.
     unsafe { libc::closedir(stream) };
     Ok(names)
+}
+
+/// The error code for failing to open `name` in `dir`: `denied` if it is a symbolic link
+/// (which `O_NOFOLLOW` reports as `ELOOP`, or `ENOTDIR` with `O_DIRECTORY`).
+fn refusal(dir: &OwnedFd, name: &CString, e: &io::Error) -> KeyError {
+    // SAFETY: an all-zero `stat` is a valid value for `fstatat` to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `dir` is open, `name` NUL-terminated and `st` a valid `stat` to write.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        KeyError::Denied
+    } else {
+        io_error(e)
+    }
 }
 
 /// The error code for a failed host call.
