@@ -96,9 +96,9 @@ struct Common {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-    /// Grant the root a resource, as [NAME=]console | clock | random:SEED | fs:DIR:ro |
-    /// fs:DIR:rw | net:HOST:PORT (repeatable; a new root gets key i for the i-th grant, a
-    /// resumed image's keys bind to grants by name).
+    /// Grant the root a resource, as [NAME=]console | clock | clock:virtual | random:SEED |
+    /// fs:DIR:ro | fs:DIR:rw | net:HOST:PORT (repeatable; a new root gets key i for the i-th
+    /// grant, a resumed image's keys bind to grants by name).
     #[arg(long = "grant", value_name = "SPEC")]
     grants: Vec<String>,
     /// Ask on the terminal for more gas or memory, and about operations a grant does not allow.

@@ -113,6 +113,20 @@ impl Drop for Scratch {
 }
 
 impl HostSpec {
+    /// A host granting `grants` (as `rarvm --grant`, `fs:scratch:…` naming a scratch
+    /// directory holding `files`), with `stdin` as console input.
+    pub fn new(grants: &[&str], files: &[(&str, &[u8])], stdin: &[u8]) -> HostSpec {
+        HostSpec {
+            grants: grants.iter().map(|g| g.to_string()).collect(),
+            files: files
+                .iter()
+                .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+                .collect(),
+            stdin: stdin.to_vec(),
+            ..HostSpec::default()
+        }
+    }
+
     fn scratch(&self) -> &Scratch {
         self.scratch.get_or_init(|| Scratch::new("case"))
     }

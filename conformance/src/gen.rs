@@ -7,7 +7,9 @@
 //! itself, in a depth-bounded recursion), and loops are counted. They exercise nested loops,
 //! calls, locals, memory in and out of bounds, growth, edge-value arithmetic, children run
 //! with random allowances (including more than the parent has), yields, images of children,
-//! faults, and module bytes from memory — valid, corrupted or random.
+//! faults, and module bytes from memory — valid, corrupted or random. Key statements give,
+//! attenuate (with paths, some of them invalid), invoke and drop the root's keys
+//! ([`ROOT_KEYS`]) and keys derived from them.
 
 use std::fmt::Write as _;
 
@@ -18,6 +20,14 @@ use crate::rng::Rng;
 const GENERAL: u32 = 4;
 const COUNTERS: u32 = 3;
 const EXTRA: u32 = GENERAL + COUNTERS + 3;
+
+/// The host keys the oracle grants every root, in slots `0..ROOT_KEYS`: a console, a
+/// random generator, a virtual clock and a scratch directory.
+pub const ROOT_KEYS: u64 = 4;
+
+/// Paths key.attenuate narrows directory keys with: files and directories the scratch
+/// directory holds or will hold, and some that are not paths at all.
+const PATHS: [&str; 9] = ["a", "d/b", "d", "new", "n/x", "..", "/a", "d//b", "x/../a"];
 
 #[derive(Clone, Debug)]
 pub struct Program {
@@ -71,6 +81,24 @@ pub enum Stmt {
         gas: u64,
         mem: u64,
     },
+    /// `key.invoke slot op arg addr len`, its result into a local and its error into the
+    /// status local.
+    Invoke {
+        slot: Expr,
+        op: u64,
+        arg: Expr,
+        addr: Expr,
+        len: Expr,
+        into: u32,
+    },
+    /// `key.attenuate slot rights addr len`, the new slot into a local.
+    Attenuate {
+        slot: Expr,
+        rights: u64,
+        path: (u64, u64),
+        into: u32,
+    },
+    KeyDrop(Expr),
 }
 
 /// Spawn a child of function `func`, feed it, run it `rounds` times (each recurse refuels
@@ -85,6 +113,8 @@ pub struct Child {
     pub field: &'static str,
     pub pop: bool,
     pub save_at: Option<u64>,
+    /// Key slots of the parent copied into the child before it runs.
+    pub gives: Vec<u64>,
 }
 
 const BINOPS: [&str; 25] = [
@@ -92,7 +122,16 @@ const BINOPS: [&str; 25] = [
     "shr_s", "rotl", "rotr", "eq", "ne", "lt_u", "lt_s", "gt_u", "gt_s", "le_u", "le_s", "ge_u",
     "ge_s",
 ];
-const UNOPS: [&str; 6] = ["not", "neg", "clz", "ctz", "popcnt", "eqz"];
+const UNOPS: [&str; 8] = [
+    "not",
+    "neg",
+    "clz",
+    "ctz",
+    "popcnt",
+    "eqz",
+    "key.kind",
+    "key.rights",
+];
 const LOADS: [&str; 7] = [
     "load8_u", "load8_s", "load16_u", "load16_s", "load32_u", "load32_s", "load64",
 ];
@@ -116,6 +155,8 @@ struct Gen<'a> {
     memory: u64,
     /// Data segments holding module bytes for `spawn.bytes`.
     modules: Vec<(u64, u64)>,
+    /// Where each of [`PATHS`] lies in memory, if the program has them.
+    paths: Vec<(u64, u64)>,
 }
 
 /// Generates a program from `rng`; `nested` programs (embedded as module bytes) stay small.
@@ -179,7 +220,15 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
         modules.push((at, bytes.len() as u64));
         data.push((at, bytes));
     }
-    let memory = memory + modules.iter().map(|m| m.1).sum::<u64>();
+    let mut memory = memory + modules.iter().map(|m| m.1).sum::<u64>();
+    let mut paths = Vec::new();
+    if !nested && rng.chance(2, 3) {
+        for p in PATHS {
+            paths.push((memory, p.len() as u64));
+            data.push((memory, p.as_bytes().to_vec()));
+            memory += p.len() as u64;
+        }
+    }
     // A recursive function counts down in parameter 0 and returns one word: fix its
     // signature before anything calls it.
     let recursive_at =
@@ -192,6 +241,7 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
         sigs: sigs.clone(),
         memory,
         modules,
+        paths,
     };
     let funcs = (0..nfuncs)
         .map(|i| {
@@ -309,6 +359,10 @@ impl Gen<'_> {
 
     fn stmt(&mut self, f: u32, params: u32, nesting: u32) -> Stmt {
         let deep = nesting >= 2;
+        // The root's function holds the granted keys: use them more there.
+        if f == 0 && self.rng.chance(1, 5) {
+            return self.key_stmt(f, params);
+        }
         match self.rng.below(40) {
             0..=7 => Stmt::Set(self.local(params), self.expr(f, params, 0)),
             8..=10 => {
@@ -388,6 +442,7 @@ impl Gen<'_> {
                 Some(c) => Stmt::Child(self.child(f, params, c)),
                 None => Stmt::Yield,
             },
+            36..=39 => self.key_stmt(f, params),
             35 if !self.modules.is_empty() => {
                 let (offset, len) = self.rng.pick(&self.modules);
                 Stmt::SpawnBytes {
@@ -398,6 +453,116 @@ impl Gen<'_> {
                 }
             }
             _ => Stmt::Set(self.local(params), self.expr(f, params, 0)),
+        }
+    }
+
+    /// A key slot: usually one of the first few (the root's keys and those derived from
+    /// them), sometimes computed.
+    fn key_slot(&mut self) -> u64 {
+        match self.rng.below(20) {
+            0..=13 => self.rng.below(ROOT_KEYS),
+            14..=18 => ROOT_KEYS + self.rng.below(3),
+            _ => self.rng.below(64),
+        }
+    }
+
+    /// An operation for the key in `slot`: usually one its kind has, if the slot holds a
+    /// root key.
+    fn key_op(&mut self, slot: u64) -> u64 {
+        if self.rng.chance(1, 12) {
+            return self.rng.word();
+        }
+        match slot {
+            0 | 1 if self.rng.chance(4, 5) => self.rng.below(2),
+            2 if self.rng.chance(4, 5) => 0,
+            _ => self.rng.below(8),
+        }
+    }
+
+    /// An address and length inside memory (usually), for a key operation's range.
+    fn key_range(&mut self, f: u32, params: u32) -> (Expr, Expr) {
+        if self.memory == 0 || self.rng.chance(1, 10) {
+            let len = match self.rng.below(3) {
+                0 => self.expr(f, params, 1),
+                _ => Expr::Const(self.rng.below(24)),
+            };
+            return (self.addr(f, params, 0), len);
+        }
+        let len = self.rng.below(self.memory.min(48) + 1);
+        let at = self.rng.below(self.memory - len + 1);
+        (Expr::Const(at), Expr::Const(len))
+    }
+
+    fn key_stmt(&mut self, f: u32, params: u32) -> Stmt {
+        let into = params + self.rng.below(u64::from(GENERAL)) as u32;
+        if !self.paths.is_empty() && self.rng.chance(1, 4) {
+            // A file or directory key, used at once: narrow the directory, then invoke.
+            let path = self.paths[self.rng.below(5) as usize];
+            let (addr, len) = self.key_range(f, params);
+            let narrow = Stmt::Attenuate {
+                slot: Expr::Const(3),
+                rights: if self.rng.chance(3, 4) {
+                    7
+                } else {
+                    self.rng.below(8)
+                },
+                path,
+                into,
+            };
+            let op = self.rng.below(8);
+            let arg = Expr::Const(self.rng.below(8));
+            let use_it = Stmt::Invoke {
+                slot: Expr::Local(into),
+                op,
+                arg,
+                addr,
+                len,
+                into,
+            };
+            return Stmt::If(Expr::Const(1), vec![narrow, use_it], vec![]);
+        }
+        match self.rng.below(12) {
+            0..=6 => {
+                let slot = self.key_slot();
+                let op = self.key_op(slot);
+                let arg = if self.rng.chance(1, 6) {
+                    self.expr(f, params, 1)
+                } else {
+                    Expr::Const(self.rng.below(16))
+                };
+                let (addr, len) = self.key_range(f, params);
+                Stmt::Invoke {
+                    slot: Expr::Const(slot),
+                    op,
+                    arg,
+                    addr,
+                    len,
+                    into,
+                }
+            }
+            7..=10 => {
+                let path = if !self.paths.is_empty() && self.rng.chance(3, 4) {
+                    self.rng.pick(&self.paths)
+                } else {
+                    (0, 0)
+                };
+                let slot = if self.rng.chance(3, 4) {
+                    3 // the directory
+                } else {
+                    self.key_slot()
+                };
+                Stmt::Attenuate {
+                    slot: Expr::Const(slot),
+                    rights: if self.rng.chance(1, 2) {
+                        7
+                    } else {
+                        self.rng.below(8)
+                    },
+                    path,
+                    into,
+                }
+            }
+            _ => Stmt::KeyDrop(Expr::Const(self.key_slot())),
         }
     }
 
@@ -427,6 +592,9 @@ impl Gen<'_> {
         };
         let save_at =
             (self.memory >= 64 && self.rng.chance(1, 4)).then(|| self.rng.below(self.memory));
+        let gives = (0..self.rng.below(3))
+            .map(|_| self.rng.below(ROOT_KEYS))
+            .collect();
         Child {
             func: c,
             args,
@@ -436,6 +604,7 @@ impl Gen<'_> {
             field: self.rng.pick(&FIELDS),
             pop: self.rng.chance(1, 3),
             save_at,
+            gives,
         }
     }
 
@@ -651,6 +820,12 @@ impl Render {
             Stmt::Child(c) => {
                 self.ins(&format!("spawn f{}", c.func));
                 self.ins(&format!("local.set {slot}"));
+                for g in &c.gives {
+                    self.ins(&format!("push {g}"));
+                    self.ins(&format!("local.get {slot}"));
+                    self.ins("key.give");
+                    self.ins("drop");
+                }
                 for a in &c.args {
                     self.ins(&format!("local.get {slot}"));
                     self.expr(a);
@@ -745,6 +920,41 @@ impl Render {
                 self.ins(&format!("local.get {slot}"));
                 self.ins("key.drop");
                 self.place(&l_skip);
+            }
+            Stmt::Invoke {
+                slot,
+                op,
+                arg,
+                addr,
+                len,
+                into,
+            } => {
+                self.expr(slot);
+                self.ins(&format!("push {op}"));
+                self.expr(arg);
+                self.expr(addr);
+                self.expr(len);
+                self.ins("key.invoke");
+                self.ins(&format!("local.set {status}"));
+                self.ins(&format!("local.set {into}"));
+            }
+            Stmt::Attenuate {
+                slot,
+                rights,
+                path: (at, len),
+                into,
+            } => {
+                self.expr(slot);
+                self.ins(&format!("push {rights}"));
+                self.ins(&format!("push {at}"));
+                self.ins(&format!("push {len}"));
+                self.ins("key.attenuate");
+                self.ins(&format!("local.set {status}"));
+                self.ins(&format!("local.set {into}"));
+            }
+            Stmt::KeyDrop(slot) => {
+                self.expr(slot);
+                self.ins("key.drop");
             }
         }
     }

@@ -6,14 +6,30 @@
 //! at every stop the status, results, gas and full image bytes must equal the interpreter's.
 //! A second pass runs the schedule switching engine at every stop, passing the state through
 //! its image; every stop must again equal the interpreter's.
+//!
+//! Every root is granted the same keys ([`fuzz_host`]): a console, a random generator, a
+//! virtual clock and a scratch directory, reset before each run, so key operations, their
+//! transcripts and what they print are compared too.
 
 use std::fmt::Write as _;
 
 use rarvm::{Module, Outcome, Status, Vm};
 
+use crate::case::HostSpec;
 use crate::engines::Engine;
 use crate::gen::{self, Program};
 use crate::rng::Rng;
+
+/// The host every generated program runs with: its root's key slots 0–3 hold a console, a
+/// random generator, a virtual clock and a read-write scratch directory (see
+/// [`gen::ROOT_KEYS`]).
+pub fn fuzz_host() -> HostSpec {
+    HostSpec::new(
+        &["console", "random:7", "clock:virtual", "fs:scratch:rw"],
+        &[("a", b"hello"), ("d/b", b"xyz")],
+        b"console input",
+    )
+}
 
 /// Entry arguments and the (gas, memory) added at each return to the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +46,7 @@ const PROBE_MEM: u64 = 1 << 20;
 pub struct Oracle {
     vms: Vec<(Engine, Option<Vm>)>,
     checked: u64,
+    host: HostSpec,
 }
 
 impl Default for Oracle {
@@ -43,7 +60,17 @@ impl Oracle {
         Oracle {
             vms: Engine::ALL.iter().map(|&e| (e, None)).collect(),
             checked: 0,
+            host: fuzz_host(),
         }
+    }
+
+    /// A fresh root of `module(args)` on the interpreter, with the oracle's host.
+    fn probe(&self, module: &Module, args: &[u64]) -> Result<Vm, String> {
+        let mut vm = Vm::new(module, args).map_err(|e| e.to_string())?;
+        vm.set_engine(rarvm::EngineKind::Interp)
+            .map_err(|e| e.to_string())?;
+        self.host.apply(&mut vm)?;
+        Ok(vm)
     }
 
     /// A VM on `engine` holding a fresh root of `module(args)`.
@@ -58,6 +85,7 @@ impl Oracle {
             None => {
                 let mut vm = Vm::new(module, args).map_err(|e| e.to_string())?;
                 engine.apply(&mut vm);
+                self.host.apply(&mut vm)?;
                 *slot = Some(vm);
             }
         }
@@ -71,43 +99,53 @@ impl Oracle {
     /// A description of the first divergence.
     pub fn check(&mut self, module: &Module, schedule: &Schedule) -> Result<u64, String> {
         self.checked += 1;
-        let mut reference: Vec<(Outcome, Vec<u8>)> = Vec::new();
+        let mut reference: Vec<(Outcome, Vec<u8>, Vec<u8>)> = Vec::new();
         let mut compared = 0u64;
         for i in 0..self.vms.len() {
             let engine = self.vms[i].0;
+            let world = self.host.fresh_world()?;
             let vm = self.vm(i, module, &schedule.args)?;
+            world.attach(vm);
             for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
                 let out = vm.run(gas, mem);
                 let image = vm.image();
+                let said = world.console.contents();
                 if engine == Engine::Interp {
-                    reference.push((out, image));
+                    reference.push((out, image, said));
                     continue;
                 }
                 compared += 1;
-                let (r_out, r_image) = &reference[k];
-                if out != *r_out || image != *r_image {
+                let (r_out, r_image, r_said) = &reference[k];
+                if out != *r_out || image != *r_image || said != *r_said {
                     return Err(format!(
                         "{} differs from the interpreter at stop {k} (+{gas} gas, +{mem} memory): {out:?} vs {r_out:?}{}",
                         engine.name(),
-                        if image != *r_image { ", images differ" } else { "" }
+                        if image != *r_image {
+                            ", images differ"
+                        } else if said != *r_said {
+                            ", console output differs"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }
         }
-        // The same stops again, switching engine at every one through the image.
-        let mut image = Vm::new(module, &schedule.args)
-            .map_err(|e| e.to_string())?
-            .image();
+        // The same stops again, switching engine at every one through the image, in one
+        // world.
+        let world = self.host.fresh_world()?;
+        let mut image = self.probe(module, &schedule.args)?.image();
         for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
             let i = (k + 1) % self.vms.len();
             let engine = self.vms[i].0;
             let vm = self.vm(i, module, &schedule.args)?;
+            world.attach(vm);
             vm.load_image(&image)
                 .map_err(|e| format!("an image did not load: {e}"))?;
             let out = vm.run(gas, mem);
             image = vm.image();
             compared += 1;
-            let (r_out, r_image) = &reference[k];
+            let (r_out, r_image, _) = &reference[k];
             if out != *r_out || image != *r_image {
                 return Err(format!(
                     "switching to {} at stop {k} (+{gas} gas, +{mem} memory) gives {out:?}, the interpreter {r_out:?}",
@@ -121,16 +159,17 @@ impl Oracle {
 
 /// A schedule for `module`: budgets just below, at and above what its first run needs, in
 /// a few returns to the host, with memory sometimes scarce.
-pub fn schedule(rng: &mut Rng, module: &Module) -> Schedule {
+///
+/// # Errors
+/// The oracle's host cannot be set up.
+pub fn schedule(oracle: &Oracle, rng: &mut Rng, module: &Module) -> Result<Schedule, String> {
     let params = module
         .verified()
         .func(module.verified().module().entry)
         .params;
     let args: Vec<u64> = (0..params).map(|_| rng.word() % 1000).collect();
-    let mut probe = Vm::new(module, &args).expect("arguments match the entry");
-    probe
-        .set_engine(rarvm::EngineKind::Interp)
-        .expect("the interpreter always runs");
+    let mut probe = oracle.probe(module, &args)?;
+    oracle.host.fresh_world()?.attach(&mut probe);
     let out = probe.run(PROBE_GAS, PROBE_MEM);
     let need = out.gas_used;
     let first = match rng.below(8) {
@@ -160,7 +199,7 @@ pub fn schedule(rng: &mut Rng, module: &Module) -> Schedule {
     if out.status == Status::OutOfGas && rng.chance(1, 2) {
         steps.push((PROBE_GAS, PROBE_MEM));
     }
-    Schedule { args, steps }
+    Ok(Schedule { args, steps })
 }
 
 /// Generates program `index` of run `seed` and checks it.
@@ -175,7 +214,7 @@ pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, Strin
     let module = Module::from_source(&text, "generated").map_err(|e| {
         format!("seed {seed}, program {index}: the generator made an invalid program: {e}\n{text}")
     })?;
-    let schedule = schedule(&mut rng, &module);
+    let schedule = schedule(oracle, &mut rng, &module)?;
     match oracle.check(&module, &schedule) {
         Ok(n) => Ok(n),
         Err(first) => {

@@ -24,6 +24,8 @@ pub enum Grant {
     Console,
     /// The wall clock (a virtual clock on a deterministic host).
     Clock,
+    /// A virtual clock: the root's gas used, answered by the VM.
+    VirtualClock,
     /// A random generator seeded with `seed`; its state lives in the key.
     Random { seed: u64 },
     /// A directory: read-only, or with write and create rights too.
@@ -36,7 +38,7 @@ pub enum Grant {
 
 impl Grant {
     /// Parses `[NAME=]SPEC` as the command line's `--grant` takes it: `console`, `clock`,
-    /// `random:SEED`, `fs:DIR:ro`, `fs:DIR:rw`, `net:HOST:PORT`.
+    /// `clock:virtual`, `random:SEED`, `fs:DIR:ro`, `fs:DIR:rw`, `net:HOST:PORT`.
     ///
     /// # Errors
     /// A message naming what is wrong with `spec`.
@@ -50,6 +52,7 @@ impl Grant {
         let grant = match (kind, rest) {
             ("console", "") => Grant::Console,
             ("clock", "") => Grant::Clock,
+            ("clock", "virtual") => Grant::VirtualClock,
             ("random", seed) => Grant::Random {
                 seed: parse_u64(seed).ok_or_else(|| bad("expected random:SEED with a u64 seed"))?,
             },
@@ -88,7 +91,7 @@ impl Grant {
             }
             _ => {
                 return Err(bad(
-                    "expected console, clock, random:SEED, fs:DIR:ro, fs:DIR:rw or net:HOST:PORT",
+                    "expected console, clock, clock:virtual, random:SEED, fs:DIR:ro, fs:DIR:rw or net:HOST:PORT",
                 ))
             }
         };
@@ -99,7 +102,7 @@ impl Grant {
     pub fn kind(&self) -> KeyKind {
         match self {
             Grant::Console => KeyKind::Console,
-            Grant::Clock => KeyKind::Clock,
+            Grant::Clock | Grant::VirtualClock => KeyKind::Clock,
             Grant::Random { .. } => KeyKind::Random,
             Grant::Fs { .. } => KeyKind::Fs,
             Grant::Net { .. } => KeyKind::Net,
@@ -361,6 +364,10 @@ impl HostState {
             ),
             Grant::Clock => {
                 state = u64::from(det);
+                (RIGHT_READ, Res::Clock)
+            }
+            Grant::VirtualClock => {
+                state = 1;
                 (RIGHT_READ, Res::Clock)
             }
             Grant::Random { seed } => {
