@@ -1,0 +1,90 @@
+//! The README's console sessions are true: every `$ rarvm …` line in a ```` ```console ````
+//! block is run, and what it prints must be the lines that follow it.
+//!
+//! Commands run in a scratch directory that links to the repository's `examples/`, so the
+//! files they write (`fib.img`) stay out of the working tree, and in the order the README
+//! gives them, so a later command sees what an earlier one wrote.
+
+use std::path::Path;
+use std::process::Command;
+
+/// One command of a session and the lines it must print.
+struct Step {
+    line: usize,
+    args: Vec<String>,
+    expected: Vec<String>,
+}
+
+/// Every `console` block's commands, in order. A `#` after a command starts a comment.
+fn sessions(readme: &str) -> Vec<Vec<Step>> {
+    let mut blocks = Vec::new();
+    let mut block: Option<Vec<Step>> = None;
+    for (i, line) in readme.lines().enumerate() {
+        match (&mut block, line.trim_end()) {
+            (None, "```console") => block = Some(Vec::new()),
+            (None, _) => {}
+            (Some(_), "```") => blocks.push(block.take().expect("in a block")),
+            (Some(steps), text) => {
+                if let Some(cmd) = text.strip_prefix("$ ") {
+                    let cmd = cmd.split(" #").next().unwrap_or(cmd);
+                    let mut words = cmd.split_whitespace().map(str::to_string);
+                    assert_eq!(
+                        words.next().as_deref(),
+                        Some("rarvm"),
+                        "README.md:{}: a console session runs rarvm",
+                        i + 1
+                    );
+                    steps.push(Step {
+                        line: i + 1,
+                        args: words.collect(),
+                        expected: Vec::new(),
+                    });
+                } else {
+                    let step = steps.last_mut().unwrap_or_else(|| {
+                        panic!("README.md:{}: output before any command", i + 1)
+                    });
+                    step.expected.push(text.to_string());
+                }
+            }
+        }
+    }
+    assert!(block.is_none(), "README.md: a console block is not closed");
+    blocks
+}
+
+#[test]
+fn readme_console_sessions_print_what_they_show() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks = sessions(&readme);
+    assert!(
+        blocks.len() >= 3,
+        "the README shows at least three sessions"
+    );
+    for (b, steps) in blocks.iter().enumerate() {
+        let dir = std::env::temp_dir().join(format!("rarvm-readme-{}-{b}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(root.join("examples"), dir.join("examples")).unwrap();
+        for step in steps {
+            let out = Command::new(env!("CARGO_BIN_EXE_rarvm"))
+                .args(&step.args)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.trim_end().to_string())
+                .collect();
+            assert_eq!(
+                printed,
+                step.expected,
+                "README.md:{}: `rarvm {}` printed something else (stderr: {})",
+                step.line,
+                step.args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
