@@ -259,7 +259,7 @@ impl Vm {
         }
         let mut root = Process::new(Arc::clone(m), entry);
         root.port.extend_from_slice(args);
-        let mut vm = Vm::with_root(Box::new(root), Vec::new());
+        let mut vm = Vm::with_root(Box::new(root));
         vm.fresh = true;
         Ok(vm)
     }
@@ -270,8 +270,8 @@ impl Vm {
     /// # Errors
     /// [`Error::Image`] naming the byte offset and the problem.
     pub fn from_image(bytes: &[u8]) -> Result<Vm, Error> {
-        let (root, transcript) = image::decode_with(bytes).map_err(Error::Image)?;
-        Ok(Vm::with_root(root, transcript))
+        let root = image::decode(bytes).map_err(Error::Image)?;
+        Ok(Vm::with_root(root))
     }
 
     /// Replaces the root with a new `ready` process (as [`Vm::new`]) holding a key for
@@ -284,7 +284,7 @@ impl Vm {
         let Vm { root, .. } = Vm::new(module, args)?;
         self.root = root;
         self.fresh = true;
-        self.host.reset_run(Vec::new());
+        self.host.reset_run();
         let keys: Vec<HostKey> = self.host.root_keys().collect();
         for key in keys {
             self.give_root(key);
@@ -298,16 +298,15 @@ impl Vm {
     /// # Errors
     /// [`Error::Image`]; the VM is unchanged.
     pub fn load_image(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let (root, transcript) = image::decode_with(bytes).map_err(Error::Image)?;
+        let root = image::decode(bytes).map_err(Error::Image)?;
         self.root = Some(root);
         self.fresh = false;
-        self.host.reset_run(transcript);
+        self.host.reset_run();
         Ok(())
     }
 
-    fn with_root(root: Box<Process>, transcript: Transcript) -> Vm {
-        let mut host = HostState::new();
-        host.reset_run(transcript);
+    fn with_root(root: Box<Process>) -> Vm {
+        let host = HostState::new();
         Vm {
             root: Some(root),
             kind: EngineKind::default(),
@@ -379,17 +378,22 @@ impl Vm {
 
     /// The host's answers so far, in order, since the root was created.
     pub fn transcript(&self) -> &[Record] {
-        &self.host.transcript
+        &self.root().transcript
     }
 
-    /// Answers the coming host operations from `transcript` (e.g. an image's, see
-    /// [`image::decode_with`]) instead of the world, while they match; this run's
-    /// transcript so far must be a prefix of it.
+    /// Answers the coming host operations from `transcript` (e.g. an image's root's)
+    /// instead of the world, while they match; this run's transcript so far must be a
+    /// prefix of it.
     ///
     /// # Errors
     /// [`Error::Replay`] if this run's transcript does not continue into it.
     pub fn replay(&mut self, transcript: Transcript) -> Result<(), Error> {
-        self.host.replay(transcript).map_err(Error::Replay)
+        let so_far = &self
+            .root
+            .as_deref()
+            .expect("the root is present between runs")
+            .transcript;
+        self.host.replay(transcript, so_far).map_err(Error::Replay)
     }
 
     /// How the replay set with [`Vm::replay`] went so far.
@@ -475,9 +479,9 @@ impl Vm {
             .expect("the root is present between runs")
     }
 
-    /// The canonical image of the whole tree and the host's transcript.
+    /// The canonical image of the whole tree, the root's transcript included.
     pub fn image(&self) -> Vec<u8> {
-        image::encode_with(self.root(), &self.host.transcript)
+        image::encode(self.root())
     }
 }
 

@@ -281,9 +281,9 @@ fn configure_host(vm: &mut Vm, common: &Common) -> Result<(), Failure> {
     }
     if let Some(path) = &common.replay {
         let bytes = read(path)?;
-        let (_, transcript) = image::decode_with(&bytes)
+        let mut recorded = image::decode(&bytes)
             .map_err(|e| usage(format!("{}: invalid image: {e}", path.display())))?;
-        vm.replay(transcript)
+        vm.replay(std::mem::take(&mut recorded.transcript))
             .map_err(|e| usage(format!("cannot replay {}: {e}", path.display())))?;
     }
     Ok(())

@@ -454,7 +454,7 @@ fn network_keys_reach_their_endpoint_and_replay_without_it() {
     }
     // Replayed with no server listening at all: the same image, byte for byte.
     let recorded = recorded.unwrap();
-    let (_, transcript) = image::decode_with(&recorded).unwrap();
+    let transcript = image::decode(&recorded).unwrap().transcript.clone();
     let mut vm = Vm::new(&m, &[]).unwrap();
     vm.grant(
         None,
@@ -500,7 +500,7 @@ fn replay_from_an_image_is_bit_identical() {
     live.run(1_000_000, 1 << 20);
     let recorded = live.image();
     assert!(String::from_utf8_lossy(&live_console.contents()).contains("Hello from"));
-    let (_, transcript) = image::decode_with(&recorded).unwrap();
+    let transcript = image::decode(&recorded).unwrap().transcript.clone();
 
     let empty = Sandbox::new("replay");
     for engine in EngineKind::ALL {
@@ -746,4 +746,43 @@ end
         writable: false,
     };
     assert!(vm.grant(Some("x"), missing).is_err());
+}
+
+/// What the host reads into a process is recorded in the root's transcript, and the
+/// transcript is the root's memory: however much gas it has, a loop of reads stops out of
+/// memory within the root's allowance instead of growing the host without bound.
+#[test]
+fn transcripts_are_bounded_by_the_roots_memory() {
+    let sb = Sandbox::new("transcript-bound");
+    std::fs::write(sb.root().join("big"), vec![7u8; 1 << 16]).unwrap();
+    let src = ".memory 65536\n.data 0 \"big\"\n\
+               func main() -> 0 locals(k)\n\
+               push 0\n push right.all\n push 0\n push 3\n key.attenuate\n drop\n local.set k\n\
+               again:\n local.get k\n push fs.read\n push 0\n push 0\n push 65536\n key.invoke\n\
+               drop\n drop\n jmp again\nend\n";
+    let m = Module::from_source(src, "reader.rasm").unwrap();
+    for engine in EngineKind::ALL {
+        let mut vm = Vm::new(&m, &[]).unwrap();
+        vm.set_engine(engine).unwrap();
+        vm.grant(
+            None,
+            Grant::Fs {
+                dir: sb.root(),
+                writable: false,
+            },
+        )
+        .unwrap();
+        let allowance = 1 << 20;
+        let out = vm.run(u64::MAX / 2, allowance);
+        assert_eq!(out.status, Status::OutOfMemory, "{engine:?}");
+        let recorded: u64 = vm.transcript().iter().map(|r| r.footprint()).sum();
+        // Fifteen records of 32 + 65,536 bytes fit in 1 MiB; the sixteenth read was not made.
+        assert_eq!(vm.transcript().len(), 15, "{engine:?}");
+        assert!(recorded <= allowance, "{engine:?}: {recorded}");
+        assert!(vm.root().mem_left() < 32 + (1 << 16), "{engine:?}");
+        // Given room for one more read, it makes exactly one more.
+        let out = vm.run(1_000_000, 1 << 16);
+        assert_eq!(out.status, Status::OutOfMemory, "{engine:?}");
+        assert_eq!(vm.transcript().len(), 16, "{engine:?}");
+    }
 }

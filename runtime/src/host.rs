@@ -4,8 +4,9 @@
 //! The machine executes `key.invoke` (`docs/SPEC.md` §Keys): it checks the operands,
 //! charges the gas, answers keys that are pure VM state ([`HostKey::is_pure`]) and
 //! operations a key's rights do not allow itself, and hands everything else to a
-//! [`Host`]. A host's answer is a [`Reply`] and the bytes it writes into the range; an
-//! embedder that records them in a [`Transcript`] can replay a run bit for bit.
+//! [`Host`]. A host's answer is a [`Reply`] and the bytes it writes into the range; the
+//! machine appends both to the root's [`Transcript`], so a run can be replayed bit for
+//! bit.
 
 use crate::keys::{HostKey, KeyError};
 
@@ -66,5 +67,20 @@ pub struct Record {
     pub out: Vec<u8>,
 }
 
-/// Every host answer of a run, in order. Images carry it (`docs/SPEC.md` §Image format).
+impl Record {
+    /// Its share of the root's footprint: [`TRANSCRIPT_RECORD_BYTES`] and its bytes.
+    pub fn footprint(&self) -> u64 {
+        TRANSCRIPT_RECORD_BYTES + self.out.len() as u64
+    }
+}
+
+/// Footprint of one transcript record, besides its bytes.
+pub const TRANSCRIPT_RECORD_BYTES: u64 = 32;
+
+/// Most records one transcript holds; once full, host operations answer `io` without
+/// reaching the host.
+pub const MAX_TRANSCRIPT_RECORDS: usize = u32::MAX as usize;
+
+/// Every host answer of a run, in order. The root process holds it, it counts in the
+/// root's footprint, and images carry it (`docs/SPEC.md` §Keys and the host).
 pub type Transcript = Vec<Record>;

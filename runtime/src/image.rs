@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::host::{Record, Reply, Transcript};
+use crate::host::{Record, Reply, Transcript, MAX_TRANSCRIPT_RECORDS};
 use crate::isa::{Instr, Opcode};
 use crate::keys::{HostKey, KeyKind};
 use crate::limits::*;
@@ -83,17 +83,12 @@ impl Sink for Counter {
     }
 }
 
-/// The image of the tree rooted at `root`, which must not be running, with an empty
+/// The image of the tree rooted at `root`, which must not be running, and of its
 /// transcript.
 pub fn encode(root: &Process) -> Vec<u8> {
-    encode_with(root, &[])
-}
-
-/// The image of the tree rooted at `root` and the transcript of its host's answers.
-pub fn encode_with(root: &Process, transcript: &[Record]) -> Vec<u8> {
     let mut w = Writer::default();
     write_image(root, &mut w);
-    write_transcript(transcript, &mut w);
+    write_transcript(&root.transcript, &mut w);
     w.bytes
 }
 
@@ -101,7 +96,7 @@ pub fn encode_with(root: &Process, transcript: &[Record]) -> Vec<u8> {
 pub fn encoded_len(root: &Process) -> u64 {
     let mut c = Counter(0);
     write_image(root, &mut c);
-    write_transcript(&[], &mut c);
+    write_transcript(&root.transcript, &mut c);
     c.0
 }
 
@@ -223,14 +218,6 @@ fn write_record<S: Sink>(p: &Process, module: u32, out: &mut S) {
 /// no run could produce (a frame whose stack height disagrees with the verifier, a pc
 /// that is not a resumable point, a footprint above its limit, …).
 pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
-    decode_with(bytes).map(|(root, _)| root)
-}
-
-/// Decodes and validates an image and its transcript (see [`decode`]).
-///
-/// # Errors
-/// As [`decode`], and for a malformed transcript.
-pub fn decode_with(bytes: &[u8]) -> Result<(Box<Process>, Transcript), ImageError> {
     let mut r = Reader::new(bytes);
     let magic = r.take(8, "image magic")?;
     if magic != IMAGE_MAGIC {
@@ -297,16 +284,19 @@ pub fn decode_with(bytes: &[u8]) -> Result<(Box<Process>, Transcript), ImageErro
         }
         let mut done = open.pop().expect("top exists");
         let is_root = open.is_empty();
+        if is_root {
+            if next_module != modules.len() {
+                return Err(r.error_at(12, format!("module {next_module} is never used")));
+            }
+            // The transcript counts in the top process's footprint: read it first.
+            done.proc.transcript = read_transcript(&mut r)?;
+        }
         validate(&mut done.proc, is_root)
             .map_err(|m| r.error_at(done.offset, format!("process {}: {m}", path_name(&path))))?;
         match open.last_mut() {
             None => {
-                if next_module != modules.len() {
-                    return Err(r.error_at(12, format!("module {next_module} is never used")));
-                }
-                let transcript = read_transcript(&mut r)?;
                 r.expect_end("image")?;
-                return Ok((done.proc, transcript));
+                return Ok(done.proc);
             }
             Some(parent) => {
                 path.pop();
@@ -402,6 +392,7 @@ fn read_record(
         frames,
         stack,
         keys: Vec::with_capacity(nkeys),
+        transcript: Vec::new(),
         on_spine: false,
     };
     Ok((Box::new(p), nkeys))
@@ -434,7 +425,7 @@ fn read_host_key(r: &mut Reader<'_>, kind: KeyKind) -> Result<HostKey, String> {
 /// Reads the transcript that follows the top process record.
 fn read_transcript(r: &mut Reader<'_>) -> Result<Transcript, ImageError> {
     const RECORD_MIN: usize = 1 + 8 + 8 + 8 + 8;
-    let n = r.count("transcript length", usize::MAX, RECORD_MIN)?;
+    let n = r.count("transcript length", MAX_TRANSCRIPT_RECORDS, RECORD_MIN)?;
     let mut transcript = Vec::with_capacity(n);
     for i in 0..n {
         let at = r.pos();

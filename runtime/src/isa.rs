@@ -460,7 +460,7 @@ isa! {
         "`slot addr cap -- len`: writes the image of the child and its subtree at `addr` if its length is at most `cap`; \
          pushes the length either way. Faults `out_of_bounds` unless `addr .. addr + cap` lies inside memory. Dynamic size: the image length.";
     0x7a ChildLoad = "child.load", None, fixed(2, 2), gas 200, self_metered(16), Next,
-        "`addr len -- slot err`: decodes an image from memory into a new child (`err` 0), or pushes `u64::MAX 1` if the bytes are not a valid image, `u64::MAX 3` if it holds keys the host answers. \
+        "`addr len -- slot err`: decodes an image from memory into a new child (`err` 0), or pushes `u64::MAX 1` if the bytes are not a valid image, `u64::MAX 3` if it holds keys the host answers or a transcript. \
          Gas is charged before decoding and kept even if the child then does not fit in memory. Dynamic size: `len`.";
 
     // ---- keys --------------------------------------------------------------------------
@@ -480,7 +480,8 @@ isa! {
          or `u64::MAX` and `bad_path` (or `unsupported` for a kind without a scope). Dynamic size: `len`.";
     0x85 KeyInvoke = "key.invoke", None, fixed(5, 2), gas 100, self_metered(16), Exit,
         "`slot op arg addr len -- r err`: performs operation `op` of the host key in `slot` with the word `arg` and the memory range `addr .. addr + len` \
-         (see §Keys); pushes its result and error code. Faults `invalid_key` unless `slot` holds a host key. Dynamic size: `len`.";
+         (see §Keys); pushes its result and error code. A host answer is recorded in the root's transcript, charged to the root's memory. \
+         Faults `invalid_key` unless `slot` holds a host key. Dynamic size: `len`.";
 }
 
 impl Opcode {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::host::{Record, Transcript};
 use crate::keys::HostKey;
 use crate::limits::*;
 use crate::verify::VerifiedModule;
@@ -200,6 +201,9 @@ pub struct Process {
     pub stack: Vec<u64>,
     /// The key list. Never ends in an empty slot.
     pub keys: Vec<Key>,
+    /// The host's answers to this tree's `key.invoke`s, if this is the root of a run
+    /// (empty for every other process); counted in its own footprint.
+    pub transcript: Transcript,
     /// True while the process is on the machine's spine (running, frozen, or parked with
     /// frozen descendants); only the machine sets it.
     pub(crate) on_spine: bool,
@@ -229,6 +233,7 @@ impl Process {
             frames: Vec::new(),
             stack: Vec::new(),
             keys: Vec::new(),
+            transcript: Vec::new(),
             on_spine: false,
         };
         p.footprint = p.self_footprint();
@@ -242,8 +247,9 @@ impl Process {
     }
 
     /// This process's own footprint, children excluded (`docs/SPEC.md` §Footprint):
-    /// the process record, occupied keys (host keys with their name and scope), memory, frames (a `ready` process counts its
-    /// entry frame), and the code of each child whose module is not this one's.
+    /// the process record, occupied keys (host keys with their name and scope), memory,
+    /// frames (a `ready` process counts its entry frame), the code of each child whose
+    /// module is not this one's, and its transcript.
     pub fn self_footprint(&self) -> u64 {
         let frames: u64 = if self.status == Status::Ready {
             self.module.info(self.entry).frame_bytes
@@ -267,7 +273,8 @@ impl Process {
                 Key::Empty | Key::Active => {}
             }
         }
-        PROCESS_BYTES + keys + self.memory.len() as u64 + frames + code
+        let transcript: u64 = self.transcript.iter().map(Record::footprint).sum();
+        PROCESS_BYTES + keys + self.memory.len() as u64 + frames + code + transcript
     }
 
     /// The footprint charged to the parent for holding `child` in a key: the key, the

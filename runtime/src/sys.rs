@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::engine::{Budget, Exit};
-use crate::host::{Call, Host, Reply};
+use crate::host::{Call, Host, Record, Reply, MAX_TRANSCRIPT_RECORDS, TRANSCRIPT_RECORD_BYTES};
 use crate::image;
 use crate::isa::{dynamic_gas, Field, Opcode};
 use crate::keys::{HostKey, KeyError, KeyKind};
@@ -337,7 +337,7 @@ pub fn child_load(
         Ok(c) => c,
         Err(_) => return Ok((u64::MAX, ERR_MALFORMED)),
     };
-    if child.holds_host_authority() {
+    if child.holds_host_authority() || !child.transcript.is_empty() {
         return Ok((u64::MAX, ERR_HOST_KEYS));
     }
     charge(b, 0, p.child_charge(&child))?;
@@ -432,40 +432,63 @@ pub fn key_attenuate(
     }
 }
 
+/// What the root of a run offers `key.invoke`: a virtual clock's reading and room for
+/// the transcript.
+#[derive(Clone, Copy, Debug)]
+pub struct RootState {
+    /// The root's gas used before the instruction.
+    pub clock: u64,
+    /// The root's own memory headroom.
+    pub headroom: u64,
+    /// Records in the root's transcript.
+    pub records: usize,
+}
+
 /// `key.invoke`: `slot op arg addr len -- r err`, executed by the machine with its host.
-/// `clock` is the root's gas used before the instruction, from which a virtual clock reads.
+/// Returns what to push and, if the host answered, the record for the root's transcript,
+/// which the machine appends and charges to the root. If the root's headroom cannot hold
+/// the largest record the answer could make, stops out of memory for that many bytes
+/// with nothing charged (only the root can lack them: the outermost process that does).
 #[allow(clippy::too_many_arguments)]
 pub fn key_invoke(
     p: &mut Process,
     b: &mut Budget,
     host: &mut dyn Host,
-    clock: u64,
+    root: RootState,
     slot: u64,
     op: u64,
     arg: u64,
     addr: u64,
     len: u64,
-) -> Result<Reply, Stop> {
+) -> Result<(Reply, Option<Record>), Stop> {
     host_key(&p.keys, slot)?;
     let r = range(p.memory.len(), addr, len)?;
     let gas = dynamic_gas(Opcode::KeyInvoke, len);
-    charge(b, gas, 0)?;
     let Some(Key::Host(key)) = p.keys.get_mut(slot as usize) else {
         unreachable!("checked to hold a host key")
     };
     let key: &mut HostKey = key;
-    match key.kind.op(op) {
-        Some(spec) if key.rights & spec.right != spec.right => {
-            return Ok(Reply::error(KeyError::Denied));
-        }
-        None if !matches!(key.kind, KeyKind::Custom(_)) => {
-            return Ok(Reply::error(KeyError::Unsupported));
-        }
-        _ => {}
+    let vm_answer = match key.kind.op(op) {
+        Some(spec) if key.rights & spec.right != spec.right => Some(KeyError::Denied),
+        None if !matches!(key.kind, KeyKind::Custom(_)) => Some(KeyError::Unsupported),
+        _ if !key.is_pure() && root.records >= MAX_TRANSCRIPT_RECORDS => Some(KeyError::Io),
+        _ => None,
+    };
+    // Gas first, then the root's room for the record; nothing is charged unless both fit.
+    if b.fuel < gas {
+        return Err(Stop::OutOfGas(gas));
+    }
+    let record = TRANSCRIPT_RECORD_BYTES + len;
+    if vm_answer.is_none() && !key.is_pure() && record > root.headroom {
+        return Err(Stop::OutOfMemory(record));
+    }
+    charge(b, gas, 0)?;
+    if let Some(e) = vm_answer {
+        return Ok((Reply::error(e), None));
     }
     if key.is_pure() {
-        return Ok(match (key.kind, op) {
-            (KeyKind::Clock, _) => Reply::ok(clock.saturating_add(gas)),
+        let reply = match (key.kind, op) {
+            (KeyKind::Clock, _) => Reply::ok(root.clock.saturating_add(gas)),
             (KeyKind::Random, 0) => Reply::ok(key.next_random()),
             _ => {
                 for chunk in p.memory[r].chunks_mut(8) {
@@ -474,19 +497,33 @@ pub fn key_invoke(
                 }
                 Reply::ok(len)
             }
-        });
+        };
+        return Ok((reply, None));
     }
+    let kind = key.kind.code();
     let mut out = Vec::new();
-    let reply = host.invoke(Call {
+    let mut reply = host.invoke(Call {
         key,
         op,
         arg,
         data: &p.memory[r.clone()],
         out: &mut out,
     });
-    let n = out.len().min(r.len());
-    p.memory[r.start..r.start + n].copy_from_slice(&out[..n]);
-    Ok(reply)
+    out.truncate(r.len());
+    if reply.err != 0 {
+        reply.r = 0;
+        out.clear();
+    }
+    p.memory[r.start..r.start + out.len()].copy_from_slice(&out);
+    Ok((
+        reply,
+        Some(Record {
+            kind,
+            op,
+            reply,
+            out,
+        }),
+    ))
 }
 
 /// Starts a `ready` process: moves the port into the entry function's parameters and

@@ -314,6 +314,7 @@ fn run(ops: &[Op]) {
                 let op_code = u64::from(o % 9);
                 let m = model_at(&mut model, &path);
                 let slot = slot_of(s, m.keys.len());
+                let calls_before = expected_calls.len();
                 let expect = match m.keys.get_mut(slot as usize) {
                     Some(MKey::Host {
                         kind,
@@ -347,8 +348,18 @@ fn run(ops: &[Op]) {
                     _ => Err(Stop::Fault(Fault::InvalidKey)),
                 };
                 let p = real_at(&mut real, &path);
-                let r = sys::key_invoke(p, &mut b, &mut host, 0, slot, op_code, 0, 0, 8)
-                    .map(|reply| (reply.r, reply.err));
+                let root = sys::RootState {
+                    clock: 0,
+                    headroom: u64::MAX,
+                    records: 0,
+                };
+                let r = sys::key_invoke(p, &mut b, &mut host, root, slot, op_code, 0, 0, 8);
+                // Exactly the answers the host gave make transcript records.
+                let host_answered = expected_calls.len() > calls_before;
+                let r = r.map(|(reply, record)| {
+                    assert_eq!(record.is_some(), host_answered, "{op:?}");
+                    (reply.r, reply.err)
+                });
                 assert_eq!(r, expect, "{op:?}");
             }
             Op::SaveLoad(w, c) => {

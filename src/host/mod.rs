@@ -251,14 +251,14 @@ impl fmt::Display for GrantError {
     }
 }
 
-/// The host of one [`crate::Vm`]: its grants, console, prompt and transcript.
+/// The host of one [`crate::Vm`]: its grants, console, prompt and any replay. (The
+/// transcript of its answers is the root's: the machine keeps it.)
 pub(crate) struct HostState {
     grants: Vec<Bound>,
     deterministic: bool,
     console_out: Box<dyn Write + Send>,
     console_in: Box<dyn Read + Send>,
     prompt: Option<Box<dyn Prompt>>,
-    pub(crate) transcript: Transcript,
     replay: Replay,
 }
 
@@ -291,7 +291,6 @@ impl HostState {
             console_out: Box::new(std::io::stdout()),
             console_in: Box::new(std::io::stdin()),
             prompt: None,
-            transcript: Vec::new(),
             replay: Replay::default(),
         }
     }
@@ -403,16 +402,16 @@ impl HostState {
         self.grants.iter().map(|g| g.key.copy())
     }
 
-    /// Forgets the transcript and any replay: a new root starts a new run.
-    pub(crate) fn reset_run(&mut self, transcript: Transcript) {
-        self.transcript = transcript;
+    /// Forgets any replay: a new root starts a new run.
+    pub(crate) fn reset_run(&mut self) {
         self.replay = Replay::default();
     }
 
-    /// Replays `records` after the transcript so far, which must be a prefix of them.
-    pub(crate) fn replay(&mut self, records: Transcript) -> Result<(), String> {
-        let have = self.transcript.len();
-        if records.len() < have || records[..have] != self.transcript[..] {
+    /// Replays `records` after `so_far`, the run's transcript, which must be a prefix of
+    /// them.
+    pub(crate) fn replay(&mut self, records: Transcript, so_far: &[Record]) -> Result<(), String> {
+        let have = so_far.len();
+        if records.len() < have || records[..have] != *so_far {
             return Err(format!(
                 "the replayed transcript does not continue this run's ({have} records)"
             ));
@@ -591,22 +590,8 @@ impl Host for HostState {
         let op = call.op;
         if let Some(rec) = self.replayed(kind, op, call.data.len()) {
             call.out.extend_from_slice(&rec.out);
-            let reply = rec.reply;
-            self.transcript.push(rec);
-            return reply;
+            return rec.reply;
         }
-        let mut reply = self.answer(&mut call);
-        call.out.truncate(call.data.len());
-        if reply.err != 0 {
-            reply.r = 0;
-            call.out.clear();
-        }
-        self.transcript.push(Record {
-            kind,
-            op,
-            reply,
-            out: call.out.clone(),
-        });
-        reply
+        self.answer(&mut call)
     }
 }

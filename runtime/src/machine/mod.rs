@@ -256,29 +256,36 @@ impl Machine {
 
     /// Executes the leaf's `key.invoke`: `slot op arg addr len -- r err`, charging its gas
     /// to the active links. On a stop the operands stay for the retry.
+    /// A host's answer is appended to the root's transcript and charged to the root alone.
     fn invoke(&mut self, host: &mut dyn Host) -> Result<(), Stop> {
         let given = self.budget();
         let mut b = given;
         let leaf = self.leaf;
         let root_used =
             self.chain[0].used_base - self.gas.get(0).clamp(0, i128::from(u64::MAX)) as u128;
-        let clock = u64::try_from(root_used).unwrap_or(u64::MAX);
+        let root = sys::RootState {
+            clock: u64::try_from(root_used).unwrap_or(u64::MAX),
+            headroom: self.mem.get(0).clamp(0, i128::from(u64::MAX)) as u64,
+            records: self.proc(0).transcript.len(),
+        };
         let p = self.proc(leaf);
         let n = p.stack.len();
         let [slot, op, arg, addr, len] = p.stack[n - 5..] else {
             unreachable!("the verifier guarantees key.invoke's five operands")
         };
-        let result = sys::key_invoke(p, &mut b, host, clock, slot, op, arg, addr, len);
-        if let Ok(reply) = result {
-            p.stack.truncate(n - 5);
-            p.stack.extend([reply.r, reply.err]);
-            p.frames
-                .last_mut()
-                .expect("a process in key.invoke has a frame")
-                .pc += 1;
-        }
+        let (reply, record) = sys::key_invoke(p, &mut b, host, root, slot, op, arg, addr, len)?;
+        p.stack.truncate(n - 5);
+        p.stack.extend([reply.r, reply.err]);
+        p.frames
+            .last_mut()
+            .expect("a process in key.invoke has a frame")
+            .pc += 1;
         self.gas.add_prefix(leaf, -i128::from(given.fuel - b.fuel));
-        result.map(drop)
+        if let Some(record) = record {
+            self.mem.add_prefix(0, -i128::from(record.footprint()));
+            self.proc(0).transcript.push(record);
+        }
+        Ok(())
     }
 
     fn fault(&mut self, fault: Fault) -> Option<Box<Process>> {
