@@ -247,6 +247,12 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 let caller = *p.frames.last().expect("a caller frame");
                 f = &funcs[caller.func as usize];
                 base = caller.base as usize;
+                // A run that began inside the callee reserved only the callee's frame; the
+                // caller's may reach further (more operands after the call than the callee
+                // has words).
+                if p.stack.len() < base + f.frame_words {
+                    p.stack.resize(base + f.frame_words, 0);
+                }
                 ip = f.entry_of[caller.pc as usize] as usize;
                 if tier.enter(caller.func, caller.pc, false) {
                     p.stack.truncate(sp);
