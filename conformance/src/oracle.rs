@@ -11,7 +11,10 @@
 //! virtual clock and a scratch directory, reset before each run, so key operations, their
 //! transcripts and what they print are compared too.
 
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 use rarvm::{Module, Outcome, Status, Vm};
 
@@ -19,6 +22,46 @@ use crate::case::HostSpec;
 use crate::engines::Engine;
 use crate::gen::{self, Program};
 use crate::rng::Rng;
+
+thread_local! {
+    /// True while [`guarded`] runs on this thread: panics are recorded, not printed.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`; a panic anywhere in it (an engine, the machine, the image codec) becomes an
+/// error naming where it happened and why. A panic is a broken promise, so the oracle
+/// counts it as a divergence like any other.
+///
+/// # Errors
+/// `f`'s error, or the panic's location and message.
+pub fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(Cell::get) {
+                LAST_PANIC.with(|l| *l.borrow_mut() = Some(info.to_string()));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = LAST_PANIC
+                .with(|l| l.borrow_mut().take())
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(format!("PANIC: {}", message.replace('\n', " ")))
+        }
+    }
+}
 
 /// The host every generated program runs with: its root's key slots 0–3 hold a console, a
 /// random generator, a virtual clock and a read-write scratch directory (see
@@ -98,6 +141,29 @@ impl Oracle {
     /// # Errors
     /// A description of the first divergence.
     pub fn check(&mut self, module: &Module, schedule: &Schedule) -> Result<u64, String> {
+        let at = Cell::new(("interp", 0usize, false));
+        let result = guarded(|| self.compare(module, schedule, &at));
+        if let Err(e) = &result {
+            if e.starts_with("PANIC") {
+                // A VM that panicked mid-run has lost its root: start every engine afresh.
+                for (_, vm) in &mut self.vms {
+                    *vm = None;
+                }
+                let (engine, stop, switching) = at.get();
+                let how = if switching { ", switching engines" } else { "" };
+                return Err(format!("{engine} at stop {stop}{how}: {e}"));
+            }
+        }
+        result
+    }
+
+    /// [`Oracle::check`] without the panic guard; `at` tracks the engine and stop running.
+    fn compare(
+        &mut self,
+        module: &Module,
+        schedule: &Schedule,
+        at: &Cell<(&'static str, usize, bool)>,
+    ) -> Result<u64, String> {
         self.checked += 1;
         let mut reference: Vec<(Outcome, Vec<u8>, Vec<u8>)> = Vec::new();
         let mut compared = 0u64;
@@ -107,6 +173,7 @@ impl Oracle {
             let vm = self.vm(i, module, &schedule.args)?;
             world.attach(vm);
             for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
+                at.set((engine.name(), k, false));
                 let out = vm.run(gas, mem);
                 let image = vm.image();
                 let said = world.console.contents();
@@ -138,6 +205,7 @@ impl Oracle {
         for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
             let i = (k + 1) % self.vms.len();
             let engine = self.vms[i].0;
+            at.set((engine.name(), k, true));
             let vm = self.vm(i, module, &schedule.args)?;
             world.attach(vm);
             vm.load_image(&image)
@@ -187,6 +255,14 @@ pub fn schedule(oracle: &Oracle, rng: &mut Rng, module: &Module) -> Result<Sched
         _ => PROBE_MEM,
     };
     let mut steps = vec![(first, mem)];
+    if rng.chance(1, 4) {
+        // A trickle: many small refuels, so the tree stops (and resumes, on another engine
+        // in the switching pass) inside callees and children at many depths.
+        let per = (need / 16).max(1);
+        for _ in 0..rng.range(8, 40) {
+            steps.push((rng.range(1, per), 0));
+        }
+    }
     for _ in 0..rng.below(6) {
         let gas = match rng.below(4) {
             0 => rng.below(50),
@@ -214,7 +290,8 @@ pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, Strin
     let module = Module::from_source(&text, "generated").map_err(|e| {
         format!("seed {seed}, program {index}: the generator made an invalid program: {e}\n{text}")
     })?;
-    let schedule = schedule(oracle, &mut rng, &module)?;
+    let schedule = guarded(|| schedule(oracle, &mut rng, &module))
+        .map_err(|e| format!("seed {seed}, program {index}: the probe run failed: {e}\n{text}"))?;
     match oracle.check(&module, &schedule) {
         Ok(n) => Ok(n),
         Err(first) => {
