@@ -325,3 +325,92 @@ fn intermediate_levels_run_dry_and_are_refuelled_at_depth() {
         assert_eq!((out.status, out.results), (Status::Returned, vec![1_000]));
     });
 }
+
+/// Sums 0..n in a loop; `READ` is replaced by an instruction that reads an allowance (or by
+/// nothing), whose value is added to the result.
+const SLICED: &str = r#"
+func work(n) -> 1 locals(acc)
+    READ
+top:
+    local.get n
+    jz done
+    local.get acc
+    local.get n
+    add
+    local.set acc
+    local.get n
+    push 1
+    sub
+    local.set n
+    jmp top
+done:
+    local.get acc
+    ADD
+    ret
+end
+func main(n) -> 1 locals(c)
+    CHILD
+end
+"#;
+
+/// The image after running `src` with `slices` (gas, memory) returns to the host.
+fn sliced(src: &str, slices: &[(u64, u64)]) -> (Vec<u8>, Vec<u64>) {
+    let m = module(src);
+    let mut vm = Vm::new(&m, &[300]).unwrap();
+    for &(gas, mem) in slices {
+        vm.run(gas, mem);
+    }
+    let results = vm.outcome().results;
+    (vm.image(), results)
+}
+
+/// SPEC §8.1: slicing a run is invisible exactly when the root reads no allowance that a
+/// later slice adds to. Both sides of that condition, for gas and for memory, and a child
+/// reading its own allowance (which no slice of the root changes).
+#[test]
+fn slicing_is_invisible_unless_the_root_reads_what_a_later_slice_adds() {
+    let root_body = "local.get n\n    call work\n    ret";
+    let child_body = "spawn work\n    local.tee c\n    local.get n\n    child.push\n    local.get c\n    push 100000\n    push 100000\n    recurse\n    drop\n    local.get c\n    child.pop\n    ret";
+    let program = |read: &str, child: bool| {
+        let (read, add) = if read.is_empty() {
+            ("nop", "")
+        } else {
+            (read, "add")
+        };
+        SLICED
+            .replace("READ", &format!("push 0\n    {read}\n    local.set acc"))
+            .replace("ADD", add)
+            .replace("CHILD", if child { child_body } else { root_body })
+    };
+    let split_gas = [(1000, 1 << 20), (50_000, 0)];
+    let whole_gas = [(51_000, 1 << 20)];
+    let split_mem = [(100_000, 2000), (0, 1 << 20)];
+    let whole_mem = [(100_000, 2000 + (1 << 20))];
+    // Nothing read: the same image either way.
+    for child in [false, true] {
+        let p = program("", child);
+        assert_eq!(sliced(&p, &split_gas), sliced(&p, &whole_gas));
+        assert_eq!(sliced(&p, &split_mem), sliced(&p, &whole_mem));
+    }
+    // The root reads its gas left before the first stop: the slices show.
+    let p = program("gas.left", false);
+    let (a, ra) = sliced(&p, &split_gas);
+    let (b, rb) = sliced(&p, &whole_gas);
+    assert_ne!(a, b);
+    assert_eq!(
+        rb[0] - ra[0],
+        50_000,
+        "the later slice's gas is what the root saw less of"
+    );
+    // ... but reading its headroom is harmless when no slice adds memory, and vice versa.
+    assert_eq!(sliced(&p, &split_mem), sliced(&p, &whole_mem));
+    let p = program("mem.left", false);
+    assert_ne!(sliced(&p, &split_mem), sliced(&p, &whole_mem));
+    assert_eq!(sliced(&p, &split_gas), sliced(&p, &whole_gas));
+    // A child reads its own allowances, which the root's slices do not change.
+    for read in ["gas.left", "mem.left"] {
+        let p = program(read, true);
+        assert_eq!(sliced(&p, &split_gas), sliced(&p, &whole_gas), "{read}");
+        assert_eq!(sliced(&p, &split_mem), sliced(&p, &whole_mem), "{read}");
+    }
+}
