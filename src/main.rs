@@ -22,7 +22,7 @@ const EXIT_OUT_OF_MEMORY: u8 = 4;
 const EXIT_FAULT: u8 = 5;
 
 const DEFAULT_GAS: &str = "10000000000";
-const DEFAULT_MEM: &str = "67108864";
+const DEFAULT_MEM: u64 = 64 << 20;
 
 #[derive(Parser)]
 #[command(
@@ -42,11 +42,12 @@ enum Cmd {
         /// `.rasm` source, a binary module, or an image to continue.
         file: PathBuf,
         /// Gas for the root process.
-        #[arg(long, default_value = DEFAULT_GAS, value_parser = parse_u64)]
+        #[arg(long, default_value = DEFAULT_GAS, value_parser = parse_u64, allow_hyphen_values = true)]
         gas: u64,
-        /// Bytes of memory the root may allocate beyond its initial footprint.
-        #[arg(long, default_value = DEFAULT_MEM, value_parser = parse_u64)]
-        mem: u64,
+        /// Bytes of memory the root may allocate beyond its footprint [default: 67108864 for
+        /// a new root, 0 when FILE is an image, as `resume`]
+        #[arg(long, value_parser = parse_u64, allow_hyphen_values = true)]
+        mem: Option<u64>,
         #[command(flatten)]
         common: Common,
         /// Words passed to the entry function (decimal u64).
@@ -55,18 +56,20 @@ enum Cmd {
     },
     /// Add gas (and memory) to an image's root and continue it.
     Resume {
+        /// The image to continue (written by `--snapshot`).
         image: PathBuf,
         /// Gas added to the root.
-        #[arg(long, default_value = DEFAULT_GAS, value_parser = parse_u64)]
+        #[arg(long, default_value = DEFAULT_GAS, value_parser = parse_u64, allow_hyphen_values = true)]
         gas: u64,
         /// Bytes added to the root's memory allowance.
-        #[arg(long, default_value = "0", value_parser = parse_u64)]
+        #[arg(long, default_value = "0", value_parser = parse_u64, allow_hyphen_values = true)]
         mem: u64,
         #[command(flatten)]
         common: Common,
     },
     /// Show an image's process tree and its BLAKE3 hash.
     Inspect {
+        /// The image to show.
         image: PathBuf,
         /// Print one JSON object.
         #[arg(long)]
@@ -74,12 +77,17 @@ enum Cmd {
     },
     /// Assemble `.rasm` source into a binary module.
     Asm {
+        /// `.rasm` source.
         file: PathBuf,
+        /// Where to write the binary module.
         #[arg(short = 'o', long = "output")]
         out: PathBuf,
     },
     /// Print a module (binary or source, or an image's root module) as `.rasm` text.
-    Disasm { file: PathBuf },
+    Disasm {
+        /// A binary module, `.rasm` source or an image.
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -119,7 +127,7 @@ struct Common {
 fn parse_u64(s: &str) -> Result<u64, String> {
     let digits: String = s.chars().filter(|c| *c != '_').collect();
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("`{s}` is not a decimal number"));
+        return Err(format!("expected a non-negative decimal number, not `{s}`"));
     }
     digits
         .parse()
@@ -150,13 +158,7 @@ fn main() -> ExitCode {
                 eprint!("{e}");
                 return ExitCode::from(EXIT_USAGE);
             }
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid usage")
-                .trim_start_matches("error: ");
-            eprintln!("rarvm: {first} (see `rarvm --help`)");
+            eprintln!("rarvm: {} (see `rarvm --help`)", clap_message(&e));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -166,6 +168,27 @@ fn main() -> ExitCode {
             eprintln!("rarvm: {msg}");
             ExitCode::from(code)
         }
+    }
+}
+
+/// A clap error in one line: its first line, with the names it lists below it (the
+/// missing arguments) joined on.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let first = lines
+        .next()
+        .unwrap_or("invalid usage")
+        .trim_start_matches("error: ");
+    let listed: Vec<&str> = lines
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    if listed.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {}", listed.join(", "))
     }
 }
 
@@ -179,7 +202,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             args,
         } => {
             let bytes = read(&file)?;
-            let (mut vm, input_hash) = match Input::parse(bytes, &file.display().to_string())
+            let (mut vm, input_hash, mem) = match Input::parse(bytes, &file.display().to_string())
                 .map_err(|e| usage(e.to_string()))?
             {
                 Input::Module(m) => {
@@ -190,7 +213,8 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
                             parse_u64(a).map_err(|e| usage(format!("argument {}: {e}", i + 1)))
                         })
                         .collect::<Result<Vec<u64>, _>>()?;
-                    (Vm::new(&m, &words).map_err(|e| usage(e.to_string()))?, None)
+                    let vm = Vm::new(&m, &words).map_err(|e| usage(e.to_string()))?;
+                    (vm, None, mem.unwrap_or(DEFAULT_MEM))
                 }
                 Input::Image(bytes) => {
                     if !args.is_empty() {
@@ -200,7 +224,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
                     }
                     let vm = Vm::from_image(&bytes)
                         .map_err(|e| usage(format!("{}: {e}", file.display())))?;
-                    (vm, Some(image::hash_hex(&bytes)))
+                    (vm, Some(image::hash_hex(&bytes)), mem.unwrap_or(0))
                 }
             };
             execute(&mut vm, &file, gas, mem, &common, input_hash)
@@ -312,11 +336,7 @@ fn execute(
         } else {
             DEFAULT_GAS.parse().expect("a number")
         };
-        let more_mem = if mem > 0 {
-            mem
-        } else {
-            DEFAULT_MEM.parse().expect("a number")
-        };
+        let more_mem = if mem > 0 { mem } else { DEFAULT_MEM };
         loop {
             let question = match out.status {
                 Status::OutOfGas => format!(

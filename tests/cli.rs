@@ -106,12 +106,22 @@ fn bad_input_gets_one_line_and_status_2() {
         ),
         (
             vec!["run", "examples/fib.rasm", "--", "x"],
-            "not a decimal number",
+            "non-negative decimal number, not `x`",
         ),
         (
             vec!["run", "--gas", "lots", "examples/fib.rasm"],
-            "not a decimal number",
+            "non-negative decimal number, not `lots`",
         ),
+        (
+            vec!["run", "--gas", "-5", "examples/fib.rasm"],
+            "'--gas <GAS>': expected a non-negative decimal number, not `-5`",
+        ),
+        (
+            vec!["resume", "--mem", "-1", "x.img"],
+            "'--mem <MEM>': expected a non-negative decimal number",
+        ),
+        (vec!["run"], "were not provided: <FILE>"),
+        (vec!["asm", "examples/fib.rasm"], "were not provided: --output <OUT>"),
         (
             vec!["run", "--engine", "warp", "examples/fib.rasm"],
             "unknown engine",
@@ -154,6 +164,14 @@ fn a_process_jumps_through_a_file_and_finishes_the_same() {
     assert_eq!(
         json(&o)["image_hash"],
         blake3::hash(&std::fs::read(&a).unwrap()).to_hex().as_str()
+    );
+    // `run IMAGE` continues exactly like `resume IMAGE`: the same defaults, the same image.
+    let (by_resume, by_run) = (dir.join("resume.img"), dir.join("run.img"));
+    rarvm(&["resume", "--snapshot", p(&by_resume), p(&a)]);
+    rarvm(&["run", "--snapshot", p(&by_run), p(&a)]);
+    assert_eq!(
+        std::fs::read(&by_resume).unwrap(),
+        std::fs::read(&by_run).unwrap()
     );
 }
 

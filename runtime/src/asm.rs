@@ -384,6 +384,8 @@ struct FuncBuild {
     labels: BTreeMap<String, u32>,
     label_refs: Vec<Fixup>,
     lines: Vec<(usize, usize)>,
+    /// Line and column of the `func` header, where a missing `end` is reported.
+    header: (usize, usize),
 }
 
 /// Assembles `src` (named `file` in errors) into an unverified module.
@@ -456,6 +458,9 @@ fn parse(src: &str, file: &str) -> Result<(Module, Lines), AsmError> {
                 continue;
             }
             let (word, col) = line.ident("an instruction, a label or `end`")?;
+            if word == "func" {
+                return Err(missing_end(file, fb));
+            }
             if word == "end" {
                 line.expect_end()?;
                 let fb = current.take().expect("inside a function");
@@ -491,7 +496,10 @@ fn parse(src: &str, file: &str) -> Result<(Module, Lines), AsmError> {
                 }
             }
             ".data" => data.push(parse_data(&mut line)?),
-            "func" => current = Some(parse_header(&mut line)?),
+            "func" => {
+                let at = (line.no, col);
+                current = Some(parse_header(&mut line, at)?);
+            }
             _ => {
                 return Err(line.err_at(
                     col,
@@ -501,13 +509,8 @@ fn parse(src: &str, file: &str) -> Result<(Module, Lines), AsmError> {
         }
         line.expect_end()?;
     }
-    if let Some(fb) = current {
-        return Err(AsmError {
-            file: file.into(),
-            line: last_line,
-            col: 1,
-            message: format!("function `{}` has no `end`", fb.func.name),
-        });
+    if let Some(fb) = &current {
+        return Err(missing_end(file, fb));
     }
     if funcs.is_empty() {
         return Err(AsmError {
@@ -562,7 +565,20 @@ fn parse(src: &str, file: &str) -> Result<(Module, Lines), AsmError> {
     ))
 }
 
-fn parse_header(line: &mut Line<'_>) -> Result<FuncBuild, AsmError> {
+/// The error for a function whose `end` is missing, at its header.
+fn missing_end(file: &str, fb: &FuncBuild) -> AsmError {
+    AsmError {
+        file: file.into(),
+        line: fb.header.0,
+        col: fb.header.1,
+        message: format!(
+            "function `{}` has no `end` (expected `end` before the next `func` or the end of the file)",
+            fb.func.name
+        ),
+    }
+}
+
+fn parse_header(line: &mut Line<'_>, at: (usize, usize)) -> Result<FuncBuild, AsmError> {
     let (name, col) = line.ident("a function name")?;
     if !is_valid_name(&name) {
         return Err(line.err_at(col, format!("`{name}` is not a valid function name")));
@@ -580,6 +596,7 @@ fn parse_header(line: &mut Line<'_>) -> Result<FuncBuild, AsmError> {
         labels: BTreeMap::new(),
         label_refs: vec![],
         lines: vec![],
+        header: at,
     };
     if !line.punct("(") {
         return Err(line.expected("`(`"));
@@ -966,8 +983,12 @@ end
         assert_eq!(e.to_string(), "x.rasm:2:3: unknown instruction `frob`");
         let e = assemble("func main()\n  call g\nend\n", "x.rasm").unwrap_err();
         assert!(e.to_string().contains("no function named `g`"));
-        let e = assemble("func main()\n  ret\n", "x.rasm").unwrap_err();
+        let e = assemble("; a\nfunc main()\n  ret\n", "x.rasm").unwrap_err();
         assert!(e.message.contains("has no `end`"));
+        assert_eq!((e.line, e.col), (2, 1), "reported at the header");
+        let e = assemble("func a()\n ret\n func main()\n ret\nend\n", "x.rasm").unwrap_err();
+        assert!(e.message.contains("`a` has no `end`"), "{e}");
+        assert_eq!((e.line, e.col), (1, 1));
         let e = assemble("func main()\n push 0x1_0000_0000_0000_0000\nend", "x.rasm").unwrap_err();
         assert!(e.message.contains("out of range"), "{e}");
         let e = assemble(".data 0 \"abc\nfunc main()\nend", "x.rasm").unwrap_err();

@@ -97,7 +97,8 @@ impl fmt::Display for VerifyErrorKind {
             BadTable(i) => write!(f, "switch table {i} does not exist"),
             TableTooLarge(n) => write!(f, "switch table of {n} targets, more than the limit {MAX_SWITCH}"),
             StackUnderflow { needs, has } => {
-                write!(f, "stack underflow: needs {needs} operands, the stack holds {has}")
+                let (n, h) = (plural(*needs, "operand"), plural(*has, "word"));
+                write!(f, "stack underflow: needs {n}, the stack holds {h}")
             }
             StackTooDeep(h) => write!(f, "operand stack reaches {h} words, more than the limit {MAX_HEIGHT}"),
             HeightMismatch { expected, found } => write!(
@@ -105,10 +106,20 @@ impl fmt::Display for VerifyErrorKind {
                 "inconsistent stack height: {expected} on one path, {found} on another"
             ),
             ReturnHeight { results, height } => {
-                write!(f, "ret needs exactly {results} results on the stack, it holds {height}")
+                let (r, h) = (plural(*results, "result"), plural(*height, "word"));
+                write!(f, "ret needs exactly {r} on the stack, it holds {h}")
             }
             FallsOffEnd => write!(f, "control falls off the end of the function"),
         }
+    }
+}
+
+/// `1 result`, `2 results`.
+fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
