@@ -57,7 +57,7 @@ use host::{Grant, HostState, Prompt, Record, ReplayState, Transcript};
 use rarvm_interp::Interp;
 use rarvm_jit::Mode;
 pub use rarvm_jit::Stats as JitStats;
-pub use rarvm_jit::{Jit, Mode as JitMode, DEFAULT_HOT};
+pub use rarvm_jit::{Jit, Mode as JitMode, AUTO_RATE, JIT_RATE};
 pub use rarvm_runtime::asm::AsmError;
 pub use rarvm_runtime::codec::DecodeError;
 pub use rarvm_runtime::image::{self, ImageError};
@@ -341,7 +341,7 @@ impl Vm {
             .root
             .as_deref_mut()
             .expect("the root is present between runs");
-        let bytes = key.footprint();
+        let bytes = rarvm_runtime::limits::KEY_BYTES + key.record_bytes();
         root.keys.push(Key::Host(Box::new(key)));
         root.footprint += bytes;
         root.mem_limit += bytes;
@@ -434,7 +434,7 @@ impl Vm {
         }
     }
 
-    /// The JIT, if it is the engine (to tune it, e.g. [`Jit::set_hot_threshold`]).
+    /// The JIT, if it is the engine (to tune it, e.g. [`Jit::set_code_limit`]).
     pub fn jit_mut(&mut self) -> Option<&mut Jit> {
         match &mut self.engine {
             Some(EngineBox::Jit(j)) => Some(j),

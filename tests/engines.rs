@@ -7,17 +7,17 @@ use rarvm::{EngineKind, Module, Outcome, Status, Vm};
 
 const MEM: u64 = 64 << 20;
 
-/// The engines compared: the interpreter, the JIT, auto with its default threshold, and
-/// auto compiling at the first call or back edge (so it hands over as often as it can).
+/// The engines compared: the interpreter, the JIT compiling every function the first time
+/// it runs (so it hands over as often as it can), the JIT and auto as users run them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum E {
     Interp,
+    JitEager,
     Jit,
     Auto,
-    AutoHot,
 }
 
-const ENGINES: [E; 4] = [E::Interp, E::Jit, E::Auto, E::AutoHot];
+const ENGINES: [E; 4] = [E::Interp, E::JitEager, E::Jit, E::Auto];
 
 fn vm(e: E, module: &Module, args: &[u64]) -> Vm {
     let mut vm = Vm::new(module, args).unwrap();
@@ -28,16 +28,12 @@ fn vm(e: E, module: &Module, args: &[u64]) -> Vm {
 fn set(vm: &mut Vm, e: E) {
     let kind = match e {
         E::Interp => EngineKind::Interp,
-        E::Jit => EngineKind::Jit,
-        E::Auto | E::AutoHot => EngineKind::Auto,
+        E::JitEager | E::Jit => EngineKind::Jit,
+        E::Auto => EngineKind::Auto,
     };
     vm.set_engine(kind).unwrap();
-    if let Some(jit) = vm.jit_mut() {
-        jit.set_hot_threshold(if e == E::AutoHot {
-            1
-        } else {
-            rarvm::DEFAULT_HOT
-        });
+    if e == E::JitEager {
+        vm.jit_mut().unwrap().set_compile_rate(0);
     }
 }
 
@@ -538,17 +534,66 @@ fn frame_memory_runs_out_at_the_same_call() {
 #[test]
 fn the_jit_runs_natively_and_exits_where_it_must() {
     let m = example("fib.rasm");
-    let mut v = vm(E::Jit, &m, &[25]);
+    let mut v = vm(E::JitEager, &m, &[25]);
     assert_eq!(v.run(10_000_000, MEM).results, vec![75025]);
     let stats = v.jit_stats().unwrap();
     assert_eq!(stats.compiled, 2);
-    assert_eq!(stats.interp_runs, 0);
+    // As users run it, fib earns its compilation; main, which runs once, does not.
+    let mut v = vm(E::Jit, &m, &[25]);
+    assert_eq!(v.run(10_000_000, MEM).results, vec![75025]);
+    let stats = v.jit_stats().unwrap();
+    assert_eq!(stats.compiled, 1, "{stats}");
+    assert!(stats.native_entries > 0, "{stats}");
     // The sandbox pattern shares one compilation between all children.
     let (_, src, args) = PROGRAMS[7];
     let m = source(src);
-    let mut v = vm(E::Jit, &m, args);
+    let mut v = vm(E::JitEager, &m, args);
     v.run(10_000_000, MEM);
     let stats = v.jit_stats().unwrap();
     assert_eq!(stats.compiled, 2, "{stats}");
     assert!(stats.native_entries >= 25, "{stats}");
+}
+
+/// Compilation is earned: the JIT compiles a function only after the program spent gas in
+/// it in proportion to the compile's cost, so code that runs briefly is never compiled and
+/// a program of 65,536 functions starts at once.
+#[test]
+fn compilation_is_earned_and_lazy() {
+    let mut src = String::from(
+        "func main() -> 1
+    push 7
+    ret
+end
+",
+    );
+    for f in 0..65_535 {
+        src.push_str(&format!(
+            "func f{f}(x) -> 1
+    local.get x
+    push {f}
+    add
+    ret
+end
+"
+        ));
+    }
+    let m = source(&src);
+    for e in [E::Jit, E::Auto] {
+        let mut v = vm(e, &m, &[]);
+        assert_eq!(v.run(1_000, MEM).results, vec![7]);
+        let stats = v.jit_stats().unwrap();
+        assert_eq!((stats.compiled, stats.native_entries), (0, 0), "{stats}");
+    }
+    // A hot loop earns it: compiled within a bounded amount of interpreted gas.
+    let m = example("sieve.rasm");
+    let mut v = vm(E::Jit, &m, &[200_000]);
+    let out = v.run(1 << 40, MEM);
+    let stats = v.jit_stats().unwrap();
+    assert!(stats.compiled >= 1, "{stats}");
+    assert!(
+        stats.compile_cost * rarvm::JIT_RATE <= out.gas_used,
+        "compiling ({} cost units) was paid by gas ({})",
+        stats.compile_cost,
+        out.gas_used
+    );
 }

@@ -3,7 +3,9 @@
 //!
 //! Commands run in a scratch directory that links to the repository's `examples/`, so the
 //! files they write (`fib.img`) stay out of the working tree, and in the order the README
-//! gives them, so a later command sees what an earlier one wrote.
+//! gives them, so a later command sees what an earlier one wrote. After a deliberate change
+//! of what they print, `UPDATE_README=1 cargo test --release --test readme` rewrites the
+//! printed lines.
 
 use std::path::Path;
 use std::process::Command;
@@ -61,6 +63,9 @@ fn readme_console_sessions_print_what_they_show() {
         blocks.len() >= 3,
         "the README shows at least three sessions"
     );
+    let update = std::env::var_os("UPDATE_README").is_some();
+    // (README line of the command, lines it printed), for an update.
+    let mut printed_at: Vec<(usize, usize, Vec<String>)> = Vec::new();
     for (b, steps) in blocks.iter().enumerate() {
         let dir = std::env::temp_dir().join(format!("rarvm-readme-{}-{b}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -76,6 +81,10 @@ fn readme_console_sessions_print_what_they_show() {
                 .lines()
                 .map(|l| l.trim_end().to_string())
                 .collect();
+            if update {
+                printed_at.push((step.line, step.expected.len(), printed));
+                continue;
+            }
             assert_eq!(
                 printed,
                 step.expected,
@@ -86,5 +95,13 @@ fn readme_console_sessions_print_what_they_show() {
             );
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if update {
+        let mut lines: Vec<String> = readme.lines().map(str::to_string).collect();
+        // From the bottom, so earlier line numbers stay valid.
+        for (line, old, printed) in printed_at.into_iter().rev() {
+            lines.splice(line..line + old, printed);
+        }
+        std::fs::write(root.join("README.md"), lines.join("\n") + "\n").unwrap();
     }
 }

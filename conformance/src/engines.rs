@@ -7,23 +7,24 @@ use rarvm::{EngineKind, Vm};
 pub enum Engine {
     /// The reference interpreter: the oracle.
     Interp,
-    /// The JIT, compiling everything first.
+    /// The JIT compiling every function the first time it runs: native code everywhere,
+    /// handing over as often as it can.
+    JitEager,
+    /// The JIT as users run it: functions compiled once they earned it.
     Jit,
-    /// Auto with its default threshold.
+    /// Auto: only hot functions compiled.
     Auto,
-    /// Auto compiling at the first call or back edge: hands over as often as it can.
-    AutoHot,
 }
 
 impl Engine {
-    pub const ALL: [Engine; 4] = [Engine::Interp, Engine::Jit, Engine::Auto, Engine::AutoHot];
+    pub const ALL: [Engine; 4] = [Engine::Interp, Engine::JitEager, Engine::Jit, Engine::Auto];
 
     pub fn name(self) -> &'static str {
         match self {
             Engine::Interp => "interp",
+            Engine::JitEager => "jit-eager",
             Engine::Jit => "jit",
             Engine::Auto => "auto",
-            Engine::AutoHot => "auto-hot",
         }
     }
 
@@ -34,16 +35,14 @@ impl Engine {
     pub fn apply(self, vm: &mut Vm) {
         let kind = match self {
             Engine::Interp => EngineKind::Interp,
-            Engine::Jit => EngineKind::Jit,
-            Engine::Auto | Engine::AutoHot => EngineKind::Auto,
+            Engine::JitEager | Engine::Jit => EngineKind::Jit,
+            Engine::Auto => EngineKind::Auto,
         };
         vm.set_engine(kind).expect("the JIT runs on this host");
-        if let Some(jit) = vm.jit_mut() {
-            jit.set_hot_threshold(if self == Engine::AutoHot {
-                1
-            } else {
-                rarvm::DEFAULT_HOT
-            });
+        if self == Engine::JitEager {
+            if let Some(jit) = vm.jit_mut() {
+                jit.set_compile_rate(0);
+            }
         }
     }
 }

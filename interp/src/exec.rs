@@ -1,7 +1,7 @@
 //! The interpreter loop: the reference semantics of every instruction.
 
 use rarvm_runtime::engine::{Budget, Exit};
-use rarvm_runtime::isa::{dynamic_gas, Field, Instr, Opcode};
+use rarvm_runtime::isa::{Field, Instr};
 use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
 use rarvm_runtime::process::{Fault, Frame, Process};
 use rarvm_runtime::sys;
@@ -28,9 +28,10 @@ fn load<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
 /// Lets another engine take over at block starts (see [`crate::Tiering`]).
 pub trait Tiering {
     /// Control is about to enter the block at `pc` of `func` — a callee's entry, a caller's
-    /// continuation after a return, or the target of a backward branch (`backward`).
-    /// Returning true stops the interpreter there, with the block not yet paid.
-    fn enter(&mut self, func: u32, pc: u32, backward: bool) -> bool;
+    /// continuation after a return, or the target of a backward branch (`backward`) —
+    /// with `fuel` left in the budget. Returning true stops the interpreter there, with
+    /// the block not yet paid.
+    fn enter(&mut self, func: u32, pc: u32, backward: bool, fuel: u64) -> bool;
 }
 
 /// Never hands over: the plain reference interpreter.
@@ -38,7 +39,7 @@ pub struct NoTiering;
 
 impl Tiering for NoTiering {
     #[inline(always)]
-    fn enter(&mut self, _func: u32, _pc: u32, _backward: bool) -> bool {
+    fn enter(&mut self, _func: u32, _pc: u32, _backward: bool, _fuel: u64) -> bool {
         false
     }
 }
@@ -63,9 +64,7 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
     let mut ip = f.entry_of[top.pc as usize] as usize;
     let mut base = top.base as usize;
     let mut sp = p.stack.len();
-    if p.stack.len() < base + f.frame_words {
-        p.stack.resize(base + f.frame_words, 0);
-    }
+    p.reserve_stack(base + f.frame_words);
 
     // Leaves the state canonical at op `ip` and returns `e`.
     macro_rules! exit {
@@ -79,7 +78,14 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
     macro_rules! branch {
         ($t:expr) => {{
             let t = $t as usize;
-            if t <= ip && tier.enter(p.frames.last().expect("frame").func, f.pc_of[t], true) {
+            if t <= ip
+                && tier.enter(
+                    p.frames.last().expect("frame").func,
+                    f.pc_of[t],
+                    true,
+                    b.fuel,
+                )
+            {
                 ip = t;
                 p.stack.truncate(sp);
                 p.frames.last_mut().expect("frame").pc = f.pc_of[ip];
@@ -201,30 +207,28 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 if new_base + c.frame_words > MAX_STACK_WORDS {
                     fault!(Fault::StackOverflow);
                 }
-                let gas = dynamic_gas(Opcode::Call, 0);
-                if b.fuel < gas {
-                    exit!(Exit::OutOfGas(gas));
+                if b.fuel < c.call_gas {
+                    exit!(Exit::OutOfGas(c.call_gas));
                 }
                 if b.mem < c.frame_bytes {
                     exit!(Exit::OutOfMemory(c.frame_bytes));
                 }
-                b.fuel -= gas;
+                b.fuel -= c.call_gas;
                 b.mem -= c.frame_bytes;
+                rarvm_runtime::meter::touched(8 * c.frame_words as u64);
                 p.frames.last_mut().expect("frame").pc = f.pc_of[ip] + 1;
                 p.frames.push(Frame {
                     func: callee,
                     pc: 0,
                     base: new_base as u32,
                 });
-                if p.stack.len() < new_base + c.frame_words {
-                    p.stack.resize(new_base + c.frame_words, 0);
-                }
+                p.reserve_stack(new_base + c.frame_words);
                 p.stack[sp..new_base + c.locals].fill(0);
                 sp = new_base + c.locals;
                 base = new_base;
                 f = c;
                 ip = f.entry_of[0] as usize;
-                if tier.enter(callee, 0, false) {
+                if tier.enter(callee, 0, false, b.fuel) {
                     p.stack.truncate(sp);
                     return Outcome::HandOver;
                 }
@@ -250,11 +254,9 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 // A run that began inside the callee reserved only the callee's frame; the
                 // caller's may reach further (more operands after the call than the callee
                 // has words).
-                if p.stack.len() < base + f.frame_words {
-                    p.stack.resize(base + f.frame_words, 0);
-                }
+                p.reserve_stack(base + f.frame_words);
                 ip = f.entry_of[caller.pc as usize] as usize;
-                if tier.enter(caller.func, caller.pc, false) {
+                if tier.enter(caller.func, caller.pc, false, b.fuel) {
                     p.stack.truncate(sp);
                     return Outcome::HandOver;
                 }

@@ -5,7 +5,7 @@
 //! pointing at the target block's charge. The mapping back to instruction indices keeps
 //! every exit canonical.
 
-use rarvm_runtime::isa::Instr;
+use rarvm_runtime::isa::{dynamic_gas, Instr, Opcode};
 use rarvm_runtime::verify::VerifiedModule;
 
 /// One interpreter op: a block's gas charge, or an instruction whose branch targets are
@@ -32,6 +32,8 @@ pub(crate) struct Func {
     pub locals: usize,
     pub frame_words: usize,
     pub frame_bytes: u64,
+    /// What calling this function costs: `call`'s gas for its frame.
+    pub call_gas: u64,
 }
 
 /// A lowered module, attached to its [`VerifiedModule`] and shared by all its processes.
@@ -84,6 +86,7 @@ fn lower_func(m: &VerifiedModule, index: u32) -> Func {
         locals: f.local_count() as usize,
         frame_words: info.frame_words as usize,
         frame_bytes: info.frame_bytes,
+        call_gas: dynamic_gas(Opcode::Call, info.frame_bytes),
     }
 }
 

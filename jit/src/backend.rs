@@ -1,6 +1,6 @@
-//! The Cranelift backend: compiles functions into executable memory owned by the engine.
+//! The Cranelift backend: compiles one function into executable memory of its own.
 
-use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -8,16 +8,21 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 use rarvm_runtime::verify::VerifiedModule;
 
+use crate::cache::Code;
+use crate::tier::entry_points;
 use crate::translate::{native_signature, translate};
 
-/// Owns the executable memory of every function it compiled; freed when dropped.
+/// The target and Cranelift's reusable contexts.
 pub(crate) struct Backend {
-    module: Option<JITModule>,
+    isa: OwnedTargetIsa,
     ctx: Context,
     fctx: FunctionBuilderContext,
     cc: CallConv,
-    next_name: u64,
 }
+
+/// Memory a compiled function is counted as holding besides its code: what its own
+/// executable mapping rounds up to, and the bookkeeping around it.
+const PAGE: usize = 4096;
 
 impl Backend {
     /// A backend for the host's architecture (x86-64 or aarch64).
@@ -48,98 +53,69 @@ impl Backend {
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("no JIT for this host: {e}"))?;
         let cc = isa.default_call_conv();
-        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-        let ctx = module.make_context();
         Ok(Backend {
-            module: Some(module),
-            ctx,
+            isa,
+            ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             cc,
-            next_name: 0,
         })
     }
 
-    /// Compiles functions `funcs` of `m` and returns their native entries, in order.
+    /// Compiles function `f` of `m` into code of its own.
     ///
     /// # Errors
     /// Cranelift rejected the generated code (a bug in the translator).
-    pub fn compile(
-        &mut self,
-        m: &VerifiedModule,
-        funcs: &[u32],
-        metered: bool,
-    ) -> Result<Vec<Compiled>, String> {
-        let module = self.module.as_mut().expect("present until dropped");
-        let mut ids = Vec::with_capacity(funcs.len());
-        let mut frames = Vec::with_capacity(funcs.len());
+    pub fn compile(&mut self, m: &VerifiedModule, f: u32, metered: bool) -> Result<Code, String> {
+        let mut module = JITModule::new(JITBuilder::with_isa(
+            self.isa.clone(),
+            default_libcall_names(),
+        ));
+        let name = &m.func(f).name;
+        let signature = native_signature(self.cc);
+        let id = module
+            .declare_function("rarvm_fn", Linkage::Local, &signature)
+            .map_err(|e| format!("declaring `{name}`: {e}"))?;
+        self.ctx.clear();
+        self.ctx.func.signature = signature;
+        let this = module.declare_func_in_func(id, &mut self.ctx.func);
+        let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        translate(&mut b, m, f, self.cc, this, metered);
+        b.finalize(module.target_config());
         let dump = std::env::var_os("RARVM_JIT_DUMP").is_some();
-        for &f in funcs {
-            let signature = native_signature(self.cc);
-            let name = format!("rarvm_fn{}", self.next_name);
-            self.next_name += 1;
-            let id = module
-                .declare_function(&name, Linkage::Local, &signature)
-                .map_err(|e| format!("declaring `{}`: {e}", m.func(f).name))?;
-            self.ctx.func.signature = signature;
-            let this = module.declare_func_in_func(id, &mut self.ctx.func);
-            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            translate(&mut b, m, f, self.cc, this, metered);
-            b.finalize(module.target_config());
-            if dump {
-                self.ctx.set_disasm(true);
-                eprintln!(
-                    "; ---- {} (CLIF)\n{}",
-                    m.func(f).name,
-                    self.ctx.func.display()
-                );
-            }
-            module
-                .define_function(id, &mut self.ctx)
-                .map_err(|e| format!("compiling `{}`: {e:?}", m.func(f).name))?;
-            let layout = self
-                .ctx
-                .compiled_code()
-                .and_then(|c| c.buffer.frame_layout());
-            // Below the frame pointer, plus the saved frame pointer and return address, plus
-            // a margin for what the prologue pushes before the frame is set up.
-            frames.push(layout.map_or(4096, |l| l.frame_to_fp_offset) + 16 + 64);
-            if dump {
-                if let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
-                    eprintln!("; ---- {} (machine code)\n{code}", m.func(f).name);
-                }
-            }
-            module.clear_context(&mut self.ctx);
-            ids.push(id);
+        if dump {
+            self.ctx.set_disasm(true);
+            eprintln!("; ---- {name} (CLIF)\n{}", self.ctx.func.display());
         }
-        module
-            .finalize_definitions()
-            .map_err(|e| format!("finalizing code: {e}"))?;
-        Ok(ids
-            .into_iter()
-            .zip(frames)
-            .map(|(id, frame)| Compiled {
-                code: module.get_finalized_function(id),
-                frame,
-            })
-            .collect())
-    }
-}
-
-/// One compiled function.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Compiled {
-    /// Its native entry.
-    pub code: *const u8,
-    /// An upper bound of the host stack its frame takes.
-    pub frame: u32,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        if let Some(module) = self.module.take() {
-            // SAFETY: the engine that owns this backend owns every table holding pointers
-            // into this code and drops them with it; no native code runs during drop.
+        let defined = module.define_function(id, &mut self.ctx);
+        if let Err(e) = defined {
+            self.ctx.clear();
+            // SAFETY: nothing was finalized, so no code of this module is referenced.
             unsafe { module.free_memory() };
+            return Err(format!("compiling `{name}`: {e:?}"));
         }
+        let compiled = self.ctx.compiled_code().expect("just compiled");
+        let size = compiled.code_info().total_size as usize;
+        // Below the frame pointer, plus the saved frame pointer and return address, plus a
+        // margin for what the prologue pushes before the frame is set up.
+        let frame = compiled
+            .buffer
+            .frame_layout()
+            .map_or(4096, |l| l.frame_to_fp_offset)
+            + 16
+            + 64;
+        if dump {
+            if let Some(code) = compiled.vcode.as_ref() {
+                eprintln!("; ---- {name} (machine code)\n{code}");
+            }
+        }
+        self.ctx.clear();
+        if let Err(e) = module.finalize_definitions() {
+            // SAFETY: finalizing failed, so no code of this module is referenced.
+            unsafe { module.free_memory() };
+            return Err(format!("finalizing `{name}`: {e}"));
+        }
+        let entry = module.get_finalized_function(id);
+        let bytes = size.div_ceil(PAGE) * PAGE + PAGE;
+        Ok(Code::new(module, entry, frame, bytes, entry_points(m, f)))
     }
 }

@@ -71,6 +71,10 @@ struct Tx<'a, 'b> {
     mem_base: Variable,
     mem_size: Variable,
     blocks: Vec<Option<Block>>,
+    /// The shared exit tail, created by the first exit.
+    tail: Option<Block>,
+    /// Where the runtime may enter: see [`crate::tier::entry_points`].
+    entries: Vec<bool>,
     native_sig: SigRef,
     helper_sig: SigRef,
 }
@@ -118,23 +122,7 @@ pub(crate) fn translate(
     let fuel = b.declare_var(I64);
     let mem_base = b.declare_var(I64);
     let mem_size = b.declare_var(I64);
-    let uses_memory = f.code.iter().any(|i| {
-        matches!(
-            i.opcode(),
-            Opcode::Load8U
-                | Opcode::Load8S
-                | Opcode::Load16U
-                | Opcode::Load16S
-                | Opcode::Load32U
-                | Opcode::Load32S
-                | Opcode::Load64
-                | Opcode::Store8
-                | Opcode::Store16
-                | Opcode::Store32
-                | Opcode::Store64
-                | Opcode::MemSize
-        )
-    });
+    let uses_memory = f.code.iter().any(|i| i.info().touches_memory());
     let blocks = (0..f.code.len())
         .map(|pc| (info.leader[pc] && info.height[pc] != UNREACHABLE).then(|| b.create_block()))
         .collect();
@@ -157,6 +145,8 @@ pub(crate) fn translate(
         mem_base,
         mem_size,
         blocks,
+        tail: None,
+        entries: crate::tier::entry_points(m, index),
         native_sig,
         helper_sig,
     };
@@ -164,6 +154,9 @@ pub(crate) fn translate(
     tx.reload_memory();
     tx.dispatch(entry_pc);
     tx.body();
+    if let Some(t) = tx.tail {
+        tx.b.seal_block(t);
+    }
     tx.b.seal_all_blocks();
 }
 
@@ -259,7 +252,7 @@ impl Tx<'_, '_> {
         let mut switch = Switch::new();
         let mut loads = Vec::new();
         for pc in 0..self.f.code.len() {
-            if self.blocks[pc].is_some() {
+            if self.entries[pc] {
                 let load = self.b.create_block();
                 switch.set_entry(pc as u128 + 1, load);
                 loads.push((pc, load));
@@ -268,6 +261,7 @@ impl Tx<'_, '_> {
         switch.emit(self.b, entry_pc, trap);
         for (pc, load) in loads {
             self.b.switch_to_block(load);
+            self.b.seal_block(load);
             for j in 0..self.info.height[pc] {
                 let v = self.load_val(self.nlocals + j);
                 self.set_s(j, v);
@@ -276,16 +270,46 @@ impl Tx<'_, '_> {
             self.b.ins().jump(target, &[]);
         }
         self.b.switch_to_block(trap);
-        // The driver resumes only at reachable block starts, every one of which is an entry.
+        self.b.seal_block(trap);
+        // The driver enters native code only at the entries it was compiled with.
         self.b
             .ins()
             .trap(ir::TrapCode::user(1).expect("nonzero trap code"));
     }
 
     /// Translates every reachable instruction.
+    ///
+    /// Blocks are sealed as soon as every branch into them has been translated — at once
+    /// for blocks entered only from before them (the dispatch comes first), after their
+    /// last backward branch for loop headers — so variables resolve without placeholder
+    /// parameters and Cranelift's work stays linear in the function.
     fn body(&mut self) {
+        let len = self.f.code.len();
+        let mut last_backward = vec![None::<usize>; len];
+        for (pc, ins) in self.f.code.iter().enumerate() {
+            if self.info.height[pc] == UNREACHABLE {
+                continue;
+            }
+            let mut note = |t: u32| {
+                let t = t as usize;
+                if t <= pc {
+                    last_backward[t] = Some(last_backward[t].map_or(pc, |p: usize| p.max(pc)));
+                }
+            };
+            match *ins {
+                Instr::Jmp(t) | Instr::Jz(t) | Instr::Jnz(t) => note(t),
+                Instr::Switch(t) => self.f.tables[t as usize].iter().for_each(|&t| note(t)),
+                _ => {}
+            }
+        }
+        let mut seal_after: Vec<Vec<usize>> = vec![Vec::new(); len];
+        for (t, last) in last_backward.iter().enumerate() {
+            if let Some(pc) = last {
+                seal_after[*pc].push(t);
+            }
+        }
         let mut open = false;
-        for pc in 0..self.f.code.len() {
+        for pc in 0..len {
             let h = self.info.height[pc];
             if h == UNREACHABLE {
                 continue;
@@ -295,12 +319,19 @@ impl Tx<'_, '_> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
+                if last_backward[pc].is_none() {
+                    self.b.seal_block(block);
+                }
                 let ins = self.f.code[pc];
                 if ins.info().metering == Metering::Block {
                     self.charge(pc as u32, h, u64::from(self.info.block_cost[pc]));
                 }
             }
             open = self.instr(pc as u32, h);
+            for &t in &seal_after[pc] {
+                self.b
+                    .seal_block(self.blocks[t].expect("a branch target is a block"));
+            }
         }
     }
 
@@ -333,26 +364,63 @@ impl Tx<'_, '_> {
     }
 
     /// Stores this frame as the state at `pc` with `h` operands, records it, and leaves.
+    /// The frame's words are stored here; the rest is the function's one shared exit tail.
     fn exit(&mut self, pc: u32, h: u32, kind: ExitKind) {
         self.store_frame(h);
+        let (reason, arg) = match kind {
+            ExitKind::Static(reason, arg) => (self.iconst(reason as u64), self.iconst(arg)),
+            ExitKind::Dynamic(reason) => {
+                // The helper wrote its argument already; the tail stores it back.
+                let reason = self.b.ins().uextend(I64, reason);
+                (reason, self.load_ctx(offset_of!(Ctx, exit_arg)))
+            }
+        };
+        let pc = self.iconst(u64::from(pc));
+        let words = self.iconst(u64::from(self.nlocals + h));
+        let fuel = self.b.use_var(self.fuel);
+        let tail = self.tail();
+        self.b.ins().jump(
+            tail,
+            &[
+                pc.into(),
+                words.into(),
+                reason.into(),
+                arg.into(),
+                fuel.into(),
+            ],
+        );
+    }
+
+    /// The shared exit tail: `(pc, words, reason, arg, fuel)` — records this frame at `pc`
+    /// holding `words` words, writes the exit and returns to the runtime.
+    fn tail(&mut self) -> Block {
+        if let Some(t) = self.tail {
+            return t;
+        }
+        let here = self.b.current_block();
+        let t = self.b.create_block();
+        self.b.set_cold_block(t);
+        for _ in 0..5 {
+            self.b.append_block_param(t, I64);
+        }
+        self.b.switch_to_block(t);
+        let p = self.b.block_params(t).to_vec();
+        let (pc, words, reason, arg, fuel) = (p[0], p[1], p[2], p[3], p[4]);
         let base = self.base_idx();
-        self.push_record(self.index, pc, base);
-        let sp = self.b.ins().iadd_imm_s(base, i64::from(self.nlocals + h));
+        let func = self.iconst(u64::from(self.index));
+        self.push_record(func, pc, base);
+        let sp = self.b.ins().iadd(base, words);
         self.store_ctx(offset_of!(Ctx, exit_sp), sp);
         self.store_ctx(offset_of!(Ctx, used), self.used);
-        match kind {
-            ExitKind::Static(reason, arg) => {
-                self.store_ctx_const(offset_of!(Ctx, exit_reason), reason as u64);
-                self.store_ctx_const(offset_of!(Ctx, exit_arg), arg);
-            }
-            ExitKind::Dynamic(reason) => {
-                let reason = self.b.ins().uextend(I64, reason);
-                self.store_ctx(offset_of!(Ctx, exit_reason), reason);
-            }
-        }
-        let fuel = self.b.use_var(self.fuel);
+        self.store_ctx(offset_of!(Ctx, exit_reason), reason);
+        self.store_ctx(offset_of!(Ctx, exit_arg), arg);
         self.store_ctx(offset_of!(Ctx, fuel), fuel);
         self.return_exit();
+        if let Some(here) = here {
+            self.b.switch_to_block(here);
+        }
+        self.tail = Some(t);
+        t
     }
 
     /// Writes the locals and the bottom `h` operands to `vals`.
@@ -368,7 +436,7 @@ impl Tx<'_, '_> {
     }
 
     /// Appends a frame record: exiting frames record themselves innermost first.
-    fn push_record(&mut self, func: u32, pc: u32, base: Value) {
+    fn push_record(&mut self, func: Value, pc: Value, base: Value) {
         let index = self.load_ctx(offset_of!(Ctx, exit_frames));
         let next = self.b.ins().iadd_imm_s(index, 1);
         self.store_ctx(offset_of!(Ctx, exit_frames), next);
@@ -378,8 +446,6 @@ impl Tx<'_, '_> {
             .ins()
             .imul_imm_s(index, size_of::<FrameRecord>() as i64);
         let rec = self.b.ins().iadd(frames, offset);
-        let func = self.iconst(u64::from(func));
-        let pc = self.iconst(u64::from(pc));
         self.b
             .ins()
             .store(trusted(), func, rec, off(offset_of!(FrameRecord, func)));
@@ -555,13 +621,19 @@ impl Tx<'_, '_> {
         let limit = self.load_ctx(offset_of!(Ctx, used_limit));
         let near = self.b.ins().icmp(IntCC::UnsignedGreaterThan, used, limit);
         self.exit_if(near, pc, h, state(Reason::Recheck, 0));
-        let gas = dynamic_gas(Opcode::Call, 0);
-        let fuel = self.b.use_var(self.fuel);
-        let poor = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, fuel, gas as i64);
-        self.exit_if(poor, pc, h, state(Reason::OutOfGas, gas));
+        let gas = if self.metered {
+            dynamic_gas(Opcode::Call, fb)
+        } else {
+            0
+        };
+        if gas > 0 {
+            let fuel = self.b.use_var(self.fuel);
+            let poor = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, fuel, gas as i64);
+            self.exit_if(poor, pc, h, state(Reason::OutOfGas, gas));
+        }
 
         // Commit the call's charges and pass the arguments through the callee's frame.
         let fuel = self.b.use_var(self.fuel);
@@ -610,7 +682,8 @@ impl Tx<'_, '_> {
         // locals beyond the arguments.
         let base = self.base_idx();
         let callee_base = self.b.ins().iadd_imm_s(base, i64::from(k));
-        self.push_record(callee, 0, callee_base);
+        let (callee_v, zero) = (self.iconst(u64::from(callee)), self.iconst(0));
+        self.push_record(callee_v, zero, callee_base);
         let sp = self.b.ins().iadd_imm_s(callee_base, i64::from(lc));
         self.store_ctx(offset_of!(Ctx, exit_sp), sp);
         self.store_ctx_const(offset_of!(Ctx, exit_reason), Reason::NotCompiled as u64);
@@ -622,7 +695,11 @@ impl Tx<'_, '_> {
         self.b.switch_to_block(common);
         self.store_frame(h - np);
         let base = self.base_idx();
-        self.push_record(self.index, pc + 1, base);
+        let (this_v, next) = (
+            self.iconst(u64::from(self.index)),
+            self.iconst(u64::from(pc) + 1),
+        );
+        self.push_record(this_v, next, base);
         self.return_exit();
 
         self.b.switch_to_block(back);

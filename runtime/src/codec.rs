@@ -11,6 +11,20 @@ pub struct DecodeError {
     /// Byte offset where the problem was found.
     pub offset: usize,
     pub message: String,
+    /// Set when decoding stopped before judging the input: what it decodes to would hold at
+    /// least this many bytes, more than the decoder was allowed (see [`crate::module::Module::decode_within`]).
+    pub too_large: Option<u64>,
+}
+
+impl DecodeError {
+    /// Decoding stopped at `offset` because the result would hold at least `need` bytes.
+    pub fn too_large(offset: usize, need: u64, limit: u64) -> DecodeError {
+        DecodeError {
+            offset,
+            message: format!("it would hold at least {need} bytes, more than the {limit} allowed"),
+            too_large: Some(need),
+        }
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -44,6 +58,7 @@ impl<'a> Reader<'a> {
         DecodeError {
             offset: self.pos,
             message: message.into(),
+            too_large: None,
         }
     }
 
@@ -51,6 +66,7 @@ impl<'a> Reader<'a> {
         DecodeError {
             offset,
             message: message.into(),
+            too_large: None,
         }
     }
 

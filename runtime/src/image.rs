@@ -9,14 +9,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::codec::{DecodeError, Reader, Writer};
+use crate::codec::{DecodeError, Reader};
 use crate::host::{Record, Reply, Transcript, MAX_TRANSCRIPT_RECORDS};
 use crate::isa::{Instr, Opcode};
 use crate::keys::{HostKey, KeyKind};
 use crate::limits::*;
-use crate::module::Module;
-use crate::process::{path_name, Fault, Frame, Key, Process, Status};
-use crate::verify::{verify, VerifiedModule, UNREACHABLE};
+use crate::process::{path_name, Decoded, Fault, Frame, Key, Process, Status};
+use crate::verify::{decode_verified, LoadError, VerifiedModule, UNREACHABLE};
 
 /// The first bytes of every image.
 pub const IMAGE_MAGIC: &[u8; 8] = b"RARVMIMG";
@@ -29,52 +28,48 @@ pub type ImageError = DecodeError;
 /// The size of a process record without its memory, port, frame values and keys.
 const RECORD_FIXED: u64 = 4 + 4 + 1 + 1 + 2 + 8 + 8 + 8 + 4 + 8 + 4 + 4;
 
-/// Where encoded bytes go: a buffer, or a counter for [`encoded_len`].
-trait Sink {
-    fn u8(&mut self, v: u8);
-    fn u16(&mut self, v: u16);
-    fn u32(&mut self, v: u32);
-    fn u64(&mut self, v: u64);
-    fn raw(&mut self, v: &[u8]);
-    fn words(&mut self, v: &[u64]);
+/// Where encoded bytes go: a buffer, a slice, a writer, or a counter for [`encoded_len`].
+/// The bytes of `words` in little-endian order, borrowed where that is the host's order.
+fn le_bytes(words: &[u64]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        // SAFETY: a `u64` slice is `8 * len` initialized bytes without padding, properly
+        // aligned for `u8`; the borrow lives as long as `words`.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) };
+        std::borrow::Cow::Borrowed(bytes)
+    } else {
+        std::borrow::Cow::Owned(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+    }
 }
 
-impl Sink for Writer {
+trait Sink {
+    fn raw(&mut self, v: &[u8]);
     fn u8(&mut self, v: u8) {
-        Writer::u8(self, v)
+        self.raw(&[v]);
     }
     fn u16(&mut self, v: u16) {
-        Writer::u16(self, v)
+        self.raw(&v.to_le_bytes());
     }
     fn u32(&mut self, v: u32) {
-        Writer::u32(self, v)
+        self.raw(&v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        Writer::u64(self, v)
-    }
-    fn raw(&mut self, v: &[u8]) {
-        Writer::raw(self, v)
+        self.raw(&v.to_le_bytes());
     }
     fn words(&mut self, v: &[u64]) {
-        Writer::words(self, v)
+        self.raw(&le_bytes(v));
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn raw(&mut self, v: &[u8]) {
+        self.extend_from_slice(v);
     }
 }
 
 struct Counter(u64);
 
 impl Sink for Counter {
-    fn u8(&mut self, _: u8) {
-        self.0 += 1;
-    }
-    fn u16(&mut self, _: u16) {
-        self.0 += 2;
-    }
-    fn u32(&mut self, _: u32) {
-        self.0 += 4;
-    }
-    fn u64(&mut self, _: u64) {
-        self.0 += 8;
-    }
     fn raw(&mut self, v: &[u8]) {
         self.0 += v.len() as u64;
     }
@@ -83,13 +78,101 @@ impl Sink for Counter {
     }
 }
 
+/// Fills a slice of exactly the image's length.
+struct Slice<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Sink for Slice<'_> {
+    fn raw(&mut self, v: &[u8]) {
+        self.out[self.at..self.at + v.len()].copy_from_slice(v);
+        self.at += v.len();
+    }
+}
+
+/// Writes to an `io::Write` in chunks, hashing as it goes; keeps the first error.
+struct Stream<'a, W: std::io::Write> {
+    out: &'a mut W,
+    buf: Vec<u8>,
+    hash: blake3::Hasher,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> Stream<'_, W> {
+    fn flush(&mut self) {
+        self.hash.update(&self.buf);
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(&self.buf) {
+                self.error = Some(e);
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+impl<W: std::io::Write> Sink for Stream<'_, W> {
+    fn raw(&mut self, v: &[u8]) {
+        const CHUNK: usize = 1 << 16;
+        if self.buf.len() + v.len() > CHUNK {
+            self.flush();
+        }
+        if v.len() > CHUNK {
+            self.hash.update(v);
+            if self.error.is_none() {
+                if let Err(e) = self.out.write_all(v) {
+                    self.error = Some(e);
+                }
+            }
+        } else {
+            self.buf.extend_from_slice(v);
+        }
+    }
+}
+
 /// The image of the tree rooted at `root`, which must not be running, and of its
 /// transcript.
 pub fn encode(root: &Process) -> Vec<u8> {
-    let mut w = Writer::default();
-    write_image(root, &mut w);
-    write_transcript(&root.transcript, &mut w);
-    w.bytes
+    let mut out = Vec::with_capacity(usize::try_from(encoded_len(root)).unwrap_or(0));
+    write_image(root, &mut out);
+    write_transcript(&root.transcript, &mut out);
+    out
+}
+
+/// Writes the image of `root` into `out`, which must be exactly [`encoded_len`] bytes.
+///
+/// # Panics
+/// If `out` has another length.
+pub fn encode_into(root: &Process, out: &mut [u8]) {
+    assert_eq!(
+        out.len() as u64,
+        encoded_len(root),
+        "a slice of the image's length"
+    );
+    let mut sink = Slice { out, at: 0 };
+    write_image(root, &mut sink);
+    write_transcript(&root.transcript, &mut sink);
+}
+
+/// Streams the image of `root` to `out` without holding it in memory, and returns its
+/// hash ([`hash_hex`]).
+///
+/// # Errors
+/// The first error `out` returned.
+pub fn write_to<W: std::io::Write>(root: &Process, out: &mut W) -> std::io::Result<String> {
+    let mut sink = Stream {
+        out,
+        buf: Vec::with_capacity(1 << 16),
+        hash: blake3::Hasher::new(),
+        error: None,
+    };
+    write_image(root, &mut sink);
+    write_transcript(&root.transcript, &mut sink);
+    sink.flush();
+    match sink.error {
+        Some(e) => Err(e),
+        None => Ok(sink.hash.finalize().to_hex().to_string()),
+    }
 }
 
 /// The length of [`encode`]'s output, computed without encoding memory.
@@ -218,6 +301,17 @@ fn write_record<S: Sink>(p: &Process, module: u32, out: &mut S) {
 /// no run could produce (a frame whose stack height disagrees with the verifier, a pc
 /// that is not a resumable point, a footprint above its limit, …).
 pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
+    decode_within(bytes, u64::MAX)
+}
+
+/// [`decode`], holding no more than `limit` bytes of what the tree will count in its
+/// footprint (memory, frames and the code footprint of its modules) while decoding: it
+/// stops as soon as what it read would exceed that, so a hostile image never makes the
+/// host hold more than it was allowed (`child.load`).
+///
+/// # Errors
+/// As [`decode`]; an error with [`DecodeError::too_large`] set when the limit stopped it.
+pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Box<Process>, ImageError> {
     let mut r = Reader::new(bytes);
     let magic = r.take(8, "image magic")?;
     if magic != IMAGE_MAGIC {
@@ -229,14 +323,20 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
     }
     let nmodules = r.count("module count", usize::MAX, 8)?;
     let mut modules = Vec::with_capacity(nmodules);
+    // What the tree will hold, at least: the code of its modules, then its processes.
+    let mut held = Held { bytes: 0, limit };
     for i in 0..nmodules {
         let len = r.u64("module length")?;
         let at = r.pos();
         let module_bytes = r.take(len, "module")?;
-        let module = Module::decode(module_bytes)
-            .map_err(|e| r.error_at(at + e.offset, format!("module {i}: {}", e.message)))?;
-        let module = verify(module)
-            .map_err(|e| r.error_at(at, format!("module {i} fails verification: {e}")))?;
+        let module = decode_verified(module_bytes, held.room()).map_err(|e| match e {
+            LoadError::Decode(e) if e.too_large.is_some() => {
+                DecodeError::too_large(at + e.offset, held.bytes + e.too_large.unwrap_or(0), limit)
+            }
+            LoadError::Decode(e) => r.error_at(at + e.offset, format!("module {i}: {}", e.message)),
+            LoadError::Verify(e) => r.error_at(at, format!("module {i} fails verification: {e}")),
+        })?;
+        held.add(module.code_footprint(), at)?;
         modules.push(module);
     }
 
@@ -249,7 +349,7 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
     let mut next_module = 0usize;
     let mut path: Vec<usize> = Vec::new();
     let mut open: Vec<Open> = Vec::new();
-    let (root, keys) = read_record(&mut r, &modules, &mut next_module)?;
+    let (root, keys) = read_record(&mut r, &modules, &mut next_module, &mut held)?;
     open.push(Open {
         proc: root,
         keys_left: keys,
@@ -265,7 +365,7 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
                 1 => {
                     path.push(top.proc.keys.len());
                     let offset = r.pos();
-                    let (child, keys) = read_record(&mut r, &modules, &mut next_module)?;
+                    let (child, keys) = read_record(&mut r, &modules, &mut next_module, &mut held)?;
                     open.push(Open {
                         proc: child,
                         keys_left: keys,
@@ -306,11 +406,34 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
     }
 }
 
-/// Reads one process record up to and including its key count.
+/// What a decoder has committed the host to hold so far, against its limit.
+struct Held {
+    bytes: u64,
+    limit: u64,
+}
+
+impl Held {
+    fn room(&self) -> u64 {
+        self.limit.saturating_sub(self.bytes)
+    }
+
+    /// Counts `n` more bytes (read at `at`), failing if they exceed the limit.
+    fn add(&mut self, n: u64, at: usize) -> Result<(), ImageError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.limit {
+            return Err(DecodeError::too_large(at, self.bytes, self.limit));
+        }
+        Ok(())
+    }
+}
+
+/// Reads one process record up to and including its key count, counting what it will
+/// hold in `held` before allocating it.
 fn read_record(
     r: &mut Reader<'_>,
     modules: &[Arc<VerifiedModule>],
     next_module: &mut usize,
+    held: &mut Held,
 ) -> Result<(Box<Process>, usize), ImageError> {
     let at = r.pos();
     if (r.remaining() as u64) < RECORD_FIXED {
@@ -319,6 +442,7 @@ fn read_record(
             r.remaining()
         )));
     }
+    held.add(PROCESS_BYTES, at)?;
     let m = r.u32("module index")? as usize;
     if m >= modules.len() || m > *next_module {
         return Err(r.error_at(
@@ -355,6 +479,7 @@ fn read_record(
             format!("memory of {mem_len} bytes exceeds the limit {MAX_MEMORY}"),
         ));
     }
+    held.add(mem_len, mem_at)?;
     let memory = r.take(mem_len, "memory")?.to_vec();
     let nframes = r.count("frame count", MAX_CALL_DEPTH, 12)?;
     let mut frames = Vec::with_capacity(nframes);
@@ -370,6 +495,7 @@ fn read_record(
             ));
         }
         let nvals = r.count("frame value count", MAX_STACK_WORDS - stack.len(), 8)?;
+        held.add(FRAME_RECORD_BYTES + 8 * nvals as u64, fat)?;
         frames.push(Frame {
             func,
             pc,
@@ -378,7 +504,8 @@ fn read_record(
         stack.extend(r.words(nvals, "frame values")?);
     }
     let nkeys = r.count("key count", MAX_KEYS, 1)?;
-    let p = Process {
+    held.add(KEY_BYTES * nkeys as u64, r.pos())?;
+    let p = Process::decoded(Decoded {
         module,
         entry,
         status,
@@ -386,15 +513,12 @@ fn read_record(
         gas_left,
         gas_used,
         mem_limit,
-        footprint: 0,
         port,
         memory,
         frames,
         stack,
-        keys: Vec::with_capacity(nkeys),
-        transcript: Vec::new(),
-        on_spine: false,
-    };
+        keys: nkeys,
+    });
     Ok((Box::new(p), nkeys))
 }
 
@@ -486,6 +610,14 @@ fn validate(p: &mut Process, is_root: bool) -> Result<(), String> {
         ));
     }
     let in_recurse = running == 1;
+    if in_recurse {
+        let slot = p
+            .keys
+            .iter()
+            .position(|k| matches!(k, Key::Process(c) if c.status == Status::Running))
+            .expect("one child is running");
+        p.running_slot = Some(slot as u32);
+    }
     if in_recurse
         && !matches!(
             p.status,
@@ -599,6 +731,7 @@ fn check_frames(p: &Process, in_recurse: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::verify;
 
     #[test]
     fn a_fresh_process_roundtrips() {

@@ -12,8 +12,6 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::limits::KEY_BYTES;
-
 /// Right to read: console input, files, directory listings, clocks, random words, receiving.
 pub const RIGHT_READ: u64 = 1;
 /// Right to write: console output, writing, truncating and removing files, sending.
@@ -256,10 +254,10 @@ impl HostKey {
         }
     }
 
-    /// The footprint of a slot holding this key: `KEY_BYTES + HOST_KEY_BYTES` plus its
-    /// name and scope bytes.
-    pub fn footprint(&self) -> u64 {
-        KEY_BYTES + HOST_KEY_BYTES + self.name.len() as u64 + self.scope.len() as u64
+    /// The footprint of this key's record, besides its slot's `KEY_BYTES`:
+    /// `HOST_KEY_BYTES` plus its name and scope bytes.
+    pub fn record_bytes(&self) -> u64 {
+        HOST_KEY_BYTES + self.name.len() as u64 + self.scope.len() as u64
     }
 
     /// A copy with everything the VM sees and no host handle.

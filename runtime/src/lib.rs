@@ -45,6 +45,7 @@ pub mod isa;
 pub mod keys;
 pub mod limits;
 pub mod machine;
+pub mod meter;
 pub mod module;
 pub mod process;
 pub mod sys;

@@ -34,3 +34,8 @@ pub const PROCESS_BYTES: u64 = 1024;
 pub const KEY_BYTES: u64 = 16;
 /// Footprint of one frame's record, in bytes (its words are charged separately).
 pub const FRAME_RECORD_BYTES: u64 = 16;
+/// Footprint of each instruction of a module a process holds as a child's code, besides
+/// its encoding: the host's decoded, verified and lowered forms of it.
+pub const CODE_BYTES_PER_INSTR: u64 = 64;
+/// Footprint of each function of such a module, besides its encoding and instructions.
+pub const CODE_BYTES_PER_FUNC: u64 = 512;

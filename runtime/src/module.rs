@@ -96,11 +96,27 @@ impl Module {
     /// A [`DecodeError`] naming the byte offset and the problem: bad magic or version,
     /// truncation, counts beyond the limits, unknown opcodes, malformed names, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Module, DecodeError> {
-        Self::read(&mut Reader::new(bytes))
+        Self::decode_within(bytes, u64::MAX)
+    }
+
+    /// [`Module::decode`], stopping as soon as the code footprint of what was read
+    /// ([`code_footprint`]) exceeds `limit`: the host never holds more of a hostile module
+    /// than it was allowed to.
+    ///
+    /// # Errors
+    /// As [`Module::decode`]; an error with [`DecodeError::too_large`] set when the limit
+    /// stopped it.
+    pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Module, DecodeError> {
+        let mut meter = Meter {
+            limit,
+            instrs: 0,
+            funcs: 0,
+        };
+        Self::read(&mut Reader::new(bytes), &mut meter)
     }
 
     /// Reads one module from `r` and requires that it is the whole input.
-    fn read(r: &mut Reader<'_>) -> Result<Module, DecodeError> {
+    fn read(r: &mut Reader<'_>, meter: &mut Meter) -> Result<Module, DecodeError> {
         let magic = r.take(8, "module magic")?;
         if magic != MODULE_MAGIC {
             return Err(r.error_at(0, "not a rarvm module (bad magic)"));
@@ -120,6 +136,9 @@ impl Module {
             data.push(DataSegment { offset, bytes });
         }
         let nfuncs = r.count("function count", MAX_FUNCS, 17)?;
+        // Every function will count: check before making room for them.
+        meter.funcs = nfuncs as u64;
+        meter.check(r.pos())?;
         let mut funcs = Vec::with_capacity(nfuncs);
         for index in 0..nfuncs {
             let at = r.pos();
@@ -135,9 +154,12 @@ impl Module {
             let code_len = r.u32("code length")?;
             let code_at = r.pos();
             let code_bytes = r.take(u64::from(code_len), "function code")?;
-            let (code, tables) = decode_code(code_bytes).map_err(|e| DecodeError {
-                offset: code_at + e.offset,
-                message: format!("function `{name}`: {}", e.message),
+            let (code, tables) = decode_code(code_bytes, code_at, meter).map_err(|mut e| {
+                e.offset += code_at;
+                if e.too_large.is_none() {
+                    e.message = format!("function `{name}`: {}", e.message);
+                }
+                e
             })?;
             funcs.push(Function {
                 name,
@@ -155,6 +177,39 @@ impl Module {
             data,
             funcs,
         })
+    }
+
+    /// The number of instructions of all functions.
+    pub fn instruction_count(&self) -> u64 {
+        self.funcs.iter().map(|f| f.code.len() as u64).sum()
+    }
+}
+
+/// What the host holds for a module: its encoding of `len` bytes, and for each of its
+/// `instrs` instructions and `funcs` functions the decoded, verified and lowered forms the
+/// engines keep (`docs/SPEC.md` §5.3). A child whose module is its own counts this in its
+/// parent's footprint.
+pub const fn code_footprint(len: u64, instrs: u64, funcs: u64) -> u64 {
+    len.saturating_add(instrs.saturating_mul(CODE_BYTES_PER_INSTR))
+        .saturating_add(funcs.saturating_mul(CODE_BYTES_PER_FUNC))
+}
+
+/// Counts what a decoder has read, against a limit on its code footprint.
+struct Meter {
+    limit: u64,
+    instrs: u64,
+    funcs: u64,
+}
+
+impl Meter {
+    /// Fails when the footprint of everything up to byte `pos` exceeds the limit.
+    #[inline]
+    fn check(&self, pos: usize) -> Result<(), DecodeError> {
+        let need = code_footprint(pos as u64, self.instrs, self.funcs);
+        if need > self.limit {
+            return Err(DecodeError::too_large(pos, need, self.limit));
+        }
+        Ok(())
     }
 }
 
@@ -182,8 +237,13 @@ pub fn encode_code(f: &Function) -> Vec<u8> {
     w.bytes
 }
 
-/// Decodes a function's instruction bytes into instructions and branch tables.
-fn decode_code(bytes: &[u8]) -> Result<(Vec<Instr>, Vec<Vec<u32>>), DecodeError> {
+/// Decodes a function's instruction bytes (at offset `base` of the module) into
+/// instructions and branch tables, counting them against `meter`.
+fn decode_code(
+    bytes: &[u8],
+    base: usize,
+    meter: &mut Meter,
+) -> Result<(Vec<Instr>, Vec<Vec<u32>>), DecodeError> {
     let mut r = Reader::new(bytes);
     let mut code = Vec::new();
     let mut tables = Vec::new();
@@ -191,6 +251,11 @@ fn decode_code(bytes: &[u8]) -> Result<(Vec<Instr>, Vec<Vec<u32>>), DecodeError>
         if code.len() >= MAX_CODE {
             return Err(r.error(format!("more than {MAX_CODE} instructions")));
         }
+        meter.instrs += 1;
+        meter.check(base + r.pos()).map_err(|mut e| {
+            e.offset -= base;
+            e
+        })?;
         let at = r.pos();
         let byte = r.u8("opcode")?;
         let op = Opcode::from_u8(byte)

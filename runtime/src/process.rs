@@ -207,7 +207,17 @@ pub struct Process {
     /// True while the process is on the machine's spine (running, frozen, or parked with
     /// frozen descendants); only the machine sets it.
     pub(crate) on_spine: bool,
+    /// How many words at the start of `stack`'s buffer have been written, at least `stack.len()`
+    /// and at most its capacity: reserving them again needs no zeroing.
+    stack_init: usize,
+    /// A hint: the slot of the running child frozen inside this process, if any.
+    pub(crate) running_slot: Option<u32>,
 }
+
+/// Spare capacity a stopped process keeps in each of its vectors beyond what they hold: a
+/// sixteenth of what they hold, plus this many bytes (twice as much before it is trimmed).
+/// Together well within what `PROCESS_BYTES` counts beyond the process's record.
+const SPARE_BYTES: usize = 128;
 
 impl Process {
     /// A `ready` process that will run `entry` of `module`, with the module's initial
@@ -235,10 +245,37 @@ impl Process {
             keys: Vec::new(),
             transcript: Vec::new(),
             on_spine: false,
+            stack_init: 0,
+            running_slot: None,
         };
         p.footprint = p.self_footprint();
         p.mem_limit = p.footprint;
         p
+    }
+
+    /// A process as an image holds it; footprints and derived state are the decoder's
+    /// to compute.
+    pub(crate) fn decoded(d: Decoded) -> Process {
+        let stack_init = d.stack.len();
+        Process {
+            module: d.module,
+            entry: d.entry,
+            status: d.status,
+            fault: d.fault,
+            gas_left: d.gas_left,
+            gas_used: d.gas_used,
+            mem_limit: d.mem_limit,
+            footprint: 0,
+            port: d.port,
+            memory: d.memory,
+            frames: d.frames,
+            stack: d.stack,
+            keys: Vec::with_capacity(d.keys),
+            transcript: Vec::new(),
+            on_spine: false,
+            stack_init,
+            running_slot: None,
+        }
     }
 
     /// The footprint a fresh process of `entry` in `module` would have, without allocating it.
@@ -247,9 +284,9 @@ impl Process {
     }
 
     /// This process's own footprint, children excluded (`docs/SPEC.md` §Footprint):
-    /// the process record, occupied keys (host keys with their name and scope), memory,
-    /// frames (a `ready` process counts its entry frame), the code of each child whose
-    /// module is not this one's, and its transcript.
+    /// the process record, every key slot (host keys with their records), memory, frames
+    /// (a `ready` process counts its entry frame), the code of each child whose module is
+    /// not this one's, and its transcript.
     pub fn self_footprint(&self) -> u64 {
         let frames: u64 = if self.status == Status::Ready {
             self.module.info(self.entry).frame_bytes
@@ -259,17 +296,16 @@ impl Process {
                 .map(|f| self.module.info(f.func).frame_bytes)
                 .sum()
         };
-        let mut keys = 0u64;
+        let mut keys = KEY_BYTES * self.keys.len() as u64;
         let mut code = 0u64;
         for key in &self.keys {
             match key {
                 Key::Process(child) => {
-                    keys += KEY_BYTES;
                     if !Arc::ptr_eq(&child.module, &self.module) {
-                        code += child.module.bytes().len() as u64;
+                        code += child.module.code_footprint();
                     }
                 }
-                Key::Host(k) => keys += k.footprint(),
+                Key::Host(k) => keys += k.record_bytes(),
                 Key::Empty | Key::Active => {}
             }
         }
@@ -277,13 +313,78 @@ impl Process {
         PROCESS_BYTES + keys + self.memory.len() as u64 + frames + code + transcript
     }
 
+    /// The footprint a new key in slot `slot` adds: `KEY_BYTES` for a slot past the end
+    /// of the key list, nothing for an empty slot inside it (which counts already).
+    pub fn slot_bytes(&self, slot: usize) -> u64 {
+        if slot >= self.keys.len() {
+            KEY_BYTES
+        } else {
+            0
+        }
+    }
+
+    /// Makes the value stack `len` words long if it is shorter, for a frame about to run.
+    /// Words beyond the old length hold whatever was written there before, or zero: every
+    /// reader writes a word before it reads it. Only words never written are zeroed, so
+    /// reserving a frame again after a stop costs nothing.
+    #[inline]
+    pub fn reserve_stack(&mut self, len: usize) {
+        if self.stack.len() < len {
+            self.grow_stack(len);
+        }
+    }
+
+    #[cold]
+    fn grow_stack(&mut self, len: usize) {
+        let written = self.stack_init.min(len);
+        crate::meter::touched(8 * (len - written.max(self.stack.len())) as u64);
+        if self.stack.len() < written {
+            // SAFETY: `stack_init <= capacity`, and every word below it was written; a `u64`
+            // has no invalid bit patterns and no drop, and the vector only shrank its length
+            // since (which leaves the buffer as it was), so the words are initialized.
+            unsafe { self.stack.set_len(written) };
+        }
+        self.stack.resize(len, 0);
+        self.stack_init = self.stack_init.max(len);
+    }
+
+    /// Records that an engine wrote the value stack up to its current length (native code
+    /// writes frames directly into the buffer).
+    pub fn stack_written(&mut self) {
+        self.stack_init = self.stack_init.max(self.stack.len());
+    }
+
+    /// Gives back spare capacity of the value stack, frames, key list and port beyond a
+    /// sixteenth more than they hold: a stopped process keeps only about what its
+    /// footprint counts. Shrinking happens only after a vector grew well past its length,
+    /// so its cost is paid by what made it grow.
+    pub(crate) fn trim(&mut self) {
+        fn trim<T>(v: &mut Vec<T>, needed: usize) {
+            let spare = needed / 16 + SPARE_BYTES / size_of::<T>();
+            if v.capacity() > needed + 2 * spare {
+                v.shrink_to(needed + spare);
+            }
+        }
+        // The top frame may use all its words again (they are counted in its frame bytes).
+        let top_end = self.frames.last().map_or(0, |f| {
+            f.base as usize + self.module.info(f.func).frame_words as usize
+        });
+        let needed = top_end.max(self.stack.len());
+        trim(&mut self.stack, needed);
+        self.stack_init = self.stack_init.min(self.stack.capacity());
+        let (frames, keys) = (self.frames.len(), self.keys.len());
+        trim(&mut self.frames, frames);
+        trim(&mut self.keys, keys);
+    }
+
     /// The footprint charged to the parent for holding `child` in a key: the key, the
-    /// child's total footprint, and its code if the child's module is not the parent's.
+    /// child's total footprint, and its code footprint if the child's module is not the
+    /// parent's.
     pub fn child_charge(&self, child: &Process) -> u64 {
         let code = if Arc::ptr_eq(&child.module, &self.module) {
             0
         } else {
-            child.module.bytes().len() as u64
+            child.module.code_footprint()
         };
         KEY_BYTES + child.footprint + code
     }
@@ -333,10 +434,19 @@ impl Process {
 
     /// The slot of the child frozen inside this process's `recurse`, if any.
     pub fn running_child(&self) -> Option<u32> {
-        self.keys
-            .iter()
-            .position(|k| matches!(k, Key::Process(c) if c.status == Status::Running))
-            .map(|i| i as u32)
+        if !matches!(
+            self.status,
+            Status::OutOfGas | Status::OutOfMemory | Status::Running
+        ) {
+            return None;
+        }
+        let is_running = |k: &Key| matches!(k, Key::Process(c) if c.status == Status::Running);
+        if let Some(slot) = self.running_slot {
+            if self.keys.get(slot as usize).is_some_and(is_running) {
+                return Some(slot);
+            }
+        }
+        self.keys.iter().position(is_running).map(|i| i as u32)
     }
 
     /// The lowest empty slot, or the next one past the end.
@@ -437,6 +547,23 @@ impl Process {
             }
         }
     }
+}
+
+/// What an image holds of a process (see [`Process::decoded`]).
+pub(crate) struct Decoded {
+    pub module: Arc<VerifiedModule>,
+    pub entry: u32,
+    pub status: Status,
+    pub fault: Fault,
+    pub gas_left: u64,
+    pub gas_used: u64,
+    pub mem_limit: u64,
+    pub port: Vec<u64>,
+    pub memory: Vec<u8>,
+    pub frames: Vec<Frame>,
+    pub stack: Vec<u64>,
+    /// How many key slots follow.
+    pub keys: usize,
 }
 
 /// A callback of [`Process::visit_post_order`]: a process and its path of key slots.

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use crate::engine::{Budget, Exit};
 use crate::host::{Call, Host, Record, Reply, MAX_TRANSCRIPT_RECORDS, TRANSCRIPT_RECORD_BYTES};
 use crate::image;
-use crate::isa::{dynamic_gas, Field, Opcode};
+use crate::isa::{dynamic_gas, unit_gas, Field, Opcode, HOLD_UNIT};
 use crate::keys::{HostKey, KeyError, KeyKind};
 use crate::limits::*;
-use crate::module::Module;
+use crate::meter;
 use crate::process::{Fault, Key, Process, Status};
-use crate::verify::verify;
+use crate::verify::{decode_verified, LoadError};
 
 /// Why an instruction could not complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,13 +101,19 @@ fn from_memory(
     Ok((r, slot))
 }
 
+/// Places `key` in `slot` of `p`: an empty slot, or the one past the end.
+pub fn put_key(p: &mut Process, slot: usize, key: Key) {
+    if slot == p.keys.len() {
+        p.keys.push(key);
+    } else {
+        debug_assert!(matches!(p.keys[slot], Key::Empty));
+        p.keys[slot] = key;
+    }
+}
+
 /// Places `child` in `slot` of `p`.
 fn insert_child(p: &mut Process, slot: usize, child: Process) {
-    if slot == p.keys.len() {
-        p.keys.push(Key::Process(Box::new(child)));
-    } else {
-        p.keys[slot] = Key::Process(Box::new(child));
-    }
+    put_key(p, slot, Key::Process(Box::new(child)));
 }
 
 /// `mem.grow`: `n -- old_size`.
@@ -117,6 +123,7 @@ pub fn mem_grow(p: &mut Process, b: &mut Budget, n: u64) -> Result<u64, Stop> {
         return Err(Stop::Fault(Fault::MemoryCap));
     }
     charge(b, dynamic_gas(Opcode::MemGrow, n), n)?;
+    meter::touched(n);
     p.memory.resize((old + n) as usize, 0);
     Ok(old)
 }
@@ -127,6 +134,7 @@ pub fn mem_copy(p: &mut Process, b: &mut Budget, dst: u64, src: u64, len: u64) -
     let d = range(size, dst, len)?;
     let s = range(size, src, len)?;
     charge(b, dynamic_gas(Opcode::MemCopy, len), 0)?;
+    meter::touched(len);
     p.memory.copy_within(s, d.start);
     Ok(())
 }
@@ -141,6 +149,7 @@ pub fn mem_fill(
 ) -> Result<(), Stop> {
     let d = range(p.memory.len(), dst, len)?;
     charge(b, dynamic_gas(Opcode::MemFill, len), 0)?;
+    meter::touched(len);
     p.memory[d].fill(byte as u8);
     Ok(())
 }
@@ -182,8 +191,11 @@ pub fn return_from_entry(p: &mut Process, b: &mut Budget) -> Result<(), Fault> {
 /// `spawn func`: `-- slot`.
 pub fn spawn(p: &mut Process, b: &mut Budget, func: u32) -> Result<u64, Stop> {
     let slot = check_key_room(p)?;
-    let need = KEY_BYTES + Process::initial_footprint(&p.module, func);
-    charge(b, dynamic_gas(Opcode::Spawn, 0), need)?;
+    let initial = Process::initial_footprint(&p.module, func);
+    let gas = dynamic_gas(Opcode::Spawn, initial - PROCESS_BYTES);
+    charge(b, gas, p.slot_bytes(slot) + initial)?;
+    // The entry frame is zeroed when the child starts.
+    meter::touched(p.module.module().memory_size);
     let child = Process::new(Arc::clone(&p.module), func);
     insert_child(p, slot, child);
     Ok(slot as u64)
@@ -205,17 +217,22 @@ pub fn spawn_bytes(
     len: u64,
 ) -> Result<(u64, u64), Stop> {
     let (r, slot) = from_memory(p, b, Opcode::SpawnBytes, addr, len)?;
-    let module = match Module::decode(&p.memory[r]) {
+    meter::decoded(len);
+    // Decoding holds no more code than the chain has room for.
+    let module = match decode_verified(&p.memory[r], b.mem) {
         Ok(m) => m,
-        Err(_) => return Ok((u64::MAX, ERR_MALFORMED)),
-    };
-    let module = match verify(module) {
-        Ok(m) => m,
-        Err(_) => return Ok((u64::MAX, ERR_INVALID)),
+        Err(LoadError::Decode(e)) => match e.too_large {
+            Some(need) => return Err(Stop::OutOfMemory(need)),
+            None => return Ok((u64::MAX, ERR_MALFORMED)),
+        },
+        Err(LoadError::Verify(_)) => return Ok((u64::MAX, ERR_INVALID)),
     };
     let entry = module.module().entry;
-    let need = KEY_BYTES + Process::initial_footprint(&module, entry) + module.bytes().len() as u64;
-    charge(b, 0, need)?;
+    let initial = Process::initial_footprint(&module, entry);
+    let gas = unit_gas(Opcode::Spawn, initial - PROCESS_BYTES);
+    let need = p.slot_bytes(slot) + initial + module.code_footprint();
+    charge(b, gas, need)?;
+    meter::touched(module.module().memory_size);
     insert_child(p, slot, Process::new(module, entry));
     Ok((slot as u64, 0))
 }
@@ -255,6 +272,7 @@ pub fn child_grow(p: &mut Process, b: &mut Budget, slot: u64, n: u64) -> Result<
         return Err(Stop::Fault(Fault::MemoryCap));
     }
     charge(b, dynamic_gas(Opcode::ChildGrow, n), n)?;
+    meter::touched(n);
     c.memory.resize((old + n) as usize, 0);
     c.footprint += n;
     c.mem_limit = c.mem_limit.saturating_add(n);
@@ -278,6 +296,7 @@ pub fn child_write(
     let s = range(memory.len(), src, len)?;
     let d = range(c.memory.len(), dst, len)?;
     charge(b, dynamic_gas(Opcode::ChildWrite, len), 0)?;
+    meter::touched(len);
     c.memory[d].copy_from_slice(&memory[s]);
     Ok(())
 }
@@ -299,6 +318,7 @@ pub fn child_read(
     let d = range(memory.len(), dst, len)?;
     let s = range(c.memory.len(), src, len)?;
     charge(b, dynamic_gas(Opcode::ChildRead, len), 0)?;
+    meter::touched(len);
     memory[d].copy_from_slice(&c.memory[s]);
     Ok(())
 }
@@ -316,11 +336,16 @@ pub fn child_save(
     if c.on_spine() {
         return Err(Stop::Fold);
     }
+    // Paid before the tree is walked: its footprint and module bound the image's length.
+    let bound = c.footprint.saturating_add(c.module.bytes().len() as u64);
+    charge(b, dynamic_gas(Opcode::ChildSave, bound), 0)?;
+    let Some(Key::Process(c)) = p.keys.get(slot as usize) else {
+        unreachable!("checked to hold a process")
+    };
     let len = image::encoded_len(c);
-    charge(b, dynamic_gas(Opcode::ChildSave, len), 0)?;
+    meter::encoded(len);
     if len <= cap {
-        let bytes = image::encode(c);
-        p.memory[r.start..r.start + bytes.len()].copy_from_slice(&bytes);
+        image::encode_into(c, &mut p.memory[r.start..r.start + len as usize]);
     }
     Ok(len)
 }
@@ -333,14 +358,21 @@ pub fn child_load(
     len: u64,
 ) -> Result<(u64, u64), Stop> {
     let (r, slot) = from_memory(p, b, Opcode::ChildLoad, addr, len)?;
-    let child = match image::decode(&p.memory[r]) {
+    meter::decoded(len);
+    // Decoding holds no more than the chain has room for.
+    let child = match image::decode_within(&p.memory[r], b.mem) {
         Ok(c) => c,
-        Err(_) => return Ok((u64::MAX, ERR_MALFORMED)),
+        Err(e) => match e.too_large {
+            Some(need) => return Err(Stop::OutOfMemory(need)),
+            None => return Ok((u64::MAX, ERR_MALFORMED)),
+        },
     };
     if child.holds_host_authority() || !child.transcript.is_empty() {
         return Ok((u64::MAX, ERR_HOST_KEYS));
     }
-    charge(b, 0, p.child_charge(&child))?;
+    let need = p.child_charge(&child) - KEY_BYTES + p.slot_bytes(slot);
+    charge(b, child.footprint.div_ceil(HOLD_UNIT), need)?;
+    meter::touched(child.footprint);
     insert_child(p, slot, *child);
     Ok((slot as u64, 0))
 }
@@ -360,12 +392,14 @@ pub fn key_drop(p: &mut Process, b: &mut Budget, slot: u64) -> Result<(), Fault>
         .filter(|i| *i < p.keys.len())
         .ok_or(Fault::InvalidKey)?;
     let released = match &p.keys[i] {
-        Key::Process(c) => p.child_charge(c),
-        Key::Host(k) => k.footprint(),
+        Key::Process(c) => p.child_charge(c) - KEY_BYTES,
+        Key::Host(k) => k.record_bytes(),
         Key::Empty | Key::Active => return Err(Fault::InvalidKey),
     };
+    let slots = p.keys.len();
     drop(p.take_key(i));
-    b.refund_mem(released);
+    // The slot stays (and counts) unless it was at the end of the list.
+    b.refund_mem(released + KEY_BYTES * (slots - p.keys.len()) as u64);
     Ok(())
 }
 
@@ -390,13 +424,9 @@ pub fn key_give(p: &mut Process, b: &mut Budget, slot: u64, child: u64) -> Resul
     let key = host_key(&p.keys, slot)?.copy();
     let c = child_mut(p, child)?;
     let cslot = check_key_room(c)?;
-    let bytes = key.footprint();
+    let bytes = c.slot_bytes(cslot) + key.record_bytes();
     charge(b, dynamic_gas(Opcode::KeyGive, 0), bytes)?;
-    if cslot == c.keys.len() {
-        c.keys.push(Key::Host(Box::new(key)));
-    } else {
-        c.keys[cslot] = Key::Host(Box::new(key));
-    }
+    put_key(c, cslot, Key::Host(Box::new(key)));
     c.footprint += bytes;
     c.mem_limit = c.mem_limit.saturating_add(bytes);
     Ok(cslot as u64)
@@ -417,12 +447,8 @@ pub fn key_attenuate(
     let gas = dynamic_gas(Opcode::KeyAttenuate, len);
     match key.attenuate(rights, &p.memory[r]) {
         Ok(k) => {
-            charge(b, gas, k.footprint())?;
-            if new_slot == p.keys.len() {
-                p.keys.push(Key::Host(Box::new(k)));
-            } else {
-                p.keys[new_slot] = Key::Host(Box::new(k));
-            }
+            charge(b, gas, p.slot_bytes(new_slot) + k.record_bytes())?;
+            put_key(p, new_slot, Key::Host(Box::new(k)));
             Ok((new_slot as u64, 0))
         }
         Err(e) => {
@@ -491,6 +517,7 @@ pub fn key_invoke(
             (KeyKind::Clock, _) => Reply::ok(root.clock.saturating_add(gas)),
             (KeyKind::Random, 0) => Reply::ok(key.next_random()),
             _ => {
+                meter::touched(len);
                 for chunk in p.memory[r].chunks_mut(8) {
                     let word = key.next_random().to_le_bytes();
                     chunk.copy_from_slice(&word[..chunk.len()]);
@@ -510,6 +537,7 @@ pub fn key_invoke(
         out: &mut out,
     });
     out.truncate(r.len());
+    meter::touched(out.len() as u64);
     if reply.err != 0 {
         reply.r = 0;
         out.clear();
@@ -540,6 +568,7 @@ pub fn start(p: &mut Process) -> i128 {
         p.footprint -= frame_bytes;
         return -(frame_bytes as i128);
     }
+    meter::touched(8 * locals as u64);
     p.stack.clear();
     p.stack.append(&mut p.port);
     p.stack.resize(locals, 0);
@@ -557,6 +586,7 @@ pub fn start(p: &mut Process) -> i128 {
 mod tests {
     use super::*;
     use crate::asm::assemble;
+    use crate::verify::verify;
 
     fn proc_of(src: &str) -> Process {
         let m = verify(assemble(src, "t.rasm").unwrap()).unwrap();

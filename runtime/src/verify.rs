@@ -11,9 +11,10 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use crate::codec::DecodeError;
 use crate::isa::{Field, Flow, ImmKind, Metering, StackEffect};
 use crate::limits::*;
-use crate::module::{is_valid_name, Function, Module};
+use crate::module::{code_footprint, is_valid_name, Function, Module};
 
 /// Height recorded for instructions no path reaches.
 pub const UNREACHABLE: u32 = u32::MAX;
@@ -169,6 +170,7 @@ impl FuncInfo {
 pub struct VerifiedModule {
     module: Module,
     bytes: Box<[u8]>,
+    code_footprint: u64,
     info: Vec<FuncInfo>,
     cache: EngineCache,
 }
@@ -190,6 +192,12 @@ impl VerifiedModule {
     /// The canonical encoding of the module.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// What holding this module as a child's code adds to a footprint (`docs/SPEC.md`
+    /// §5.3): its encoding plus the host's forms of its instructions and functions.
+    pub fn code_footprint(&self) -> u64 {
+        self.code_footprint
     }
 
     pub fn func(&self, index: u32) -> &Function {
@@ -253,11 +261,48 @@ impl EngineCache {
     }
 }
 
+/// Why bytes did not become a verified module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// Not a module (or, with [`DecodeError::too_large`], too large to decode here).
+    Decode(DecodeError),
+    /// A module that fails verification.
+    Verify(VerifyError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Decode(e) => write!(f, "invalid module: {e}"),
+            LoadError::Verify(e) => write!(f, "module fails verification: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Decodes and verifies module bytes, holding no more than `limit` bytes of code footprint
+/// while doing so (see [`Module::decode_within`]).
+///
+/// # Errors
+/// [`LoadError::Decode`] or [`LoadError::Verify`].
+pub fn decode_verified(bytes: &[u8], limit: u64) -> Result<Arc<VerifiedModule>, LoadError> {
+    let module = Module::decode_within(bytes, limit).map_err(LoadError::Decode)?;
+    // The decoder accepts only canonical encodings: these bytes are the module's encoding.
+    check(module, bytes.into()).map_err(LoadError::Verify)
+}
+
 /// Verifies `module`.
 ///
 /// # Errors
 /// The first problem found, naming the function, the instruction index and the reason.
 pub fn verify(module: Module) -> Result<Arc<VerifiedModule>, VerifyError> {
+    let bytes = module.encode().into_boxed_slice();
+    check(module, bytes)
+}
+
+/// Verifies `module`, whose canonical encoding is `bytes`.
+fn check(module: Module, bytes: Box<[u8]>) -> Result<Arc<VerifiedModule>, VerifyError> {
     let err = |kind| VerifyError {
         func: None,
         pc: None,
@@ -308,10 +353,15 @@ pub fn verify(module: Module) -> Result<Arc<VerifiedModule>, VerifyError> {
         }
         info.push(verify_function(&module, f).map_err(|(pc, kind)| at(pc, kind))?);
     }
-    let bytes = module.encode().into_boxed_slice();
+    let code_footprint = code_footprint(
+        bytes.len() as u64,
+        module.instruction_count(),
+        module.funcs.len() as u64,
+    );
     Ok(Arc::new(VerifiedModule {
         module,
         bytes,
+        code_footprint,
         info,
         cache: EngineCache::default(),
     }))

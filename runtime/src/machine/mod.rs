@@ -298,7 +298,11 @@ impl Machine {
     fn stop(&mut self, i: usize, status: Status) -> Option<Box<Process>> {
         let resume_to = self.leaf;
         self.settle(i);
-        self.proc(i).status = status;
+        let running_slot = self.chain.get(i + 1).map(|l| l.slot);
+        let p = self.proc(i);
+        p.status = status;
+        p.running_slot = running_slot.filter(|_| resume_to > i);
+        p.trim();
         if i == 0 {
             self.leaf = 0;
             self.fold_parked();
@@ -343,6 +347,7 @@ impl Machine {
             return self.fault(Fault::InvalidKey);
         };
         p.stack.truncate(n - 3);
+        p.trim();
         let Key::Process(mut child) = std::mem::replace(&mut p.keys[index], Key::Active) else {
             unreachable!("slot was checked to hold a process")
         };
@@ -408,7 +413,12 @@ impl Machine {
             let link = self.chain.pop().expect("parked link");
             let mut p = link.proc.expect("folded links hold their process");
             p.on_spine = false;
-            self.proc(self.chain.len() - 1).keys[link.slot as usize] = Key::Process(p);
+            if p.status == Status::Running {
+                p.trim();
+            }
+            let parent = self.proc(self.chain.len() - 1);
+            parent.running_slot = (p.status == Status::Running).then_some(link.slot);
+            parent.keys[link.slot as usize] = Key::Process(p);
         }
     }
 }
