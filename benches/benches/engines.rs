@@ -11,6 +11,7 @@ use rarvm::{EngineKind, Module, Vm};
 use rarvm_benches::{
     big_module, kernels, report, Engine, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT,
 };
+use rarvm_conformance::adversarial;
 
 const SANDBOX_OPS: u64 = 200;
 const DEPTHS: [u32; 3] = [1, 8, 64];
@@ -133,6 +134,29 @@ fn image_group(c: &mut Criterion) {
     g.finish();
 }
 
+/// Host nanoseconds per gas for every adversarial class on every engine; returns the gas
+/// each run uses, which the report divides by.
+fn costs_group(c: &mut Criterion) -> Vec<(String, u64)> {
+    let mut gas = Vec::new();
+    let mut g = c.benchmark_group("costs");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for case in adversarial::cases() {
+        for &engine in case.engines {
+            let (mut vm, module) = adversarial::vm(&case, engine);
+            let used = adversarial::run(&case, &mut vm, &module).gas;
+            let id = format!("{}-{}", case.name, engine.name());
+            gas.push((id.clone(), used));
+            g.bench_function(id, |bn| {
+                bn.iter(|| black_box(adversarial::run(&case, &mut vm, &module)))
+            });
+        }
+    }
+    g.finish();
+    gas
+}
+
 fn jit_groups(c: &mut Criterion, instructions: usize, src: &str) {
     let module = Module::from_source(src, "big.rasm").unwrap();
     let mut g = c.benchmark_group("compile");
@@ -140,9 +164,11 @@ fn jit_groups(c: &mut Criterion, instructions: usize, src: &str) {
         .throughput(Throughput::Elements(instructions as u64));
     g.bench_function("jit", |bn| {
         bn.iter(|| {
-            // A fresh engine compiles every function of the module before running main.
+            // A fresh engine compiling every function the first time it runs (rate 0):
+            // main calls each once.
             let mut vm = Vm::new(&module, &[]).unwrap();
             vm.set_engine(EngineKind::Jit).unwrap();
+            vm.jit_mut().expect("the JIT").set_compile_rate(0);
             black_box(vm.run(GAS, MEM))
         })
     });
@@ -178,6 +204,7 @@ fn main() {
     nesting_group(&mut c);
     image_group(&mut c);
     jit_groups(&mut c, instructions, &big);
+    let costs = costs_group(&mut c);
     c.final_summary();
 
     let names: Vec<&str> = kernels().iter().map(|k| k.name).collect();
@@ -190,6 +217,7 @@ fn main() {
         depths: &DEPTHS,
         image_sizes: &IMAGE_MIB,
         compile_instructions: instructions,
+        costs: &costs,
     };
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     match report::write(&inputs, &docs) {

@@ -214,19 +214,27 @@ impl Wasmi {
 pub const SANDBOX_WAT: &str = r#"(module (func (export "f") (param i64) (param i64) (result i64)
     (i64.add (local.get 0) (i64.const 1))))"#;
 
-/// A module of `funcs` functions of about `len` instructions each, to measure compile speed.
+/// A module of `funcs` functions of about `len` instructions each, to measure compile speed:
+/// `main` calls each once.
 pub fn big_module(funcs: usize, len: usize) -> (String, usize) {
-    let mut src = String::from("func main() -> 1\n    push 0\n    ret\nend\n");
-    let mut count = 3;
+    let mut src = String::from("func main() -> 1\n");
+    let mut count = 2;
     for f in 0..funcs {
-        src.push_str(&format!("func f{f}(a, b) -> 1 locals(x, y)\ntop:\n"));
+        src.push_str(&format!(
+            "    push 1\n    push 2\n    call f{f}\n    drop\n"
+        ));
+        count += 4;
+    }
+    src.push_str("    push 0\n    ret\nend\n");
+    for f in 0..funcs {
+        src.push_str(&format!("func f{f}(a, b) -> 1 locals(x, y)\n"));
         for i in 0..len / 8 {
             src.push_str(&format!(
                 "    local.get a\n    push {i}\n    add\n    local.get b\n    xor\n    local.tee x\n    local.set y\n    nop\n"
             ));
             count += 8;
         }
-        src.push_str("    local.get x\n    jz top\n    local.get y\n    ret\nend\n");
+        src.push_str("    local.get x\n    local.get y\n    add\n    ret\nend\n");
         count += 4;
     }
     (src, count)

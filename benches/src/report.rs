@@ -66,6 +66,8 @@ pub struct Inputs<'a> {
     pub depths: &'a [u32],
     pub image_sizes: &'a [u64],
     pub compile_instructions: usize,
+    /// Gas each costs-group run uses, by benchmark name.
+    pub costs: &'a [(String, u64)],
 }
 
 /// Writes the report; returns the paths written.
@@ -239,6 +241,7 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
         ms(tier("auto").zip(tier("jit")).map(|(a, j)| a - j))
     )
     .unwrap();
+    costs(&mut md, inp);
     writeln!(md, "\n![Ratios](benchmarks.svg)\n").unwrap();
     writeln!(
         md,
@@ -253,6 +256,60 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     let svg_path = docs.join("benchmarks.svg");
     draw(&plot, &svg_path).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok((md_path, svg_path))
+}
+
+/// The costs section: host ns per gas of every adversarial class on every engine.
+fn costs(md: &mut String, inp: &Inputs<'_>) {
+    use rarvm_conformance::adversarial::{cases, GOAL};
+    let per_gas = |id: &str| -> Option<f64> {
+        let gas = inp.costs.iter().find(|(n, _)| n == id)?.1;
+        Some(median(inp.criterion, &format!("costs/{id}"))? / gas.max(1) as f64)
+    };
+    let Some(yardstick) = per_gas("arith-interp") else {
+        return;
+    };
+    writeln!(md, "\n## Costs\n").unwrap();
+    writeln!(
+        md,
+        "Host nanoseconds per unit of gas for every class of instruction, in the shapes an attacker would \
+         pick, each a program repeating its operation until it runs out of gas \
+         (`conformance/src/adversarial.rs`). Gas is calibrated on the interpreter: the yardstick is its \
+         `arith` case, {yardstick:.2} ns per gas. The promise (`docs/SPEC.md` §7.1) is that no class costs \
+         the host more than {GOAL:.0} yardsticks on any engine.\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| class | what | interp | jit | auto | worst / yardstick |\n|---|---|---|---|---|---|"
+    )
+    .unwrap();
+    let mut worst: Option<(String, f64)> = None;
+    for case in cases() {
+        let cell = |e: &str| per_gas(&format!("{}-{e}", case.name));
+        let values: Vec<Option<f64>> = ["interp", "jit", "auto"].iter().map(|e| cell(e)).collect();
+        let high = values.iter().flatten().fold(0f64, |a, b| a.max(*b)) / yardstick;
+        if worst.as_ref().is_none_or(|(_, w)| high > *w) {
+            worst = Some((case.name.to_string(), high));
+        }
+        let show = |v: &Option<f64>| v.map_or("–".into(), |v| format!("{v:.2} ns"));
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {high:.1} |",
+            case.name,
+            case.what,
+            show(&values[0]),
+            show(&values[1]),
+            show(&values[2])
+        )
+        .unwrap();
+    }
+    if let Some((name, w)) = worst {
+        writeln!(
+            md,
+            "\nWorst class: `{name}` at {w:.1} yardsticks (goal: at most {GOAL:.0})."
+        )
+        .unwrap();
+    }
 }
 
 fn draw(

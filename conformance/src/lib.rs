@@ -9,6 +9,7 @@
 //! `cargo run --release -p rarvm-conformance -- fuzz --programs N --seed S` runs the
 //! differential fuzzer; `cargo test -p rarvm-conformance` runs the cases.
 
+pub mod adversarial;
 pub mod case;
 pub mod engines;
 pub mod gen;

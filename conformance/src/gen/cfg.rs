@@ -86,7 +86,11 @@ pub struct Context<'a> {
 
 /// A random graph of 1 to 8 blocks for the function described by `cx`.
 pub fn generate(rng: &mut Rng, cx: &Context<'_>) -> Cfg {
-    let n = rng.range(1, 8) as usize;
+    let n = if rng.chance(1, 30) {
+        rng.range(20, 60)
+    } else {
+        rng.range(1, 8)
+    } as usize;
     let entries: Vec<u32> = (0..n)
         .map(|i| {
             if i == 0 {

@@ -173,8 +173,12 @@ pub fn program(rng: &mut Rng) -> Program {
 }
 
 fn generate(rng: &mut Rng, nested: bool) -> Program {
+    // Now and then the shapes that make the host work hardest per gas: many functions,
+    // large initial memory, many locals (below), many blocks and deep trees of children.
     let nfuncs = if nested {
         rng.range(1, 2)
+    } else if rng.chance(1, 40) {
+        rng.range(8, 40)
     } else {
         rng.range(1, 5)
     } as usize;
@@ -194,6 +198,8 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
     }
     let memory = if rng.chance(1, 5) {
         0
+    } else if !nested && rng.chance(1, 40) {
+        rng.range(1 << 14, 1 << 18)
     } else {
         rng.range(16, 512)
     };
@@ -256,7 +262,11 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
             let (params, results) = sigs[i];
             let unstructured = if i == 0 { (1, 6) } else { (1, 3) };
             if Some(i) == recursive_at {
-                g.recursive(i as u32, params)
+                if g.rng.chance(1, 3) {
+                    g.tower(i as u32, params)
+                } else {
+                    g.recursive(i as u32, params)
+                }
             } else if g.rng.chance(unstructured.0, unstructured.1) {
                 // Few locals: the last counts block entries.
                 let locals = g.rng.range(1, 3) as u32;
@@ -280,10 +290,16 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
             } else {
                 let body = g.block(i as u32, params, 0, if nested { 3 } else { 6 });
                 let ret = (0..results).map(|_| g.expr(i as u32, params, 0)).collect();
+                // Rarely, a great many locals: every call zeroes them.
+                let locals = if g.rng.chance(1, 30) {
+                    EXTRA + g.rng.range(100, 5000) as u32
+                } else {
+                    EXTRA
+                };
                 Func {
                     params,
                     results,
-                    locals: EXTRA,
+                    locals,
                     cfg: None,
                     body,
                     ret,
@@ -636,6 +652,51 @@ impl Gen<'_> {
             pop: self.rng.chance(1, 3),
             save_at,
             gives,
+        }
+    }
+
+    /// A tower: a child of itself, `depth` (parameter 0, clamped) levels deep, each level
+    /// giving the next a random allowance; returns the depth reached. Deep trees to stop,
+    /// refuel, save and load.
+    fn tower(&mut self, f: u32, params: u32) -> Func {
+        let limit = if self.rng.chance(1, 4) { 400 } else { 30 };
+        let child = Stmt::Child(Child {
+            func: f,
+            args: (0..params)
+                .map(|i| {
+                    if i == 0 {
+                        Expr::Bin("sub", Box::new(Expr::Local(0)), Box::new(Expr::Const(1)))
+                    } else {
+                        Expr::Local(i)
+                    }
+                })
+                .collect(),
+            gas: Expr::Const(self.rng.range(200, 20_000)),
+            mem: self.rng.range(2_000, 1 << 20),
+            rounds: self.rng.range(1, 4),
+            field: "status",
+            pop: true,
+            save_at: None,
+            gives: Vec::new(),
+        });
+        Func {
+            params,
+            results: 1,
+            locals: EXTRA,
+            cfg: None,
+            body: vec![
+                Stmt::Set(
+                    0,
+                    Expr::Bin(
+                        "rem_u",
+                        Box::new(Expr::Local(0)),
+                        Box::new(Expr::Const(limit)),
+                    ),
+                ),
+                Stmt::If(Expr::Local(0), vec![child], vec![]),
+            ],
+            ret: vec![Expr::Local(params + 1)],
+            recursive: true,
         }
     }
 
