@@ -8,10 +8,32 @@ use std::net::TcpListener;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use rarvm::host::{Capture, Grant, KeyError, Reply, Resource, ResourceCall};
-use rarvm::runtime::keys::{HostKey, KeyKind};
-use rarvm::runtime::process::Key;
-use rarvm::{image, EngineKind, Module, Status, Vm};
+use rarvm::host::{Grant, HostKey, KeyError, KeyKind, Reply, Resource, ResourceCall};
+use rarvm::os::{parse_grant, Capture, Console, Dir, Endpoint};
+use rarvm::{image, EngineKind, Program, Status, Vm};
+
+/// A granted directory.
+fn directory(path: &Path, writable: bool) -> Grant {
+    Grant::Resource(Box::new(Dir::open(path, writable).unwrap()))
+}
+
+/// A console writing into `out`, reading nothing.
+fn console(out: &Capture) -> Grant {
+    Grant::Resource(Box::new(Console::new(
+        Box::new(out.clone()),
+        Box::new(std::io::empty()),
+    )))
+}
+
+/// A network endpoint.
+fn net(host: &str, port: u16) -> Grant {
+    Grant::Resource(Box::new(Endpoint::new(host, port)))
+}
+
+/// The transcript an image carries.
+fn transcript_of(image: &[u8]) -> Vec<rarvm::host::Record> {
+    Vm::from_image(image).unwrap().transcript().to_vec()
+}
 
 /// A directory holding `root/` (what is granted) and `outside/` (what must stay out of
 /// reach), removed when dropped.
@@ -46,7 +68,7 @@ impl Drop for Sandbox {
 /// A program that narrows the root's key 0 to `path` (kept in memory at 0), invokes `op`
 /// with `arg` on the range 1024..1024+len (holding `data`), and returns
 /// `attenuate_err r err`, or `attenuate_err 0 0` if narrowing failed.
-fn fs_program(path: &[u8], op: &str, arg: u64, data: &[u8], len: usize) -> Module {
+fn fs_program(path: &[u8], op: &str, arg: u64, data: &[u8], len: usize) -> Program {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let src = format!(
         ".memory 8192\n.data 0 x\"{}\"\n.data 1024 x\"{}\"\n\
@@ -59,22 +81,15 @@ fn fs_program(path: &[u8], op: &str, arg: u64, data: &[u8], len: usize) -> Modul
         hex(data),
         path.len(),
     );
-    Module::from_source(&src, "fs_op.rasm").unwrap()
+    Program::from_source(&src, "fs_op.rasm").unwrap()
 }
 
 /// Runs `module` on `engine` with `dir` granted (read-write unless `ro`); returns the
 /// results and the VM.
-fn run_fs(module: &Module, dir: &Path, writable: bool, engine: EngineKind) -> (Vec<u64>, Vm) {
+fn run_fs(module: &Program, dir: &Path, writable: bool, engine: EngineKind) -> (Vec<u64>, Vm) {
     let mut vm = Vm::new(module, &[]).unwrap();
     vm.set_engine(engine).unwrap();
-    vm.grant(
-        None,
-        Grant::Fs {
-            dir: dir.to_path_buf(),
-            writable,
-        },
-    )
-    .unwrap();
+    vm.grant(None, directory(dir, writable)).unwrap();
     let out = vm.run(1_000_000, 1 << 20);
     assert_eq!(out.status, Status::Returned, "{out:?}");
     (out.results, vm)
@@ -248,7 +263,7 @@ fn read_only_grants_refuse_changes_and_keys_cannot_widen() {
     let m = fs_program(b"inside.txt", "fs.read", 0, &[], 64);
     let (results, vm) = run_fs(&m, &sb.root(), false, EngineKind::Auto);
     assert_eq!(results, vec![0, 6, 0]);
-    assert_eq!(&vm.root().memory[1024..1030], b"inside");
+    assert_eq!(&vm.root().memory()[1024..1030], b"inside");
     // Missing things are reported, not created.
     assert_eq!(
         fs_op(&sb, "sub/missing.txt", "fs.read", 0, &[], 8),
@@ -258,7 +273,7 @@ fn read_only_grants_refuse_changes_and_keys_cannot_widen() {
 
 /// A root holding one key, as an image.
 fn image_with_key(key: HostKey) -> Vec<u8> {
-    let m = Module::from_source("func main() -> 0\n yield\n ret\nend\n", "k.rasm").unwrap();
+    let m = Program::from_source("func main() -> 0\n yield\n ret\nend\n", "k.rasm").unwrap();
     let mut vm = Vm::new(&m, &[]).unwrap();
     vm.run(100, 4096);
     let mut bytes = vm.image();
@@ -302,14 +317,15 @@ fn images_cannot_smuggle_authority() {
         (HostKey::new(KeyKind::Console, "bad name!", 0), "name"),
         (HostKey::new(KeyKind::Net, "net", 5), "state"),
     ] {
-        let e = image::decode(&image_with_key(key)).unwrap_err();
-        assert!(e.message.contains(why), "{why}: {e}");
+        let e = Vm::from_image(&image_with_key(key)).err().expect("refused");
+        assert!(e.to_string().contains(why), "{why}: {e}");
     }
     // A well-formed key binds only to what the resuming host grants under its name.
     let good = image_with_key(fs(b"inside.txt", 7));
-    assert!(image::decode(&good).is_ok());
-    let tree = image::decode(&good).unwrap();
-    assert!(matches!(&tree.keys[0], Key::Host(k) if k.name == "fs"));
+    let vm = Vm::from_image(&good).unwrap();
+    let keys: Vec<_> = vm.root().host_keys().collect();
+    assert_eq!(keys.len(), 1);
+    assert_eq!((keys[0].name, keys[0].scope), ("fs", &b"inside.txt"[..]));
 }
 
 #[test]
@@ -318,59 +334,42 @@ fn resumed_keys_bind_by_name_and_kind_only() {
     let m = fs_program(b"inside.txt", "fs.read", 0, &[], 64);
     // Pause before the read.
     let mut vm = Vm::new(&m, &[]).unwrap();
-    vm.grant(
-        None,
-        Grant::Fs {
-            dir: sb.root(),
-            writable: false,
-        },
-    )
-    .unwrap();
+    vm.grant(None, directory(&sb.root(), false)).unwrap();
     assert_eq!(vm.run(20, 1 << 20).status, Status::OutOfGas);
     let paused = vm.image();
     let resume = |grants: Vec<(Option<&str>, Grant)>| {
         let mut vm = Vm::from_image(&paused).unwrap();
-        vm.set_console(Box::new(Capture::default()), Box::new(std::io::empty()));
         for (name, g) in grants {
             vm.grant(name, g).unwrap();
         }
         let out = vm.run(1_000_000, 0);
         assert_eq!(out.status, Status::Returned);
-        (out.results, vm.root().keys.len())
+        (out.results, vm.root().key_slots())
     };
     let unbound = KeyError::Unbound as u64;
     // No grant: unbound, and resuming adds no keys.
     assert_eq!(resume(vec![]), (vec![0, 0, unbound], 2));
     // A grant of another name, or of another kind under the name: unbound.
-    let other = Grant::Fs {
-        dir: sb.root(),
-        writable: true,
-    };
+    let other = directory(&sb.root(), true);
     assert_eq!(
         resume(vec![(Some("data"), other)]),
         (vec![0, 0, unbound], 2)
     );
     assert_eq!(
-        resume(vec![(Some("fs"), Grant::Console)]),
+        resume(vec![(Some("fs"), console(&Capture::default()))]),
         (vec![0, 0, unbound], 2)
     );
     // The resuming host decides what `fs` is: here the outside directory, where
     // inside.txt does not exist.
-    let elsewhere = Grant::Fs {
-        dir: sb.outside(),
-        writable: false,
-    };
+    let elsewhere = directory(&sb.outside(), false);
     assert_eq!(resume(vec![(None, elsewhere)]), (vec![0, 0, NOT_FOUND], 2));
-    let same = Grant::Fs {
-        dir: sb.root(),
-        writable: false,
-    };
+    let same = directory(&sb.root(), false);
     assert_eq!(resume(vec![(None, same)]), (vec![0, 6, 0], 2));
 }
 
 /// A program that connects its key 0, sends "ping", receives into 64.., closes, and
 /// returns every `r err`; before connecting it tries to send (not connected).
-fn net_program() -> Module {
+fn net_program() -> Program {
     let src = r#"
 .memory 128
 .data 0 "ping"
@@ -408,7 +407,7 @@ func main() -> 10
     ret
 end
 "#;
-    Module::from_source(src, "net.rasm").unwrap()
+    Program::from_source(src, "net.rasm").unwrap()
 }
 
 #[test]
@@ -427,14 +426,7 @@ fn network_keys_reach_their_endpoint_and_replay_without_it() {
         });
         let mut vm = Vm::new(&m, &[]).unwrap();
         vm.set_engine(engine).unwrap();
-        vm.grant(
-            None,
-            Grant::Net {
-                host: "127.0.0.1".into(),
-                port,
-            },
-        )
-        .unwrap();
+        vm.grant(None, net("127.0.0.1", port)).unwrap();
         let out = vm.run(1_000_000, 1 << 20);
         server.join().unwrap();
         let nc = KeyError::NotConnected as u64;
@@ -443,7 +435,7 @@ fn network_keys_reach_their_endpoint_and_replay_without_it() {
             vec![0, nc, 0, 0, 4, 0, 4, 0, 0, 0],
             "{engine:?}"
         );
-        assert_eq!(&vm.root().memory[64..68], b"pong");
+        assert_eq!(&vm.root().memory()[64..68], b"pong");
         assert_eq!(vm.transcript().len(), 5);
         // The transcript depends on the port only through nothing: the same on all engines.
         let img = vm.image();
@@ -454,16 +446,9 @@ fn network_keys_reach_their_endpoint_and_replay_without_it() {
     }
     // Replayed with no server listening at all: the same image, byte for byte.
     let recorded = recorded.unwrap();
-    let transcript = image::decode(&recorded).unwrap().transcript.clone();
+    let transcript = transcript_of(&recorded);
     let mut vm = Vm::new(&m, &[]).unwrap();
-    vm.grant(
-        None,
-        Grant::Net {
-            host: "127.0.0.1".into(),
-            port: 9,
-        },
-    )
-    .unwrap();
+    vm.grant(None, net("127.0.0.1", 9)).unwrap();
     vm.replay(transcript).unwrap();
     vm.run(1_000_000, 1 << 20);
     assert_eq!(vm.image(), recorded);
@@ -480,19 +465,11 @@ fn replay_from_an_image_is_bit_identical() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/library.rasm"),
     )
     .unwrap();
-    let m = Module::from_source(&src, "library.rasm").unwrap();
-    let setup = |dir: PathBuf, console: Capture| {
+    let m = Program::from_source(&src, "library.rasm").unwrap();
+    let setup = |dir: PathBuf, out: Capture| {
         let mut vm = Vm::new(&m, &[]).unwrap();
-        vm.set_console(Box::new(console), Box::new(std::io::empty()));
-        vm.grant(
-            None,
-            Grant::Fs {
-                dir,
-                writable: true,
-            },
-        )
-        .unwrap();
-        vm.grant(None, Grant::Console).unwrap();
+        vm.grant(None, directory(&dir, true)).unwrap();
+        vm.grant(None, console(&out)).unwrap();
         vm
     };
     let live_console = Capture::default();
@@ -500,7 +477,7 @@ fn replay_from_an_image_is_bit_identical() {
     live.run(1_000_000, 1 << 20);
     let recorded = live.image();
     assert!(String::from_utf8_lossy(&live_console.contents()).contains("Hello from"));
-    let transcript = image::decode(&recorded).unwrap().transcript.clone();
+    let transcript = transcript_of(&recorded);
 
     let empty = Sandbox::new("replay");
     for engine in EngineKind::ALL {
@@ -521,7 +498,8 @@ fn replay_from_an_image_is_bit_identical() {
             first.run(gas, 1 << 20);
             let mut vm = Vm::from_image(&first.image()).unwrap();
             vm.set_engine(engine).unwrap();
-            vm.set_console(Box::new(Capture::default()), Box::new(std::io::empty()));
+            vm.grant(None, directory(&empty.outside(), true)).unwrap();
+            vm.grant(None, console(&Capture::default())).unwrap();
             vm.replay(transcript.clone()).unwrap();
             vm.run(1_000_000 - gas, 0);
             assert_eq!(vm.image(), recorded, "{engine:?} from {gas}");
@@ -537,20 +515,19 @@ fn replay_from_an_image_is_bit_identical() {
 
 #[test]
 fn replay_reports_where_a_different_run_diverged() {
-    let a = Module::from_source(
+    let a = Program::from_source(
         ".data 0 \"a\"\nfunc main() -> 2\n push 0\n push console.write\n push 0\n push 0\n push 1\n key.invoke\n ret\nend\n",
         "a.rasm",
     )
     .unwrap();
-    let b = Module::from_source(
+    let b = Program::from_source(
         "func main() -> 2\n push 0\n push console.read\n push 0\n push 0\n push 0\n key.invoke\n ret\nend\n",
         "b.rasm",
     )
     .unwrap();
-    let run = |m: &Module, replay: Option<Vec<rarvm::host::Record>>| {
+    let run = |m: &Program, replay: Option<Vec<rarvm::host::Record>>| {
         let mut vm = Vm::new(m, &[]).unwrap();
-        vm.set_console(Box::new(Capture::default()), Box::new(std::io::empty()));
-        vm.grant(None, Grant::Console).unwrap();
+        vm.grant(None, console(&Capture::default())).unwrap();
         if let Some(t) = replay {
             vm.replay(t).unwrap();
         }
@@ -569,8 +546,11 @@ fn replay_reports_where_a_different_run_diverged() {
 struct Store(std::collections::BTreeMap<u64, Vec<u8>>);
 
 impl Resource for Store {
-    fn kind(&self) -> u8 {
-        40
+    fn kind(&self) -> KeyKind {
+        KeyKind::Custom(40)
+    }
+    fn describe(&self, _: &HostKey) -> String {
+        "the store".into()
     }
     fn invoke(&mut self, call: ResourceCall<'_>) -> Reply {
         match call.op {
@@ -625,34 +605,37 @@ func main() -> 7
     ret
 end
 "#;
-    let m = Module::from_source(src, "store.rasm").unwrap();
+    let m = Program::from_source(src, "store.rasm").unwrap();
     for engine in EngineKind::ALL {
         let mut vm = Vm::new(&m, &[]).unwrap();
         vm.set_engine(engine).unwrap();
-        vm.grant(Some("store"), Grant::Custom(Box::new(Store::default())))
+        vm.grant(Some("store"), Grant::Resource(Box::new(Store::default())))
             .unwrap();
         let out = vm.run(100_000, 4096);
         assert_eq!(out.results, vec![40, 5, 0, 0, DENIED, 5, 0], "{engine:?}");
-        assert_eq!(&vm.root().memory[32..37], b"value");
+        assert_eq!(&vm.root().memory()[32..37], b"value");
         assert_eq!(vm.transcript().len(), 3);
     }
     // Kinds below 16 belong to the VM.
     struct Bad;
     impl Resource for Bad {
-        fn kind(&self) -> u8 {
-            5
+        fn kind(&self) -> KeyKind {
+            KeyKind::Custom(5)
+        }
+        fn describe(&self, _: &HostKey) -> String {
+            "nothing".into()
         }
         fn invoke(&mut self, _: ResourceCall<'_>) -> Reply {
             Reply::ok(0)
         }
     }
     let mut vm = Vm::new(&m, &[]).unwrap();
-    assert!(vm.grant(None, Grant::Custom(Box::new(Bad))).is_err());
+    assert!(vm.grant(None, Grant::Resource(Box::new(Bad))).is_err());
 }
 
 #[test]
 fn deterministic_hosts_refuse_the_outside() {
-    let m = Module::from_source(
+    let m = Program::from_source(
         "func main() -> 0
  ret
 end
@@ -664,50 +647,69 @@ end
     vm.set_deterministic().unwrap();
     let sb = Sandbox::new("deterministic");
     let refused = [
-        Grant::Fs {
-            dir: sb.root(),
-            writable: false,
-        },
-        Grant::Net {
-            host: "127.0.0.1".into(),
-            port: 80,
-        },
-        Grant::Custom(Box::new(Store::default())),
+        directory(&sb.root(), false),
+        net("127.0.0.1", 80),
+        Grant::Resource(Box::new(Store::default())),
     ];
     for g in refused {
         let e = vm.grant(None, g).unwrap_err().to_string();
         assert!(e.contains("deterministic"), "{e}");
     }
-    vm.grant(None, Grant::Console).unwrap();
-    vm.grant(None, Grant::Clock).unwrap();
-    vm.grant(None, Grant::Random { seed: 1 }).unwrap();
-    // The clock it grants is virtual: the VM answers it.
-    assert!(matches!(&vm.root().keys[1], Key::Host(k) if k.is_pure()));
+    // The console it grants only writes; its clock is virtual: the VM answers it.
+    for spec in ["console", "clock", "random:1"] {
+        let (name, g) = parse_grant(spec, true).unwrap();
+        vm.grant(name.as_deref(), g).unwrap();
+    }
+    let keys: Vec<_> = vm.root().host_keys().map(|k| (k.kind, k.pure)).collect();
+    assert_eq!(
+        keys,
+        [
+            (KeyKind::Console, false),
+            (KeyKind::Clock, true),
+            (KeyKind::Random, true)
+        ]
+    );
+    let (_, live_console) = parse_grant("console", false).unwrap();
+    assert!(vm.grant(Some("stdin"), live_console).is_err());
     // Deterministic mode is chosen before anything is granted.
     let mut late = Vm::new(&m, &[]).unwrap();
-    late.grant(None, Grant::Console).unwrap();
+    late.grant(None, console(&Capture::default())).unwrap();
     assert!(late.set_deterministic().is_err());
 }
 
 #[test]
 fn grant_specs_parse_or_say_why_not() {
+    // A directory whose name holds a colon: the mode is after the last one.
+    let sb = Sandbox::new("specs");
+    let colon = sb.root().join("a:b");
+    std::fs::create_dir(&colon).unwrap();
+    std::fs::write(colon.join("inside.txt"), "in a:b").unwrap();
+    let root = sb.root();
     let ok = [
-        ("console", None, KeyKind::Console),
-        ("clock", None, KeyKind::Clock),
-        ("random:42", None, KeyKind::Random),
-        ("random:0xff", None, KeyKind::Random),
-        ("fs:/tmp:ro", None, KeyKind::Fs),
-        ("data=fs:/tmp/a:b:rw", Some("data"), KeyKind::Fs),
-        ("net:127.0.0.1:8080", None, KeyKind::Net),
-        ("web=net:[::1]:443", Some("web"), KeyKind::Net),
+        ("console".to_string(), None, KeyKind::Console),
+        ("clock".into(), None, KeyKind::Clock),
+        ("clock:virtual".into(), None, KeyKind::Clock),
+        ("random:42".into(), None, KeyKind::Random),
+        ("random:0xff".into(), None, KeyKind::Random),
+        (format!("fs:{}:ro", root.display()), None, KeyKind::Fs),
+        (
+            format!("data=fs:{}:rw", colon.display()),
+            Some("data"),
+            KeyKind::Fs,
+        ),
+        ("net:127.0.0.1:8080".into(), None, KeyKind::Net),
+        ("web=net:[::1]:443".into(), Some("web"), KeyKind::Net),
     ];
     for (spec, name, kind) in ok {
-        let (n, g) = Grant::parse(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        let (n, g) = parse_grant(&spec, false).unwrap_or_else(|e| panic!("{spec}: {e}"));
         assert_eq!((n.as_deref(), g.kind()), (name, kind), "{spec}");
     }
-    if let (_, Grant::Fs { dir, writable }) = Grant::parse("fs:/tmp/a:b:rw").unwrap() {
-        assert_eq!((dir, writable), (PathBuf::from("/tmp/a:b"), true));
-    }
+    let (_, g) = parse_grant(&format!("fs:{}:rw", colon.display()), false).unwrap();
+    let m = fs_program(b"inside.txt", "fs.read", 0, &[], 64);
+    let mut vm = Vm::new(&m, &[]).unwrap();
+    vm.grant(None, g).unwrap();
+    assert_eq!(vm.run(1_000_000, 1 << 20).results, vec![0, 6, 0]);
+    assert_eq!(&vm.root().memory()[1024..1030], b"in a:b");
     for bad in [
         "",
         "fs",
@@ -716,36 +718,29 @@ fn grant_specs_parse_or_say_why_not() {
         "fs::ro",
         "net:host",
         "net:host:99999",
+        "net::80",
         "random",
         "random:x",
         "console:1",
+        "clock:wall",
         "disk:/",
     ] {
-        let e = Grant::parse(bad)
+        let e = parse_grant(bad, false)
             .err()
             .unwrap_or_else(|| panic!("{bad} parsed"));
         assert!(e.contains("invalid grant"), "{bad}: {e}");
     }
-    let m = Module::from_source(
-        "func main() -> 0
- ret
-end
-",
-        "d.rasm",
-    )
-    .unwrap();
+    let e = parse_grant("x=fs:/nonexistent/rarvm:ro", false)
+        .err()
+        .expect("a missing directory is refused");
+    assert!(e.contains("/nonexistent/rarvm"), "{e}");
+    let m = Program::from_source("func main() -> 0\n ret\nend\n", "d.rasm").unwrap();
     let mut vm = Vm::new(&m, &[]).unwrap();
-    vm.grant(None, Grant::Console).unwrap();
-    assert!(
-        vm.grant(None, Grant::Console).is_err(),
-        "two grants named console"
-    );
-    assert!(vm.grant(Some("bad name"), Grant::Clock).is_err());
-    let missing = Grant::Fs {
-        dir: "/nonexistent/rarvm".into(),
-        writable: false,
-    };
-    assert!(vm.grant(Some("x"), missing).is_err());
+    vm.grant(None, console(&Capture::default())).unwrap();
+    let e = vm.grant(None, console(&Capture::default())).unwrap_err();
+    assert!(e.to_string().contains("two grants"), "{e}");
+    let e = vm.grant(Some("bad name"), Grant::VirtualClock).unwrap_err();
+    assert!(e.to_string().contains("invalid grant name"), "{e}");
 }
 
 /// What the host reads into a process is recorded in the root's transcript, and the
@@ -760,18 +755,11 @@ fn transcripts_are_bounded_by_the_roots_memory() {
                push 0\n push right.all\n push 0\n push 3\n key.attenuate\n drop\n local.set k\n\
                again:\n local.get k\n push fs.read\n push 0\n push 0\n push 65536\n key.invoke\n\
                drop\n drop\n jmp again\nend\n";
-    let m = Module::from_source(src, "reader.rasm").unwrap();
+    let m = Program::from_source(src, "reader.rasm").unwrap();
     for engine in EngineKind::ALL {
         let mut vm = Vm::new(&m, &[]).unwrap();
         vm.set_engine(engine).unwrap();
-        vm.grant(
-            None,
-            Grant::Fs {
-                dir: sb.root(),
-                writable: false,
-            },
-        )
-        .unwrap();
+        vm.grant(None, directory(&sb.root(), false)).unwrap();
         let allowance = 1 << 20;
         let out = vm.run(u64::MAX / 2, allowance);
         assert_eq!(out.status, Status::OutOfMemory, "{engine:?}");

@@ -3,47 +3,32 @@
 //! with the same status, results and gas, and writes the same image bytes — including runs
 //! in slices that switch engine at every slice.
 
-use rarvm::{EngineKind, Module, Outcome, Status, Vm};
+use rarvm::{EngineKind, Outcome, Program, Status, Vm};
 
 const MEM: u64 = 64 << 20;
 
 /// The engines compared: the interpreter, the JIT compiling every function the first time
 /// it runs (so it hands over as often as it can), the JIT and auto as users run them.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum E {
-    Interp,
-    JitEager,
-    Jit,
-    Auto,
-}
+const ENGINES: [EngineKind; 4] = [
+    EngineKind::Interp,
+    EngineKind::JitEager,
+    EngineKind::Jit,
+    EngineKind::Auto,
+];
 
-const ENGINES: [E; 4] = [E::Interp, E::JitEager, E::Jit, E::Auto];
-
-fn vm(e: E, module: &Module, args: &[u64]) -> Vm {
+fn vm(e: EngineKind, module: &Program, args: &[u64]) -> Vm {
     let mut vm = Vm::new(module, args).unwrap();
-    set(&mut vm, e);
+    vm.set_engine(e).unwrap();
     vm
 }
 
-fn set(vm: &mut Vm, e: E) {
-    let kind = match e {
-        E::Interp => EngineKind::Interp,
-        E::JitEager | E::Jit => EngineKind::Jit,
-        E::Auto => EngineKind::Auto,
-    };
-    vm.set_engine(kind).unwrap();
-    if e == E::JitEager {
-        vm.jit_mut().unwrap().set_compile_rate(0);
-    }
-}
-
-fn example(name: &str) -> Module {
+fn example(name: &str) -> Program {
     let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    Module::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+    Program::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
 }
 
-fn source(src: &str) -> Module {
-    Module::from_source(src, "test.rasm").unwrap_or_else(|e| panic!("{e}"))
+fn source(src: &str) -> Program {
+    Program::from_source(src, "test.rasm").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Budgets to try for a program that needs `total`: all of them when few, else a spread
@@ -61,13 +46,20 @@ fn budgets(total: u64, all_up_to: u64) -> Vec<u64> {
 }
 
 /// One VM per engine, reused across runs so each compiles the code once.
-fn vms(module: &Module, args: &[u64]) -> Vec<(E, Vm)> {
+fn vms(module: &Program, args: &[u64]) -> Vec<(EngineKind, Vm)> {
     ENGINES.iter().map(|&e| (e, vm(e, module, args))).collect()
 }
 
 /// Runs `module(args)` from a fresh root with `gas` and `mem` on every engine and checks that
 /// each agrees with the interpreter on the outcome and the image bytes.
-fn agree(what: &str, vms: &mut [(E, Vm)], module: &Module, args: &[u64], gas: u64, mem: u64) {
+fn agree(
+    what: &str,
+    vms: &mut [(EngineKind, Vm)],
+    module: &Program,
+    args: &[u64],
+    gas: u64,
+    mem: u64,
+) {
     let mut first: Option<(Outcome, Vec<u8>)> = None;
     for (e, vm) in vms.iter_mut() {
         vm.restart(module, args).unwrap();
@@ -90,15 +82,15 @@ fn agree(what: &str, vms: &mut [(E, Vm)], module: &Module, args: &[u64], gas: u6
 }
 
 /// [`agree`] at each of `budgets`.
-fn agree_on_gas(name: &str, module: &Module, args: &[u64], budgets: &[u64], mem: u64) {
+fn agree_on_gas(name: &str, module: &Program, args: &[u64], budgets: &[u64], mem: u64) {
     let mut vms = vms(module, args);
     for &gas in budgets {
         agree(name, &mut vms, module, args, gas, mem);
     }
 }
 
-fn total_gas(module: &Module, args: &[u64], mem: u64) -> u64 {
-    let mut v = vm(E::Interp, module, args);
+fn total_gas(module: &Program, args: &[u64], mem: u64) -> u64 {
+    let mut v = vm(EngineKind::Interp, module, args);
     let out = v.run(u64::MAX / 2, mem);
     assert_ne!(out.status, Status::OutOfGas);
     out.gas_used
@@ -142,7 +134,7 @@ fn every_example_agrees_at_many_memory_budgets() {
 
 /// Runs in slices of `slice` gas, switching engine at every slice and passing the state
 /// through an image; the final image must equal one uninterrupted interpreter run's.
-fn alternating_slices(name: &str, module: &Module, args: &[u64], slice: u64) {
+fn alternating_slices(name: &str, module: &Program, args: &[u64], slice: u64) {
     let mut vms: Vec<Vm> = ENGINES.iter().map(|&e| vm(e, module, args)).collect();
     let mut image = vms[0].image();
     let mut n = 0u64;
@@ -157,7 +149,7 @@ fn alternating_slices(name: &str, module: &Module, args: &[u64], slice: u64) {
         }
         assert!(n < 100_000, "{name}: too many slices");
     }
-    let mut whole = vm(E::Interp, module, args);
+    let mut whole = vm(EngineKind::Interp, module, args);
     whole.run(slice * n, MEM);
     assert!(
         whole.image() == image,
@@ -534,12 +526,12 @@ fn frame_memory_runs_out_at_the_same_call() {
 #[test]
 fn the_jit_runs_natively_and_exits_where_it_must() {
     let m = example("fib.rasm");
-    let mut v = vm(E::JitEager, &m, &[25]);
+    let mut v = vm(EngineKind::JitEager, &m, &[25]);
     assert_eq!(v.run(10_000_000, MEM).results, vec![75025]);
     let stats = v.jit_stats().unwrap();
     assert_eq!(stats.compiled, 2);
     // As users run it, fib earns its compilation; main, which runs once, does not.
-    let mut v = vm(E::Jit, &m, &[25]);
+    let mut v = vm(EngineKind::Jit, &m, &[25]);
     assert_eq!(v.run(10_000_000, MEM).results, vec![75025]);
     let stats = v.jit_stats().unwrap();
     assert_eq!(stats.compiled, 1, "{stats}");
@@ -547,7 +539,7 @@ fn the_jit_runs_natively_and_exits_where_it_must() {
     // The sandbox pattern shares one compilation between all children.
     let (_, src, args) = PROGRAMS[7];
     let m = source(src);
-    let mut v = vm(E::JitEager, &m, args);
+    let mut v = vm(EngineKind::JitEager, &m, args);
     v.run(10_000_000, MEM);
     let stats = v.jit_stats().unwrap();
     assert_eq!(stats.compiled, 2, "{stats}");
@@ -578,7 +570,7 @@ end
         ));
     }
     let m = source(&src);
-    for e in [E::Jit, E::Auto] {
+    for e in [EngineKind::Jit, EngineKind::Auto] {
         let mut v = vm(e, &m, &[]);
         assert_eq!(v.run(1_000, MEM).results, vec![7]);
         let stats = v.jit_stats().unwrap();
@@ -586,7 +578,7 @@ end
     }
     // A hot loop earns it: compiled within a bounded amount of interpreted gas.
     let m = example("sieve.rasm");
-    let mut v = vm(E::Jit, &m, &[200_000]);
+    let mut v = vm(EngineKind::Jit, &m, &[200_000]);
     let out = v.run(1 << 40, MEM);
     let stats = v.jit_stats().unwrap();
     assert!(stats.compiled >= 1, "{stats}");

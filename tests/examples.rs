@@ -2,15 +2,14 @@
 //! completion equals, byte for byte, a run in gas slices with the image written and read
 //! back between slices.
 
-use rarvm::runtime::asm::{assemble, disassemble};
-use rarvm::{Module, Status, Vm};
+use rarvm::{text, Program, Status, Vm};
 
 const MEM: u64 = 64 << 20;
 
-fn example(name: &str) -> Module {
+fn example(name: &str) -> Program {
     let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(&path).unwrap();
-    Module::from_source(&src, &path).unwrap()
+    Program::from_source(&src, &path).unwrap()
 }
 
 fn run(name: &str, args: &[u64]) -> (Status, Vec<u64>) {
@@ -42,9 +41,9 @@ fn examples_compute_their_answers() {
 #[test]
 fn disassembly_reassembles_every_example() {
     for name in EXAMPLES {
-        let m = example(name).verified().module().clone();
-        let text = disassemble(&m);
-        assert_eq!(assemble(&text, name).unwrap(), m, "{name}");
+        let m = example(name);
+        let back = text::assemble(&m.disassemble(), name).unwrap();
+        assert_eq!(back, m.to_bytes(), "{name}");
     }
 }
 
@@ -59,7 +58,7 @@ const EXAMPLES: [&str; 6] = [
 
 /// Runs in slices of `slice` gas through images; returns the final image and the number
 /// of slices.
-fn sliced(module: &Module, args: &[u64], slice: u64) -> (Vec<u8>, u64) {
+fn sliced(module: &Program, args: &[u64], slice: u64) -> (Vec<u8>, u64) {
     let mut vm = Vm::new(module, args).unwrap();
     let mut slices = 0;
     loop {

@@ -1,12 +1,13 @@
 //! Loader hardening: images are hostile input. Every truncation, byte flip, huge length
 //! or trailing garbage gets an error — never a panic — and anything accepted is canonical.
 
-use rarvm::host::{Capture, Grant};
-use rarvm::{image, Module, Vm};
+use rarvm::host::Grant;
+use rarvm::os::{Capture, Console, Dir};
+use rarvm::{image, Program, Vm};
 
-fn example(name: &str) -> Module {
+fn example(name: &str) -> Program {
     let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    Module::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+    Program::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
 }
 
 /// Images at interesting pause points: fresh, mid-run with frozen children and deep
@@ -30,15 +31,12 @@ fn images() -> Vec<(String, Vec<u8>)> {
         let m = example(name);
         for &gas in gases {
             let mut vm = Vm::new(&m, &[]).unwrap();
-            vm.set_console(Box::new(Capture::default()), Box::new(std::io::empty()));
             if name == "library.rasm" {
-                let fs = Grant::Fs {
-                    dir: dir.clone().into(),
-                    writable: true,
-                };
-                vm.grant(None, fs).unwrap();
+                let fs = Dir::open(std::path::Path::new(&dir), true).unwrap();
+                vm.grant(None, Grant::Resource(Box::new(fs))).unwrap();
             }
-            vm.grant(None, Grant::Console).unwrap();
+            let console = Console::new(Box::new(Capture::default()), Box::new(std::io::empty()));
+            vm.grant(None, Grant::Resource(Box::new(console))).unwrap();
             vm.run(gas, 1 << 20);
             out.push((format!("{name} after {gas} gas"), vm.image()));
         }
@@ -69,10 +67,9 @@ impl Rng {
 fn valid_images_roundtrip_exactly() {
     let mut with_transcript = 0;
     for (what, bytes) in images() {
-        let tree = image::decode(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(image::encode(&tree), bytes, "{what}");
-        assert_eq!(image::encoded_len(&tree), bytes.len() as u64, "{what}");
-        if !tree.transcript.is_empty() {
+        let vm = Vm::from_image(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(vm.image(), bytes, "{what}");
+        if !vm.transcript().is_empty() {
             with_transcript += 1;
         }
     }
@@ -85,14 +82,14 @@ fn every_truncation_is_rejected() {
         let step = (bytes.len() / 3000).max(1);
         for n in (0..bytes.len()).step_by(step) {
             assert!(
-                image::decode(&bytes[..n]).is_err(),
+                Vm::from_image(&bytes[..n]).is_err(),
                 "{what}: prefix of {n} bytes accepted"
             );
         }
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(
-            image::decode(&longer).is_err(),
+            Vm::from_image(&longer).is_err(),
             "{what}: trailing byte accepted"
         );
     }
@@ -111,10 +108,10 @@ fn byte_flips_never_panic_and_accepted_images_are_canonical() {
                 m[at] ^= 1 << (rng.next() % 8);
             }
             tried += 1;
-            if let Ok(tree) = image::decode(&m) {
+            if let Ok(vm) = Vm::from_image(&m) {
                 accepted += 1;
                 assert_eq!(
-                    image::encode(&tree),
+                    vm.image(),
                     m,
                     "{what}: a mutated image was accepted but is not canonical"
                 );
@@ -136,22 +133,23 @@ fn huge_lengths_are_errors_not_allocations() {
         for huge in [u64::MAX, 1 << 60, u64::from(u32::MAX)] {
             let mut m = bytes.clone();
             m[at..at + 8].copy_from_slice(&huge.to_le_bytes());
-            let _ = image::decode(&m);
+            let _ = Vm::from_image(&m);
             let mut m = bytes.clone();
             m[at..at + 4].copy_from_slice(&(huge as u32).to_le_bytes());
-            let _ = image::decode(&m);
+            let _ = Vm::from_image(&m);
         }
     }
     let mut m = bytes.clone();
     m[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
-    let e = image::decode(&m).unwrap_err();
-    assert!(e.message.contains("module count"), "{e}");
+    let e = Vm::from_image(&m).err().unwrap();
+    assert!(e.to_string().contains("module count"), "{e}");
 }
 
 #[test]
 fn garbage_is_rejected_with_a_reason() {
-    assert!(image::decode(b"hello world")
-        .unwrap_err()
+    assert!(Vm::from_image(b"hello world")
+        .err()
+        .unwrap()
         .to_string()
         .contains("not a rarvm image"));
     let mut rng = Rng(42);
@@ -160,6 +158,6 @@ fn garbage_is_rejected_with_a_reason() {
         if len >= 8 {
             m[..8].copy_from_slice(image::IMAGE_MAGIC);
         }
-        assert!(image::decode(&m).is_err());
+        assert!(Vm::from_image(&m).is_err());
     }
 }

@@ -2,13 +2,12 @@
 //! outermost process that cannot pay stops; refuelling it resumes the deepest process as
 //! if nothing happened; memory growth is charged up the chain; depth costs no host stack.
 
-use rarvm::runtime::process::{Key, Process};
-use rarvm::{image, Module, Status, Vm};
+use rarvm::{ProcessView, Program, Status, Vm};
 
 const MEM: u64 = 64 << 20;
 
-fn module(src: &str) -> Module {
-    Module::from_source(src, "test.rasm").unwrap()
+fn module(src: &str) -> Program {
+    Program::from_source(src, "test.rasm").unwrap()
 }
 
 /// `leaf` sums 0..2000 (about 20,000 gas); `mid` gives it far more gas than `mid` has and
@@ -86,19 +85,9 @@ fn refuelling_an_exhausted_intermediate_resumes_the_deepest_child() {
     assert!(refuels >= 15, "mid ran dry {refuels} times");
 }
 
-/// Walks a tree pre-order, returning each process's path.
-fn processes(root: &Process) -> Vec<(String, &Process)> {
-    let mut out = Vec::new();
-    let mut stack = vec![(String::from("root"), root)];
-    while let Some((path, p)) = stack.pop() {
-        for (slot, key) in p.keys.iter().enumerate().rev() {
-            if let Key::Process(c) = key {
-                stack.push((format!("{path}.{slot}"), c));
-            }
-        }
-        out.push((path, p));
-    }
-    out
+/// Each process of a tree, pre-order, with its path.
+fn processes<'a>(vm: &'a Vm) -> Vec<(String, ProcessView<'a>)> {
+    vm.root().processes().collect()
 }
 
 #[test]
@@ -110,8 +99,9 @@ fn the_outermost_exhausted_process_stops_and_the_rest_stays_frozen() {
     let mut vm = Vm::new(&m, &[]).unwrap();
     let out = vm.run(3_000, MEM);
     assert_eq!(out.status, Status::OutOfGas);
-    let tree = processes(vm.root());
-    let statuses: Vec<(&str, Status)> = tree.iter().map(|(p, q)| (p.as_str(), q.status)).collect();
+    let tree = processes(&vm);
+    let statuses: Vec<(&str, Status)> =
+        tree.iter().map(|(p, q)| (p.as_str(), q.status())).collect();
     assert_eq!(
         statuses,
         vec![
@@ -121,10 +111,12 @@ fn the_outermost_exhausted_process_stops_and_the_rest_stays_frozen() {
         ]
     );
     // mid and leaf were intended far more than the root has.
-    assert!(tree[1].1.gas_left > tree[0].1.gas_left);
-    assert!(tree[2].1.gas_left > tree[0].1.gas_left);
+    assert!(tree[1].1.gas_left() > tree[0].1.gas_left());
+    assert!(tree[2].1.gas_left() > tree[0].1.gas_left());
     // Every process was charged the same block costs since the leaf started.
-    assert!(tree[0].1.gas_used > tree[1].1.gas_used && tree[1].1.gas_used > tree[2].1.gas_used);
+    assert!(
+        tree[0].1.gas_used() > tree[1].1.gas_used() && tree[1].1.gas_used() > tree[2].1.gas_used()
+    );
 
     // Resumed from the image, in another VM, the leaf continues where it stopped.
     let mut resumed = Vm::from_image(&vm.image()).unwrap();
@@ -243,15 +235,15 @@ fn memory_growth_is_charged_up_the_chain() {
         "the leaf's memory counts in mid's footprint"
     );
     // The root's cached footprints agree with a recomputation from scratch.
-    let reloaded = image::decode(&vm.image()).unwrap();
-    for ((pa, a), (pb, b)) in processes(vm.root()).into_iter().zip(processes(&reloaded)) {
-        assert_eq!((pa.as_str(), a.footprint), (pb.as_str(), b.footprint));
+    let reloaded = Vm::from_image(&vm.image()).unwrap();
+    for ((pa, a), (pb, b)) in processes(&vm).into_iter().zip(processes(&reloaded)) {
+        assert_eq!((pa.as_str(), a.footprint()), (pb.as_str(), b.footprint()));
     }
 }
 
 /// Nests `depth` levels; each gives its child GIVE gas per recurse and unlimited memory,
 /// refuelling it while it runs out. Returns the depth reached.
-fn nest(give: u64) -> Module {
+fn nest(give: u64) -> Program {
     module(&format!(
         r#"
 func main(depth) -> 1 locals(c)
@@ -304,7 +296,7 @@ fn depth_ten_thousand_uses_no_host_stack_per_level() {
         let out = vm.run(1_000_000, MEM);
         assert_eq!(out.status, Status::OutOfGas);
         let image = vm.image();
-        let deep = processes(vm.root()).len();
+        let deep = processes(&vm).len();
         assert!(deep > 3_000, "{deep} processes before the first stop");
         drop(vm);
         let mut resumed = Vm::from_image(&image).unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use rarvm::{EngineKind, Module, Vm};
+use rarvm::{EngineKind, Program, Vm};
 use rarvm_benches::{
     big_module, kernels, report, Engine, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT,
 };
@@ -114,7 +114,8 @@ fn nesting_group(c: &mut Criterion) {
 }
 
 fn image_group(c: &mut Criterion) {
-    let module = Module::from_source(include_str!("../programs/image.rasm"), "image.rasm").unwrap();
+    let module =
+        Program::from_source(include_str!("../programs/image.rasm"), "image.rasm").unwrap();
     let mut g = c.benchmark_group("images");
     g.sample_size(10);
     for mib in IMAGE_MIB {
@@ -158,7 +159,7 @@ fn costs_group(c: &mut Criterion) -> Vec<(String, u64)> {
 }
 
 fn jit_groups(c: &mut Criterion, instructions: usize, src: &str) {
-    let module = Module::from_source(src, "big.rasm").unwrap();
+    let module = Program::from_source(src, "big.rasm").unwrap();
     let mut g = c.benchmark_group("compile");
     g.sample_size(10)
         .throughput(Throughput::Elements(instructions as u64));
@@ -174,7 +175,7 @@ fn jit_groups(c: &mut Criterion, instructions: usize, src: &str) {
     });
     g.finish();
 
-    let hash = Module::from_source(include_str!("../programs/hash.rasm"), "hash.rasm").unwrap();
+    let hash = Program::from_source(include_str!("../programs/hash.rasm"), "hash.rasm").unwrap();
     let mut g = c.benchmark_group("tierup");
     g.sample_size(20);
     for (name, kind) in [

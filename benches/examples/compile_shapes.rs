@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use rarvm::{EngineKind, Module, Vm};
+use rarvm::{EngineKind, Program, Vm};
 
 fn shape(name: &str, n: usize) -> String {
     let mut s = String::new();
@@ -108,19 +108,13 @@ fn main() {
             .filter(|n| args.len() < 2 || args[1] == n.to_string())
         {
             let src = shape(name, n);
-            let m = Module::from_source(&src, name).unwrap_or_else(|e| panic!("{e}"));
+            let m = Program::from_source(&src, name).unwrap_or_else(|e| panic!("{e}"));
             let mut vm = Vm::new(&m, &[]).unwrap();
             vm.set_engine(EngineKind::Jit).unwrap();
             vm.jit_mut().unwrap().set_compile_rate(0);
             vm.run(1 << 40, 1 << 30);
             let st = vm.jit_stats().unwrap();
-            let instrs: usize = m
-                .verified()
-                .module()
-                .funcs
-                .iter()
-                .map(|f| f.code.len())
-                .sum();
+            let instrs = m.instructions();
             let ns = st.compile_time.as_nanos() as f64;
             println!(
                 "{name:<12} n={n:<5} instrs {instrs:>7} cost {:>7} compiled {} too-large {}  {:>9.1} µs  {:>7.0} ns/cost  {:>6.0} ns/instr",

@@ -7,7 +7,7 @@
 pub mod native;
 pub mod report;
 
-use rarvm::{EngineKind, Jit, JitMode, Module, Status, Vm};
+use rarvm::{EngineKind, Program, Status, Vm};
 
 /// Gas and memory for benchmark runs: enough for any kernel.
 pub const GAS: u64 = u64::MAX / 2;
@@ -26,9 +26,10 @@ pub struct Kernel {
 
 /// The brainfuck program `bf.rasm` carries as its data.
 pub fn bf_program() -> Vec<u8> {
-    let m = Module::from_source(include_str!("../programs/bf.rasm"), "bf.rasm")
+    let p = Program::from_source(include_str!("../programs/bf.rasm"), "bf.rasm")
         .expect("bf.rasm assembles");
-    m.verified().module().data[0].bytes.clone()
+    let (_, bytes) = p.data().next().expect("bf.rasm has a data segment");
+    bytes.to_vec()
 }
 
 pub fn kernels() -> Vec<Kernel> {
@@ -108,22 +109,19 @@ impl Engine {
 /// A VM that runs one program again and again, keeping its engine's compiled code.
 pub struct Rarvm {
     vm: Vm,
-    module: Module,
+    module: Program,
     args: Vec<u64>,
 }
 
 impl Rarvm {
     pub fn new(src: &str, args: &[u64], engine: Engine) -> Rarvm {
-        let module = Module::from_source(src, "bench.rasm").unwrap_or_else(|e| panic!("{e}"));
+        let module = Program::from_source(src, "bench.rasm").unwrap_or_else(|e| panic!("{e}"));
         let mut vm = Vm::new(&module, args).expect("arguments match");
         match engine {
             Engine::Interp => vm.set_engine(EngineKind::Interp),
             Engine::Jit => vm.set_engine(EngineKind::Jit),
             Engine::Auto => vm.set_engine(EngineKind::Auto),
-            Engine::JitUnmetered => {
-                vm.set_jit(Jit::unmetered(JitMode::Jit).expect("the JIT runs on this host"));
-                Ok(())
-            }
+            Engine::JitUnmetered => vm.set_engine(EngineKind::JitUnmetered),
         }
         .expect("the engine runs on this host");
         Rarvm {

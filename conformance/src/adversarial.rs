@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use rarvm::{EngineKind, Module, Status, Vm};
+use rarvm::{EngineKind, Program, Status, Vm};
 
 /// Gas is a promise about the host: no class may cost more than this many yardsticks
 /// (the interpreter's ns per gas on the `arith` case).
@@ -40,7 +40,7 @@ fn data(at: u64, bytes: &[u8]) -> String {
 }
 
 fn bytes_of(src: &str) -> Vec<u8> {
-    Module::from_source(src, "inner.rasm")
+    Program::from_source(src, "inner.rasm")
         .unwrap_or_else(|e| panic!("{e}\n{src}"))
         .to_bytes()
 }
@@ -360,9 +360,9 @@ impl Measure {
 }
 
 /// A VM ready to run `case` on `engine` from a fresh root, with a warm engine.
-pub fn vm(case: &Case, engine: EngineKind) -> (Vm, Module) {
+pub fn vm(case: &Case, engine: EngineKind) -> (Vm, Program) {
     let module =
-        Module::from_source(&case.src, case.name).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        Program::from_source(&case.src, case.name).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let mut vm = Vm::new(&module, &[]).expect("no arguments");
     vm.set_engine(engine).expect("the engine runs here");
     (vm, module)
@@ -370,7 +370,7 @@ pub fn vm(case: &Case, engine: EngineKind) -> (Vm, Module) {
 
 /// Runs `case` once on `vm` from a fresh root (on a fresh engine if the case is cold);
 /// checks it ran out of gas.
-pub fn run(case: &Case, vm: &mut Vm, module: &Module) -> Measure {
+pub fn run(case: &Case, vm: &mut Vm, module: &Program) -> Measure {
     if case.cold {
         let engine = vm.engine();
         *vm = Vm::new(module, &[]).expect("no arguments");

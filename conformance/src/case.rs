@@ -37,13 +37,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use rarvm::host::{Capture, Grant};
-use rarvm::image;
-use rarvm::runtime::asm::assemble_verified;
-use rarvm::runtime::process::{Key, Process};
-use rarvm::{Fault, Module, Outcome, Status, Vm};
+use rarvm::host::Grant;
+use rarvm::os::{parse_grant, Capture, Console};
+use rarvm::{EngineKind, Fault, Outcome, Program, Status, Vm};
 
-use crate::engines::Engine;
+use crate::{apply, ENGINES};
 
 const DEFAULT_GAS: u64 = 1_000_000_000;
 const DEFAULT_MEM: u64 = 1 << 20;
@@ -65,6 +63,10 @@ pub struct HostSpec {
     pub deterministic: bool,
     /// The scratch directory `fs:scratch:…` grants name, created on first use.
     scratch: std::sync::OnceLock<Scratch>,
+    /// What console keys of every VM this host is applied to write and read: one world at
+    /// a time (see [`HostSpec::fresh_world`]).
+    console: Capture,
+    input: SharedInput,
 }
 
 /// A temporary directory removed when dropped.
@@ -131,7 +133,8 @@ impl HostSpec {
         self.scratch.get_or_init(|| Scratch::new("case"))
     }
 
-    /// Gives `vm` this host: deterministic mode, the grants, and its console input.
+    /// Gives `vm` this host: deterministic mode, the grants, and its console, which writes
+    /// to and reads from the current world.
     ///
     /// # Errors
     /// A grant that cannot be made.
@@ -140,14 +143,22 @@ impl HostSpec {
             vm.set_deterministic().map_err(|e| e.to_string())?;
         }
         for spec in &self.grants {
-            let (name, mut grant) = Grant::parse(spec)?;
-            if let Grant::Fs { dir, .. } = &mut grant {
-                if dir.as_os_str() == "scratch" {
-                    *dir = self.scratch().path().to_path_buf();
-                }
-            }
-            vm.grant(name.as_deref(), grant)
-                .map_err(|e| e.to_string())?;
+            let (name, body) = match spec.split_once('=') {
+                Some((name, body)) if !name.contains(':') => (Some(name), body.to_string()),
+                _ => (None, spec.clone()),
+            };
+            let grant = if body == "console" {
+                let out = Box::new(self.console.clone());
+                Grant::Resource(Box::new(if self.deterministic {
+                    Console::output_only(out)
+                } else {
+                    Console::new(out, Box::new(self.input.clone()))
+                }))
+            } else {
+                let scratch = format!("fs:{}:", self.scratch().path().display());
+                parse_grant(&body.replace("fs:scratch:", &scratch), self.deterministic)?.1
+            };
+            vm.grant(name, grant).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -163,31 +174,32 @@ impl HostSpec {
                 .reset(&self.files)
                 .map_err(|e| format!("scratch directory: {e}"))?;
         }
+        self.console.clear();
+        self.input.rewind(&self.stdin);
         Ok(World {
-            console: Capture::default(),
-            input: SharedInput(std::sync::Arc::new(std::sync::Mutex::new(
-                std::io::Cursor::new(self.stdin.clone()),
-            ))),
+            console: self.console.clone(),
         })
     }
 }
 
 /// The console of one run, shared by every VM that takes part in it.
 pub struct World {
+    /// What console keys wrote in this world.
     pub console: Capture,
-    input: SharedInput,
-}
-
-impl World {
-    /// Connects `vm`'s console keys to this world.
-    pub fn attach(&self, vm: &mut Vm) {
-        vm.set_console(Box::new(self.console.clone()), Box::new(self.input.clone()));
-    }
 }
 
 /// Console input read through any number of VMs, in order.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct SharedInput(std::sync::Arc<std::sync::Mutex<std::io::Cursor<Vec<u8>>>>);
+
+impl SharedInput {
+    /// Starts reading `bytes` from the beginning.
+    fn rewind(&self, bytes: &[u8]) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = std::io::Cursor::new(bytes.to_vec());
+        }
+    }
+}
 
 impl std::io::Read for SharedInput {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -200,7 +212,7 @@ impl std::io::Read for SharedInput {
 
 /// What a case's runs start from.
 pub enum Source {
-    Program(Module),
+    Program(Program),
     Image(Vec<u8>),
 }
 
@@ -468,7 +480,7 @@ impl Case {
         }
         let source = match image {
             Some(bytes) => Source::Image(bytes),
-            None => Source::Program(Module::from_source(text, &name).map_err(|e| e.to_string())?),
+            None => Source::Program(Program::from_source(text, &name).map_err(|e| e.to_string())?),
         };
         Ok(Case {
             path: path.to_path_buf(),
@@ -478,12 +490,12 @@ impl Case {
         })
     }
 
-    fn new_vm(&self, run: &Run, engine: Engine) -> Result<Vm, String> {
+    fn new_vm(&self, run: &Run, engine: EngineKind) -> Result<Vm, String> {
         let mut vm = match &self.source {
             Source::Program(m) => Vm::new(m, &run.args).map_err(|e| e.to_string())?,
             Source::Image(bytes) => Vm::from_image(bytes).map_err(|e| e.to_string())?,
         };
-        engine.apply(&mut vm);
+        apply(engine, &mut vm);
         self.host.apply(&mut vm)?;
         Ok(vm)
     }
@@ -496,8 +508,8 @@ impl Case {
         let name = self.path.display().to_string();
         let mut failures = String::new();
         if let Source::Image(bytes) = &self.source {
-            match image::decode(bytes) {
-                Ok(tree) if image::encode(&tree) == *bytes => {}
+            match Vm::from_image(bytes) {
+                Ok(vm) if vm.image() == *bytes => {}
                 Ok(_) => writeln!(failures, "{name}: the loaded image is not canonical").unwrap(),
                 Err(e) => {
                     writeln!(failures, "{name}: the loaded image does not decode: {e}").unwrap()
@@ -505,10 +517,10 @@ impl Case {
             }
         }
         // One VM per engine for the whole case, so each engine compiles the code once.
-        let mut vms: Vec<(Engine, Vm)> = Vec::new();
+        let mut vms: Vec<(EngineKind, Vm)> = Vec::new();
         for run in &self.runs {
             if vms.is_empty() {
-                vms = Engine::ALL
+                vms = ENGINES
                     .iter()
                     .map(|&e| Ok((e, self.new_vm(run, e)?)))
                     .collect::<Result<_, String>>()?;
@@ -520,7 +532,7 @@ impl Case {
                     let out = vm.run(step.gas, step.mem);
                     let img = vm.image();
                     let said = console.contents();
-                    if *engine == Engine::Interp {
+                    if *engine == EngineKind::Interp {
                         for (line, e) in &step.expects {
                             if let Err(m) = check_expect(e, &out, vm, &img, &said) {
                                 writeln!(failures, "{name}:{line}: {m}").unwrap();
@@ -569,7 +581,7 @@ impl Case {
         &self,
         run: &Run,
         first: &Outcome,
-        vms: &mut [(Engine, Vm)],
+        vms: &mut [(EngineKind, Vm)],
         failures: &mut String,
     ) -> Result<(), String> {
         let name = self.path.display().to_string();
@@ -608,7 +620,6 @@ impl Case {
             Source::Image(bytes) => vm.load_image(bytes).map_err(|e| e.to_string())?,
         }
         let world = self.host.fresh_world()?;
-        world.attach(vm);
         Ok(world.console)
     }
 
@@ -618,16 +629,13 @@ impl Case {
         &self,
         run: &Run,
         slice: u64,
-        vms: &mut [(Engine, Vm)],
+        vms: &mut [(EngineKind, Vm)],
         failures: &mut String,
     ) -> Result<(), String> {
         let name = self.path.display().to_string();
         let step = &run.steps[0];
         self.reset(run, &mut vms[0].1)?;
-        let world = self.host.fresh_world()?;
-        for (_, vm) in vms.iter_mut() {
-            world.attach(vm);
-        }
+        self.host.fresh_world()?;
         let mut img = vms[0].1.image();
         let mut n = 0u64;
         loop {
@@ -663,11 +671,11 @@ impl Case {
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         let mut changed = false;
         for run in &self.runs {
-            let mut vm = self.new_vm(run, Engine::Interp)?;
-            self.host.fresh_world()?.attach(&mut vm);
+            let mut vm = self.new_vm(run, EngineKind::Interp)?;
+            self.host.fresh_world()?;
             for step in &run.steps {
                 vm.run(step.gas, step.mem);
-                let hash = image::hash_hex(&vm.image());
+                let hash = rarvm::image::hash_hex(&vm.image());
                 for (line, e) in &step.expects {
                     if let Expect::Image(old) = e {
                         if *old != hash {
@@ -687,22 +695,6 @@ impl Case {
 /// The step directives apply to: the last step of the last run.
 fn current_step(runs: &mut [Run]) -> Option<&mut Step> {
     runs.last_mut().and_then(|r| r.steps.last_mut())
-}
-
-/// The process at `path` (`root`, `root.0.1`, …).
-fn find<'a>(root: &'a Process, path: &str) -> Option<&'a Process> {
-    let mut parts = path.split('.');
-    if parts.next() != Some("root") {
-        return None;
-    }
-    let mut p = root;
-    for slot in parts {
-        p = match p.keys.get(slot.parse::<usize>().ok()?)? {
-            Key::Process(c) => c,
-            _ => return None,
-        };
-    }
-    Some(p)
 }
 
 fn check_expect(
@@ -731,11 +723,11 @@ fn check_expect(
         Expect::GasLeft(g) if out.gas_left != *g => {
             fail("gas_left", g.to_string(), out.gas_left.to_string())
         }
-        Expect::MemSize(n) if root.memory.len() as u64 != *n => {
-            fail("mem_size", n.to_string(), root.memory.len().to_string())
+        Expect::MemSize(n) if root.memory().len() as u64 != *n => {
+            fail("mem_size", n.to_string(), root.memory().len().to_string())
         }
         Expect::Memory(at, bytes) => {
-            let got = root.memory.get(*at as usize..*at as usize + bytes.len());
+            let got = root.memory().get(*at as usize..*at as usize + bytes.len());
             if got == Some(bytes.as_slice()) {
                 Ok(())
             } else {
@@ -746,12 +738,12 @@ fn check_expect(
                 )
             }
         }
-        Expect::Tree(path, s) => match find(root, path) {
-            Some(p) if p.status == *s => Ok(()),
+        Expect::Tree(path, s) => match root.find(path) {
+            Some(p) if p.status() == *s => Ok(()),
             Some(p) => fail(
                 &format!("{path} status"),
                 s.to_string(),
-                p.status.to_string(),
+                p.status().to_string(),
             ),
             None => Err(format!("no process {path}")),
         },
@@ -766,7 +758,7 @@ fn check_expect(
             vm.transcript().len().to_string(),
         ),
         Expect::Image(h) => {
-            let got = image::hash_hex(img);
+            let got = rarvm::image::hash_hex(img);
             if got == *h {
                 Ok(())
             } else {
@@ -811,15 +803,13 @@ pub fn uncovered_opcodes(dir: &Path) -> Vec<&'static str> {
         let Ok(text) = std::fs::read_to_string(&p) else {
             continue;
         };
-        if let Ok(m) = assemble_verified(&text, &p.display().to_string()) {
-            for f in &m.module().funcs {
-                seen.extend(f.code.iter().map(|i| i.opcode()));
-            }
+        if let Ok(m) = Program::from_source(&text, &p.display().to_string()) {
+            seen.extend(m.mnemonics());
         }
     }
-    rarvm::runtime::isa::OPS
+    rarvm::text::MNEMONICS
         .iter()
-        .filter(|o| !seen.contains(&o.opcode))
-        .map(|o| o.mnemonic)
+        .copied()
+        .filter(|m| !seen.contains(m))
         .collect()
 }

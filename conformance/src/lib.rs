@@ -6,13 +6,32 @@
 //! - [`oracle`]: runs a program on every engine with the same budgets and compares status,
 //!   results, gas and image bytes at every return to the host, minimizing any divergence.
 //!
-//! `cargo run --release -p rarvm-conformance -- fuzz --programs N --seed S` runs the
+//! `cargo run --release -p rarvm-conformance --example conformance -- fuzz --programs N --seed S` runs the
 //! differential fuzzer; `cargo test -p rarvm-conformance` runs the cases.
 
 pub mod adversarial;
 pub mod case;
-pub mod engines;
 pub mod gen;
 pub mod oracle;
 pub mod rng;
 pub mod targets;
+
+use rarvm::{EngineKind, Vm};
+
+/// The engines every case and program runs on: the reference interpreter first (the
+/// oracle), then the JIT compiling every function the first time it runs (native code
+/// everywhere, handing over as often as it can), and the JIT and auto as users run them.
+pub const ENGINES: [EngineKind; 4] = [
+    EngineKind::Interp,
+    EngineKind::JitEager,
+    EngineKind::Jit,
+    EngineKind::Auto,
+];
+
+/// Makes `vm` run on `engine`.
+///
+/// # Panics
+/// If the JIT cannot run on this host.
+pub fn apply(engine: EngineKind, vm: &mut Vm) {
+    vm.set_engine(engine).expect("the JIT runs on this host");
+}

@@ -16,12 +16,12 @@ use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
-use rarvm::{Module, Outcome, Status, Vm};
+use rarvm::{EngineKind, Outcome, Program, Status, Vm};
 
 use crate::case::HostSpec;
-use crate::engines::Engine;
-use crate::gen::{self, Program};
+use crate::gen;
 use crate::rng::Rng;
+use crate::{apply, ENGINES};
 
 thread_local! {
     /// True while [`guarded`] runs on this thread: panics are recorded, not printed.
@@ -87,7 +87,7 @@ const PROBE_MEM: u64 = 1 << 20;
 
 /// VMs for every engine, reused across programs so compiled code and allocations are kept.
 pub struct Oracle {
-    vms: Vec<(Engine, Option<Vm>)>,
+    vms: Vec<(EngineKind, Option<Vm>)>,
     checked: u64,
     host: HostSpec,
 }
@@ -101,14 +101,14 @@ impl Default for Oracle {
 impl Oracle {
     pub fn new() -> Oracle {
         Oracle {
-            vms: Engine::ALL.iter().map(|&e| (e, None)).collect(),
+            vms: ENGINES.iter().map(|&e| (e, None)).collect(),
             checked: 0,
             host: fuzz_host(),
         }
     }
 
     /// A fresh root of `module(args)` on the interpreter, with the oracle's host.
-    fn probe(&self, module: &Module, args: &[u64]) -> Result<Vm, String> {
+    fn probe(&self, module: &Program, args: &[u64]) -> Result<Vm, String> {
         let mut vm = Vm::new(module, args).map_err(|e| e.to_string())?;
         vm.set_engine(rarvm::EngineKind::Interp)
             .map_err(|e| e.to_string())?;
@@ -117,7 +117,7 @@ impl Oracle {
     }
 
     /// A VM on `engine` holding a fresh root of `module(args)`.
-    fn vm(&mut self, i: usize, module: &Module, args: &[u64]) -> Result<&mut Vm, String> {
+    fn vm(&mut self, i: usize, module: &Program, args: &[u64]) -> Result<&mut Vm, String> {
         // Start over now and then, so the JIT's code memory stays bounded.
         if self.checked.is_multiple_of(500) {
             self.vms[i].1 = None;
@@ -127,7 +127,7 @@ impl Oracle {
             Some(vm) => vm.restart(module, args).map_err(|e| e.to_string())?,
             None => {
                 let mut vm = Vm::new(module, args).map_err(|e| e.to_string())?;
-                engine.apply(&mut vm);
+                apply(*engine, &mut vm);
                 self.host.apply(&mut vm)?;
                 *slot = Some(vm);
             }
@@ -140,7 +140,7 @@ impl Oracle {
     ///
     /// # Errors
     /// A description of the first divergence.
-    pub fn check(&mut self, module: &Module, schedule: &Schedule) -> Result<u64, String> {
+    pub fn check(&mut self, module: &Program, schedule: &Schedule) -> Result<u64, String> {
         let at = Cell::new(("interp", 0usize, false));
         let result = guarded(|| self.compare(module, schedule, &at));
         if let Err(e) = &result {
@@ -160,7 +160,7 @@ impl Oracle {
     /// [`Oracle::check`] without the panic guard; `at` tracks the engine and stop running.
     fn compare(
         &mut self,
-        module: &Module,
+        module: &Program,
         schedule: &Schedule,
         at: &Cell<(&'static str, usize, bool)>,
     ) -> Result<u64, String> {
@@ -171,13 +171,12 @@ impl Oracle {
             let engine = self.vms[i].0;
             let world = self.host.fresh_world()?;
             let vm = self.vm(i, module, &schedule.args)?;
-            world.attach(vm);
             for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
                 at.set((engine.name(), k, false));
                 let out = vm.run(gas, mem);
                 let image = vm.image();
                 let said = world.console.contents();
-                if engine == Engine::Interp {
+                if engine == EngineKind::Interp {
                     reference.push((out, image, said));
                     continue;
                 }
@@ -200,14 +199,13 @@ impl Oracle {
         }
         // The same stops again, switching engine at every one through the image, in one
         // world.
-        let world = self.host.fresh_world()?;
+        self.host.fresh_world()?;
         let mut image = self.probe(module, &schedule.args)?.image();
         for (k, &(gas, mem)) in schedule.steps.iter().enumerate() {
             let i = (k + 1) % self.vms.len();
             let engine = self.vms[i].0;
             at.set((engine.name(), k, true));
             let vm = self.vm(i, module, &schedule.args)?;
-            world.attach(vm);
             vm.load_image(&image)
                 .map_err(|e| format!("an image did not load: {e}"))?;
             let out = vm.run(gas, mem);
@@ -230,14 +228,11 @@ impl Oracle {
 ///
 /// # Errors
 /// The oracle's host cannot be set up.
-pub fn schedule(oracle: &Oracle, rng: &mut Rng, module: &Module) -> Result<Schedule, String> {
-    let params = module
-        .verified()
-        .func(module.verified().module().entry)
-        .params;
+pub fn schedule(oracle: &Oracle, rng: &mut Rng, module: &Program) -> Result<Schedule, String> {
+    let params = module.entry_params();
     let args: Vec<u64> = (0..params).map(|_| rng.word() % 1000).collect();
     let mut probe = oracle.probe(module, &args)?;
-    oracle.host.fresh_world()?.attach(&mut probe);
+    oracle.host.fresh_world()?;
     let out = probe.run(PROBE_GAS, PROBE_MEM);
     let need = out.gas_used;
     let first = match rng.below(8) {
@@ -287,7 +282,7 @@ pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, Strin
     let mut rng = Rng::for_item(seed, index);
     let program = gen::program(&mut rng);
     let text = gen::render(&program);
-    let module = Module::from_source(&text, "generated").map_err(|e| {
+    let module = Program::from_source(&text, "generated").map_err(|e| {
         format!("seed {seed}, program {index}: the generator made an invalid program: {e}\n{text}")
     })?;
     let schedule = guarded(|| schedule(oracle, &mut rng, &module))
@@ -313,13 +308,13 @@ pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, Strin
 /// Removes statements and simplifies results while the divergence persists.
 pub fn minimize(
     oracle: &mut Oracle,
-    mut program: Program,
+    mut program: gen::Program,
     schedule: &Schedule,
     mut what: String,
-) -> (Program, String) {
+) -> (gen::Program, String) {
     'shrink: loop {
         for candidate in program.shrink() {
-            let Ok(module) = Module::from_source(&gen::render(&candidate), "candidate") else {
+            let Ok(module) = Program::from_source(&gen::render(&candidate), "candidate") else {
                 continue;
             };
             if let Err(w) = oracle.check(&module, schedule) {

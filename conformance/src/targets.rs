@@ -5,60 +5,53 @@
 
 use std::cell::RefCell;
 
-use rarvm::runtime::asm::{assemble, assemble_verified, disassemble};
-use rarvm::runtime::{module, verify};
-use rarvm::{image, EngineKind, Vm};
+use rarvm::{text, EngineKind, Program, Vm};
 
 use crate::oracle::{fuzz_one, Oracle};
 
 /// Images: any bytes decode or are rejected; accepted images re-encode to the same bytes
 /// and can be resumed.
 pub fn image_loader(data: &[u8]) {
-    let Ok(tree) = image::decode(data) else {
+    let Ok(mut vm) = Vm::from_image(data) else {
         return;
     };
-    assert_eq!(image::encode(&tree), data, "an accepted image is canonical");
-    let mut vm = Vm::from_image(data).expect("decoded above");
+    assert_eq!(vm.image(), data, "an accepted image is canonical");
     vm.set_engine(EngineKind::Interp)
         .expect("the interpreter always runs");
     vm.run(10_000, 1 << 16);
     let again = vm.image();
-    image::decode(&again).expect("a run's image decodes");
+    Vm::from_image(&again).expect("a run's image decodes");
 }
 
 /// Assembler text: any text assembles or is rejected with a position; what verifies
 /// disassembles to text that assembles to the same module.
 pub fn assembler(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
+    let Ok(src) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(module) = assemble(text, "fuzz.rasm") else {
+    let Ok(bytes) = text::assemble(src, "fuzz.rasm") else {
         return;
     };
-    if verify::verify(module.clone()).is_err() {
+    let Ok(program) = Program::from_bytes(&bytes) else {
         return;
-    }
-    let back = assemble(&disassemble(&module), "disassembled.rasm").expect("disassembly assembles");
-    assert_eq!(back, module, "disassembly round-trips");
-    assemble_verified(text, "fuzz.rasm").expect("verified above");
+    };
+    let back =
+        text::assemble(&program.disassemble(), "disassembled.rasm").expect("disassembly assembles");
+    assert_eq!(back, bytes, "disassembly round-trips");
+    Program::from_source(src, "fuzz.rasm").expect("verified above");
 }
 
 /// Module bytes, as `spawn.bytes` sees them: decode, verify, and if valid, run briefly on
 /// every engine with the same result.
 pub fn module_bytes(data: &[u8]) {
-    let Ok(m) = module::Module::decode(data) else {
+    let Ok(program) = Program::from_bytes(data) else {
         return;
     };
-    assert_eq!(m.encode(), data, "an accepted module is canonical");
-    let Ok(verified) = verify::verify(m) else {
-        return;
-    };
-    let module = rarvm::Module::from_bytes(verified.bytes()).expect("verified above");
-    let f = verified.func(verified.module().entry);
-    let args = vec![3; f.params as usize];
+    assert_eq!(program.to_bytes(), data, "an accepted module is canonical");
+    let args = vec![3; program.entry_params() as usize];
     let mut first = None;
-    for kind in [EngineKind::Interp, EngineKind::Jit] {
-        let mut vm = Vm::new(&module, &args).expect("arity matches");
+    for kind in [EngineKind::Interp, EngineKind::JitEager] {
+        let mut vm = Vm::new(&program, &args).expect("arity matches");
         vm.set_engine(kind).expect("engines run on this host");
         let out = vm.run(20_000, 1 << 16);
         let img = vm.image();
@@ -100,7 +93,7 @@ mod tests {
     #[test]
     fn targets_accept_garbage_and_real_inputs() {
         let real = Vm::new(
-            &rarvm::Module::from_source("func main() -> 1\n push 1\n ret\nend\n", "t").unwrap(),
+            &Program::from_source("func main() -> 1\n push 1\n ret\nend\n", "t").unwrap(),
             &[],
         )
         .unwrap()
@@ -112,7 +105,7 @@ mod tests {
         }
         let src = "func main(x) -> 1\n local.get x\n ret\nend\n";
         assembler(src.as_bytes());
-        module_bytes(&rarvm::Module::from_source(src, "t").unwrap().to_bytes());
+        module_bytes(&Program::from_source(src, "t").unwrap().to_bytes());
         differential(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
     }
 }

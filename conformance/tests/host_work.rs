@@ -3,12 +3,12 @@
 //! filled, bytes decoded and encoded, and what the JIT compiled — stays within a constant
 //! times the gas it was charged. (The `costs` benchmark measures the same in nanoseconds.)
 
+use rarvm::meter;
 use rarvm::{EngineKind, Status};
 use rarvm_conformance::adversarial::{cases, vm};
-use rarvm_runtime::meter;
 
-// The tests build the runtime with its `meter` feature (a dev-dependency of this crate).
-const _: () = assert!(meter::ENABLED, "build with rarvm-runtime's `meter` feature");
+// The tests build rarvm with its `meter` feature (a dev-dependency of this crate).
+const _: () = assert!(meter::ENABLED, "build with rarvm's `meter` feature");
 
 /// Bytes the host may zero, copy or fill per gas (instructions pay 1 gas per 32 bytes).
 const TOUCHED_PER_GAS: u64 = 40;

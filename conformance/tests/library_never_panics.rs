@@ -4,35 +4,33 @@
 //! run in several slices, take images, resume them on other engines, restart, and reload
 //! damaged images (which must be refused with an error).
 
-use rarvm::{Module, Vm};
-use rarvm_conformance::engines::Engine;
+use rarvm::{Program, Vm};
 use rarvm_conformance::gen;
 use rarvm_conformance::oracle::{fuzz_host, guarded, schedule, Oracle};
 use rarvm_conformance::rng::Rng;
+use rarvm_conformance::{apply, ENGINES};
 
 const PROGRAMS: u64 = 500;
 
 fn exercise(oracle: &Oracle, seed: u64, index: u64) -> Result<(), String> {
     let mut rng = Rng::for_item(seed, index);
     let text = gen::render(&gen::program(&mut rng));
-    let module = Module::from_source(&text, "generated").map_err(|e| e.to_string())?;
+    let module = Program::from_source(&text, "generated").map_err(|e| e.to_string())?;
     // The fuzzer's schedules: budgets around what the program needs, trickles of refuels.
     let plan = schedule(oracle, &mut rng, &module)?;
     let (args, slices) = (plan.args, plan.steps);
     let host = fuzz_host();
-    for (n, engine) in Engine::ALL.into_iter().enumerate() {
-        let world = host.fresh_world()?;
+    for (n, engine) in ENGINES.into_iter().enumerate() {
+        host.fresh_world()?;
         let mut vm = Vm::new(&module, &args).map_err(|e| e.to_string())?;
-        engine.apply(&mut vm);
+        apply(engine, &mut vm);
         host.apply(&mut vm)?;
-        world.attach(&mut vm);
         for &(gas, mem) in &slices {
             vm.run(gas, mem);
             let image = vm.image();
             // Resume the image on the next engine, and reload it here.
             let mut other = Vm::from_image(&image).map_err(|e| e.to_string())?;
-            Engine::ALL[(n + 1) % Engine::ALL.len()].apply(&mut other);
-            world.attach(&mut other);
+            apply(ENGINES[(n + 1) % ENGINES.len()], &mut other);
             other.run(gas / 2, 0);
             other.image();
             vm.load_image(&image).map_err(|e| e.to_string())?;

@@ -1,10 +1,11 @@
 //! The interpreter loop: the reference semantics of every instruction.
 
+use rarvm_runtime::engine::Stop;
 use rarvm_runtime::engine::{Budget, Exit};
 use rarvm_runtime::isa::{Field, Instr};
 use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
+use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Frame, Process};
-use rarvm_runtime::sys;
 
 use crate::lower::{lower, Func, Op};
 
@@ -207,14 +208,9 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 if new_base + c.frame_words > MAX_STACK_WORDS {
                     fault!(Fault::StackOverflow);
                 }
-                if b.fuel < c.call_gas {
-                    exit!(Exit::OutOfGas(c.call_gas));
+                if let Err(stop) = b.charge(c.call_gas, c.frame_bytes) {
+                    exit!(stop.into());
                 }
-                if b.mem < c.frame_bytes {
-                    exit!(Exit::OutOfMemory(c.frame_bytes));
-                }
-                b.fuel -= c.call_gas;
-                b.mem -= c.frame_bytes;
                 rarvm_runtime::meter::touched(8 * c.frame_words as u64);
                 p.frames.last_mut().expect("frame").pc = f.pc_of[ip] + 1;
                 p.frames.push(Frame {
@@ -238,7 +234,7 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 if p.frames.len() == 1 {
                     p.stack.truncate(sp);
                     p.frames[0].pc = f.pc_of[ip];
-                    return Outcome::Exit(match sys::return_from_entry(p, b) {
+                    return Outcome::Exit(match ops::return_from_entry(p, b) {
                         Ok(()) => Exit::Return,
                         Err(fault) => Exit::Fault(fault),
                     });
@@ -348,17 +344,17 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 sp += 1;
             }
             Instr::MemGrow => {
-                let old = sys!(sys::mem_grow(p, b, p.stack[sp - 1]));
+                let old = sys!(ops::mem_grow(p, b, p.stack[sp - 1]));
                 p.stack[sp - 1] = old;
             }
             Instr::MemCopy => {
                 let (d, s, n) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
-                sys!(sys::mem_copy(p, b, d, s, n));
+                sys!(ops::mem_copy(p, b, d, s, n));
                 sp -= 3;
             }
             Instr::MemFill => {
                 let (d, v, n) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
-                sys!(sys::mem_fill(p, b, d, v, n));
+                sys!(ops::mem_fill(p, b, d, v, n));
                 sp -= 3;
             }
 
@@ -372,12 +368,12 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 sp += 1;
             }
             Instr::In => {
-                let v = sys!(sys::port_in(p).map_err(sys::Stop::from));
+                let v = sys!(ops::port_in(p).map_err(Stop::from));
                 p.stack[sp] = v;
                 sp += 1;
             }
             Instr::Out => {
-                sys!(sys::port_out(p, p.stack[sp - 1]).map_err(sys::Stop::from));
+                sys!(ops::port_out(p, p.stack[sp - 1]).map_err(Stop::from));
                 sp -= 1;
             }
             Instr::Yield => {
@@ -387,31 +383,31 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
 
             // ---- children ----
             Instr::Spawn(func) => {
-                let slot = sys!(sys::spawn(p, b, func));
+                let slot = sys!(ops::spawn(p, b, func));
                 p.stack[sp] = slot;
                 sp += 1;
             }
             Instr::SpawnBytes => {
-                let (slot, err) = sys!(sys::spawn_bytes(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                let (slot, err) = sys!(ops::spawn_bytes(p, b, p.stack[sp - 2], p.stack[sp - 1]));
                 p.stack[sp - 2] = slot;
                 p.stack[sp - 1] = err;
             }
             Instr::Recurse => exit!(Exit::Recurse),
             Instr::ChildPush => {
-                sys!(sys::child_push(p, p.stack[sp - 2], p.stack[sp - 1]).map_err(sys::Stop::from));
+                sys!(ops::child_push(p, p.stack[sp - 2], p.stack[sp - 1]).map_err(Stop::from));
                 sp -= 2;
             }
             Instr::ChildPop => {
-                let v = sys!(sys::child_pop(p, p.stack[sp - 1]).map_err(sys::Stop::from));
+                let v = sys!(ops::child_pop(p, p.stack[sp - 1]).map_err(Stop::from));
                 p.stack[sp - 1] = v;
             }
             Instr::ChildInfo(field) => {
                 let field = Field::from_u8(field).expect("verified field");
-                let v = sys!(sys::child_info(p, p.stack[sp - 1], field).map_err(sys::Stop::from));
+                let v = sys!(ops::child_info(p, p.stack[sp - 1], field).map_err(Stop::from));
                 p.stack[sp - 1] = v;
             }
             Instr::ChildGrow => {
-                let old = sys!(sys::child_grow(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                let old = sys!(ops::child_grow(p, b, p.stack[sp - 2], p.stack[sp - 1]));
                 p.stack[sp - 2] = old;
                 sp -= 1;
             }
@@ -423,33 +419,33 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                     p.stack[sp - 1],
                 );
                 if ins == Instr::ChildWrite {
-                    sys!(sys::child_write(p, b, slot, d, s, n));
+                    sys!(ops::child_write(p, b, slot, d, s, n));
                 } else {
-                    sys!(sys::child_read(p, b, slot, d, s, n));
+                    sys!(ops::child_read(p, b, slot, d, s, n));
                 }
                 sp -= 4;
             }
             Instr::ChildSave => {
                 let (slot, addr, cap) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
-                let len = sys!(sys::child_save(p, b, slot, addr, cap));
+                let len = sys!(ops::child_save(p, b, slot, addr, cap));
                 p.stack[sp - 3] = len;
                 sp -= 2;
             }
             Instr::ChildLoad => {
-                let (slot, err) = sys!(sys::child_load(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                let (slot, err) = sys!(ops::child_load(p, b, p.stack[sp - 2], p.stack[sp - 1]));
                 p.stack[sp - 2] = slot;
                 p.stack[sp - 1] = err;
             }
 
             // ---- keys ----
-            Instr::KeyKind => p.stack[sp - 1] = sys::key_kind(p, p.stack[sp - 1]),
+            Instr::KeyKind => p.stack[sp - 1] = ops::key_kind(p, p.stack[sp - 1]),
             Instr::KeyDrop => {
-                sys!(sys::key_drop(p, b, p.stack[sp - 1]).map_err(sys::Stop::from));
+                sys!(ops::key_drop(p, b, p.stack[sp - 1]).map_err(Stop::from));
                 sp -= 1;
             }
-            Instr::KeyRights => p.stack[sp - 1] = sys::key_rights(p, p.stack[sp - 1]),
+            Instr::KeyRights => p.stack[sp - 1] = ops::key_rights(p, p.stack[sp - 1]),
             Instr::KeyGive => {
-                let cslot = sys!(sys::key_give(p, b, p.stack[sp - 2], p.stack[sp - 1]));
+                let cslot = sys!(ops::key_give(p, b, p.stack[sp - 2], p.stack[sp - 1]));
                 p.stack[sp - 2] = cslot;
                 sp -= 1;
             }
@@ -460,7 +456,7 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                     p.stack[sp - 2],
                     p.stack[sp - 1],
                 );
-                let (new, err) = sys!(sys::key_attenuate(p, b, slot, rights, addr, len));
+                let (new, err) = sys!(ops::key_attenuate(p, b, slot, rights, addr, len));
                 p.stack[sp - 4] = new;
                 p.stack[sp - 3] = err;
                 sp -= 2;

@@ -5,7 +5,7 @@
 //! pointing at the target block's charge. The mapping back to instruction indices keeps
 //! every exit canonical.
 
-use rarvm_runtime::isa::{dynamic_gas, Instr, Opcode};
+use rarvm_runtime::isa::{dynamic_gas, ImmKind, Instr, Opcode};
 use rarvm_runtime::verify::VerifiedModule;
 
 /// One interpreter op: a block's gas charge, or an instruction whose branch targets are
@@ -61,14 +61,13 @@ fn lower_func(m: &VerifiedModule, index: u32) -> Func {
         ops.push(Op::I(*ins));
         pc_of.push(pc as u32);
     }
+    // Every instruction whose immediate is a branch target (the table says which) now
+    // names the op its target block begins at.
     for op in &mut ops {
         if let Op::I(ins) = op {
-            *ins = match *ins {
-                Instr::Jmp(t) => Instr::Jmp(entry_of[t as usize]),
-                Instr::Jz(t) => Instr::Jz(entry_of[t as usize]),
-                Instr::Jnz(t) => Instr::Jnz(entry_of[t as usize]),
-                other => other,
-            };
+            if ins.info().imm == ImmKind::Target {
+                *ins = Instr::from_parts(ins.opcode(), entry_of[ins.imm() as usize].into());
+            }
         }
     }
     let tables = f

@@ -13,9 +13,10 @@
 //! fuel it was given as the second result.
 
 use rarvm_runtime::engine::Budget;
+use rarvm_runtime::engine::Stop;
 use rarvm_runtime::isa::Field;
+use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Process};
-use rarvm_runtime::sys::{self, Stop};
 
 /// Returned as the fuel when the function (or one it called) left native code.
 pub const FUEL_EXIT: u64 = u64::MAX;
@@ -25,60 +26,30 @@ pub const FUEL_NOT_COMPILED: u64 = u64::MAX - 1;
 /// Most fuel native code is given; the runtime keeps the rest in reserve.
 pub const FUEL_CAP: u64 = 1 << 62;
 
-/// Why native code exited (`ctx.exit_reason`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reason {
-    OutOfGas = 1,
-    OutOfMemory = 2,
-    Fault = 3,
-    Yield = 4,
-    Halt = 5,
-    /// `ret` in the process's entry frame: the runtime moves the results to the port.
-    RetEntry = 6,
-    Recurse = 7,
-    Fold = 8,
-    /// A call beyond `used_limit`: the interpreter executes it with exact checks.
-    Recheck = 9,
-    /// A call reached a function that is not compiled; its frame is pushed at pc 0.
-    NotCompiled = 10,
-    /// `key.invoke`: the machine executes it with its host.
-    Invoke = 11,
+rarvm_runtime::code_enum! {
+    /// Why native code exited (`ctx.exit_reason`).
+    pub enum Reason {
+        OutOfGas = 1 => "out_of_gas",
+        OutOfMemory = 2 => "out_of_memory",
+        Fault = 3 => "fault",
+        Yield = 4 => "yield",
+        Halt = 5 => "halt",
+        /// `ret` in the process's entry frame: the runtime moves the results to the port.
+        RetEntry = 6 => "return",
+        Recurse = 7 => "recurse",
+        Fold = 8 => "fold",
+        /// A call beyond `used_limit`: the interpreter executes it with exact checks.
+        Recheck = 9 => "recheck",
+        /// A call reached a function that is not compiled; its frame is pushed at pc 0.
+        NotCompiled = 10 => "not_compiled",
+        /// `key.invoke`: the machine executes it with its host.
+        Invoke = 11 => "invoke",
+    }
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
-        Reason::OutOfGas,
-        Reason::OutOfMemory,
-        Reason::Fault,
-        Reason::Yield,
-        Reason::Halt,
-        Reason::RetEntry,
-        Reason::Recurse,
-        Reason::Fold,
-        Reason::Recheck,
-        Reason::NotCompiled,
-        Reason::Invoke,
-    ];
-
     pub fn from_u64(v: u64) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| *r as u64 == v)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::OutOfGas => "out_of_gas",
-            Reason::OutOfMemory => "out_of_memory",
-            Reason::Fault => "fault",
-            Reason::Yield => "yield",
-            Reason::Halt => "halt",
-            Reason::RetEntry => "return",
-            Reason::Recurse => "recurse",
-            Reason::Fold => "fold",
-            Reason::Recheck => "recheck",
-            Reason::NotCompiled => "not_compiled",
-            Reason::Invoke => "invoke",
-        }
+        u8::try_from(v).ok().and_then(Reason::from_u8)
     }
 }
 
@@ -239,27 +210,27 @@ macro_rules! helpers {
 
 helpers! {
     /// `mem.grow`: out0 = the old size.
-    mem_grow(n, _, _, _) => |p, b| sys::mem_grow(p, b, n), |c, old| c.out[0] = old;
-    mem_copy(dst, src, len, _) => |p, b| sys::mem_copy(p, b, dst, src, len), |_, ()| ();
-    mem_fill(dst, byte, len, _) => |p, b| sys::mem_fill(p, b, dst, byte, len), |_, ()| ();
-    port_in(_, _, _, _) => |p, _| sys::port_in(p).map_err(fault), |c, v| c.out[0] = v;
-    port_out(v, _, _, _) => |p, _| sys::port_out(p, v).map_err(fault), |_, ()| ();
-    spawn(func, _, _, _) => |p, b| sys::spawn(p, b, func as u32), |c, slot| c.out[0] = slot;
-    spawn_bytes(addr, len, _, _) => |p, b| sys::spawn_bytes(p, b, addr, len), |c, (s, e)| c.out = [s, e];
-    child_push(slot, v, _, _) => |p, _| sys::child_push(p, slot, v).map_err(fault), |_, ()| ();
-    child_pop(slot, _, _, _) => |p, _| sys::child_pop(p, slot).map_err(fault), |c, v| c.out[0] = v;
+    mem_grow(n, _, _, _) => |p, b| ops::mem_grow(p, b, n), |c, old| c.out[0] = old;
+    mem_copy(dst, src, len, _) => |p, b| ops::mem_copy(p, b, dst, src, len), |_, ()| ();
+    mem_fill(dst, byte, len, _) => |p, b| ops::mem_fill(p, b, dst, byte, len), |_, ()| ();
+    port_in(_, _, _, _) => |p, _| ops::port_in(p).map_err(fault), |c, v| c.out[0] = v;
+    port_out(v, _, _, _) => |p, _| ops::port_out(p, v).map_err(fault), |_, ()| ();
+    spawn(func, _, _, _) => |p, b| ops::spawn(p, b, func as u32), |c, slot| c.out[0] = slot;
+    spawn_bytes(addr, len, _, _) => |p, b| ops::spawn_bytes(p, b, addr, len), |c, (s, e)| c.out = [s, e];
+    child_push(slot, v, _, _) => |p, _| ops::child_push(p, slot, v).map_err(fault), |_, ()| ();
+    child_pop(slot, _, _, _) => |p, _| ops::child_pop(p, slot).map_err(fault), |c, v| c.out[0] = v;
     child_info(slot, field, _, _) => |p, _| {
         let field = Field::from_u8(field as u8).expect("verified field");
-        sys::child_info(p, slot, field).map_err(fault)
+        ops::child_info(p, slot, field).map_err(fault)
     }, |c, v| c.out[0] = v;
-    child_grow(slot, n, _, _) => |p, b| sys::child_grow(p, b, slot, n), |c, old| c.out[0] = old;
-    child_write(slot, dst, src, len) => |p, b| sys::child_write(p, b, slot, dst, src, len), |_, ()| ();
-    child_read(slot, dst, src, len) => |p, b| sys::child_read(p, b, slot, dst, src, len), |_, ()| ();
-    child_save(slot, addr, cap, _) => |p, b| sys::child_save(p, b, slot, addr, cap), |c, len| c.out[0] = len;
-    child_load(addr, len, _, _) => |p, b| sys::child_load(p, b, addr, len), |c, (s, e)| c.out = [s, e];
-    key_kind(slot, _, _, _) => |p, _| Ok(sys::key_kind(p, slot)), |c, k| c.out[0] = k;
-    key_drop(slot, _, _, _) => |p, b| sys::key_drop(p, b, slot).map_err(fault), |_, ()| ();
-    key_rights(slot, _, _, _) => |p, _| Ok(sys::key_rights(p, slot)), |c, r| c.out[0] = r;
-    key_give(slot, child, _, _) => |p, b| sys::key_give(p, b, slot, child), |c, s| c.out[0] = s;
-    key_attenuate(slot, rights, addr, len) => |p, b| sys::key_attenuate(p, b, slot, rights, addr, len), |c, (s, e)| c.out = [s, e];
+    child_grow(slot, n, _, _) => |p, b| ops::child_grow(p, b, slot, n), |c, old| c.out[0] = old;
+    child_write(slot, dst, src, len) => |p, b| ops::child_write(p, b, slot, dst, src, len), |_, ()| ();
+    child_read(slot, dst, src, len) => |p, b| ops::child_read(p, b, slot, dst, src, len), |_, ()| ();
+    child_save(slot, addr, cap, _) => |p, b| ops::child_save(p, b, slot, addr, cap), |c, len| c.out[0] = len;
+    child_load(addr, len, _, _) => |p, b| ops::child_load(p, b, addr, len), |c, (s, e)| c.out = [s, e];
+    key_kind(slot, _, _, _) => |p, _| Ok(ops::key_kind(p, slot)), |c, k| c.out[0] = k;
+    key_drop(slot, _, _, _) => |p, b| ops::key_drop(p, b, slot).map_err(fault), |_, ()| ();
+    key_rights(slot, _, _, _) => |p, _| Ok(ops::key_rights(p, slot)), |c, r| c.out[0] = r;
+    key_give(slot, child, _, _) => |p, b| ops::key_give(p, b, slot, child), |c, s| c.out[0] = s;
+    key_attenuate(slot, rights, addr, len) => |p, b| ops::key_attenuate(p, b, slot, rights, addr, len), |c, (s, e)| c.out = [s, e];
 }

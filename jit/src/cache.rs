@@ -24,7 +24,6 @@ use rarvm_runtime::module::encode_code;
 use rarvm_runtime::verify::VerifiedModule;
 
 use crate::abi;
-use crate::tier::compile_cost;
 
 /// One compiled function.
 pub(crate) struct Code {
@@ -98,13 +97,14 @@ pub(crate) struct ModuleCode {
 unsafe impl Send for ModuleCode {}
 
 impl ModuleCode {
-    fn new(m: &VerifiedModule) -> ModuleCode {
+    fn new(m: &VerifiedModule, cost: Vec<Option<u64>>) -> ModuleCode {
         let n = m.func_count() as usize;
+        debug_assert_eq!(cost.len(), n);
         ModuleCode {
             table: vec![abi::not_compiled as *const u8; n],
             code: vec![None; n],
             heat: vec![0; n],
-            cost: (0..n as u32).map(|f| compile_cost(m, f)).collect(),
+            cost,
             max_native_frame: 0,
             max_frame_words: (0..n as u32)
                 .map(|f| m.info(f).frame_words)
@@ -153,14 +153,18 @@ pub(crate) type ModuleState = Mutex<ModuleCode>;
 struct PerEngine(Mutex<Vec<(u64, Arc<ModuleState>)>>);
 
 /// The native tables of `m` on the engine numbered `engine`, and whether they were just
-/// created.
-pub(crate) fn module_state(m: &Arc<VerifiedModule>, engine: u64) -> (Arc<ModuleState>, bool) {
+/// created; `cost` gives each function's compile cost when they are.
+pub(crate) fn module_state(
+    m: &Arc<VerifiedModule>,
+    engine: u64,
+    cost: impl FnOnce() -> Vec<Option<u64>>,
+) -> (Arc<ModuleState>, bool) {
     let slots = m.engine_data(|_| PerEngine::default());
     let mut slots = slots.0.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, s)) = slots.iter().find(|(id, _)| *id == engine) {
         return (Arc::clone(s), false);
     }
-    let state = Arc::new(Mutex::new(ModuleCode::new(m)));
+    let state = Arc::new(Mutex::new(ModuleCode::new(m, cost())));
     slots.push((engine, Arc::clone(&state)));
     (state, true)
 }

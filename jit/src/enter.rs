@@ -7,8 +7,8 @@ use std::sync::Arc;
 use rarvm_interp::Outcome;
 use rarvm_runtime::engine::{Budget, Exit};
 use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
+use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Frame, Process};
-use rarvm_runtime::sys;
 use rarvm_runtime::verify::VerifiedModule;
 
 use crate::abi::{Ctx, FrameRecord, NativeFn, Reason, FUEL_CAP, FUEL_EXIT};
@@ -176,7 +176,7 @@ impl Jit {
             Reason::Recurse => Some(Exit::Recurse),
             Reason::Invoke => Some(Exit::Invoke),
             Reason::Fold => Some(Exit::Fold),
-            Reason::RetEntry => Some(match sys::return_from_entry(p, b) {
+            Reason::RetEntry => Some(match ops::return_from_entry(p, b) {
                 Ok(()) => Exit::Return,
                 Err(f) => Exit::Fault(f),
             }),

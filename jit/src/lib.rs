@@ -217,7 +217,11 @@ impl Jit {
                 return Arc::clone(s);
             }
         }
-        let (state, created) = module_state(module, self.id);
+        let (state, created) = module_state(module, self.id, || {
+            (0..module.func_count())
+                .map(|f| tier::compile_cost(module, f))
+                .collect()
+        });
         if created {
             self.stats.too_large += lock(&state).cost.iter().filter(|c| c.is_none()).count() as u64;
         }

@@ -14,7 +14,7 @@
 //! engine runs the next block.
 
 use rarvm_interp::Tiering;
-use rarvm_runtime::isa::{Class, Instr, Metering, Opcode};
+use rarvm_runtime::isa::{Class, Flow, Metering, Opcode};
 use rarvm_runtime::verify::{VerifiedModule, UNREACHABLE};
 
 use std::sync::Arc;
@@ -73,11 +73,7 @@ pub fn entry_points(m: &VerifiedModule, f: u32) -> Vec<bool> {
                 entry[t as usize] = true;
             }
         };
-        match *ins {
-            Instr::Jmp(t) | Instr::Jz(t) | Instr::Jnz(t) => backward(t),
-            Instr::Switch(t) => func.tables[t as usize].iter().for_each(|&t| backward(t)),
-            _ => {}
-        }
+        func.targets(pc).for_each(&mut backward);
     }
     entry
 }
@@ -122,10 +118,10 @@ fn exits(op: Opcode) -> u64 {
             Opcode::DivU | Opcode::DivS | Opcode::RemU | Opcode::RemS
         )),
         Class::Memory => u64::from(op != Opcode::MemSize),
-        Class::Control => match op {
-            Opcode::Nop | Opcode::Jmp | Opcode::Jz | Opcode::Jnz | Opcode::Switch => 0,
-            Opcode::Call => 3,
-            _ => 1,
+        Class::Control => match op.info().flow {
+            Flow::Next | Flow::Jump | Flow::Branch | Flow::Switch => 0,
+            Flow::Call => 3,
+            Flow::Return | Flow::Stop | Flow::Exit => 1,
         },
         Class::Process => u64::from(!matches!(op, Opcode::GasLeft | Opcode::MemLeft)),
         Class::Bulk | Class::Children | Class::Keys => 1,

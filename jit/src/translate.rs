@@ -14,7 +14,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Switch, Variable};
-use rarvm_runtime::isa::{dynamic_gas, Instr, Metering, Opcode};
+use rarvm_runtime::isa::{dynamic_gas, Instr, Metering, Opcode, StackEffect};
 use rarvm_runtime::module::Function;
 use rarvm_runtime::process::Fault;
 use rarvm_runtime::verify::{FuncInfo, VerifiedModule, UNREACHABLE};
@@ -286,7 +286,7 @@ impl Tx<'_, '_> {
     fn body(&mut self) {
         let len = self.f.code.len();
         let mut last_backward = vec![None::<usize>; len];
-        for (pc, ins) in self.f.code.iter().enumerate() {
+        for pc in 0..len {
             if self.info.height[pc] == UNREACHABLE {
                 continue;
             }
@@ -296,11 +296,7 @@ impl Tx<'_, '_> {
                     last_backward[t] = Some(last_backward[t].map_or(pc, |p: usize| p.max(pc)));
                 }
             };
-            match *ins {
-                Instr::Jmp(t) | Instr::Jz(t) | Instr::Jnz(t) => note(t),
-                Instr::Switch(t) => self.f.tables[t as usize].iter().for_each(|&t| note(t)),
-                _ => {}
-            }
+            self.f.targets(pc).for_each(&mut note);
         }
         let mut seal_after: Vec<Vec<usize>> = vec![Vec::new(); len];
         for (t, last) in last_backward.iter().enumerate() {
@@ -522,7 +518,7 @@ impl Tx<'_, '_> {
     }
 
     /// Division-like ops: a zero divisor faults with the operands in place.
-    fn divop(&mut self, pc: u32, h: u32, op: Opcode) {
+    fn divop(&mut self, pc: u32, h: u32, signed: bool, rem: bool) {
         let y = self.s(h - 1);
         let zero = self.b.ins().icmp_imm_s(IntCC::Equal, y, 0);
         self.exit_if(
@@ -533,24 +529,22 @@ impl Tx<'_, '_> {
         );
         let y = self.s(h - 1);
         let x = self.s(h - 2);
-        let r = match op {
-            Opcode::DivU => self.b.ins().udiv(x, y),
-            Opcode::RemU => self.b.ins().urem(x, y),
-            _ => {
-                // Cranelift traps on i64::MIN / -1; the machine defines it (wrapping).
-                let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
-                let one = self.iconst(1);
-                let safe = self.b.ins().select(m1, one, y);
-                if op == Opcode::DivS {
-                    let q = self.b.ins().sdiv(x, safe);
-                    let neg = self.b.ins().ineg(x);
-                    self.b.ins().select(m1, neg, q)
-                } else {
-                    let r = self.b.ins().srem(x, safe);
-                    let zero = self.iconst(0);
-                    self.b.ins().select(m1, zero, r)
-                }
-            }
+        let r = if signed {
+            // Cranelift traps on i64::MIN / -1; the machine defines it (wrapping): divide
+            // by 1 instead and pick the defined answer, -x or 0.
+            let m1 = self.b.ins().icmp_imm_s(IntCC::Equal, y, -1);
+            let one = self.iconst(1);
+            let safe = self.b.ins().select(m1, one, y);
+            let (r, special) = if rem {
+                (self.b.ins().srem(x, safe), self.iconst(0))
+            } else {
+                (self.b.ins().sdiv(x, safe), self.b.ins().ineg(x))
+            };
+            self.b.ins().select(m1, special, r)
+        } else if rem {
+            self.b.ins().urem(x, y)
+        } else {
+            self.b.ins().udiv(x, y)
         };
         self.set_s(h - 2, r);
     }
@@ -582,16 +576,13 @@ impl Tx<'_, '_> {
         };
     }
 
-    /// Runs `helper` on the top `pops` operands and pushes its first `pushes` outputs.
-    fn via_helper(
-        &mut self,
-        pc: u32,
-        h: u32,
-        helper: Helper,
-        pops: u32,
-        extra: &[u64],
-        pushes: u32,
-    ) {
+    /// Runs `helper` for the instruction at `pc` on the operands it pops (the table's stack
+    /// effect), with `extra` arguments after them, and pushes the outputs it pushes.
+    fn via_helper(&mut self, pc: u32, h: u32, helper: Helper, extra: &[u64]) {
+        let StackEffect::Fixed { pops, pushes } = self.f.code[pc as usize].info().stack else {
+            unreachable!("only instructions with a fixed stack effect run through helpers")
+        };
+        let (pops, pushes) = (u32::from(pops), u32::from(pushes));
         let mut args: Vec<Value> = (h - pops..h).map(|j| self.s(j)).collect();
         for c in extra {
             let v = self.iconst(*c);
@@ -828,9 +819,10 @@ impl Tx<'_, '_> {
             Instr::Add => self.binop(h, |b, x, y| b.ins().iadd(x, y)),
             Instr::Sub => self.binop(h, |b, x, y| b.ins().isub(x, y)),
             Instr::Mul => self.binop(h, |b, x, y| b.ins().imul(x, y)),
-            Instr::DivU | Instr::DivS | Instr::RemU | Instr::RemS => {
-                self.divop(pc, h, ins.opcode())
-            }
+            Instr::DivU => self.divop(pc, h, false, false),
+            Instr::DivS => self.divop(pc, h, true, false),
+            Instr::RemU => self.divop(pc, h, false, true),
+            Instr::RemS => self.divop(pc, h, true, true),
             Instr::And => self.binop(h, |b, x, y| b.ins().band(x, y)),
             Instr::Or => self.binop(h, |b, x, y| b.ins().bor(x, y)),
             Instr::Xor => self.binop(h, |b, x, y| b.ins().bxor(x, y)),
@@ -873,9 +865,9 @@ impl Tx<'_, '_> {
                 let v = self.b.use_var(self.mem_size);
                 self.set_s(h, v);
             }
-            Instr::MemGrow => self.via_helper(pc, h, abi::mem_grow, 1, &[], 1),
-            Instr::MemCopy => self.via_helper(pc, h, abi::mem_copy, 3, &[], 0),
-            Instr::MemFill => self.via_helper(pc, h, abi::mem_fill, 3, &[], 0),
+            Instr::MemGrow => self.via_helper(pc, h, abi::mem_grow, &[]),
+            Instr::MemCopy => self.via_helper(pc, h, abi::mem_copy, &[]),
+            Instr::MemFill => self.via_helper(pc, h, abi::mem_fill, &[]),
             Instr::GasLeft => {
                 let extra = self.load_ctx(offset_of!(Ctx, gas_extra));
                 let fuel = self.b.use_var(self.fuel);
@@ -889,33 +881,31 @@ impl Tx<'_, '_> {
                 let v = self.b.ins().iadd(extra, mem);
                 self.set_s(h, v);
             }
-            Instr::In => self.via_helper(pc, h, abi::port_in, 0, &[], 1),
-            Instr::Out => self.via_helper(pc, h, abi::port_out, 1, &[], 0),
+            Instr::In => self.via_helper(pc, h, abi::port_in, &[]),
+            Instr::Out => self.via_helper(pc, h, abi::port_out, &[]),
             Instr::Yield => {
                 self.exit(pc + 1, h, ExitKind::Static(Reason::Yield, 0));
                 return false;
             }
-            Instr::Spawn(func) => self.via_helper(pc, h, abi::spawn, 0, &[u64::from(func)], 1),
-            Instr::SpawnBytes => self.via_helper(pc, h, abi::spawn_bytes, 2, &[], 2),
+            Instr::Spawn(func) => self.via_helper(pc, h, abi::spawn, &[u64::from(func)]),
+            Instr::SpawnBytes => self.via_helper(pc, h, abi::spawn_bytes, &[]),
             Instr::Recurse => {
                 self.exit(pc, h, ExitKind::Static(Reason::Recurse, 0));
                 return false;
             }
-            Instr::ChildPush => self.via_helper(pc, h, abi::child_push, 2, &[], 0),
-            Instr::ChildPop => self.via_helper(pc, h, abi::child_pop, 1, &[], 1),
-            Instr::ChildInfo(field) => {
-                self.via_helper(pc, h, abi::child_info, 1, &[u64::from(field)], 1)
-            }
-            Instr::ChildGrow => self.via_helper(pc, h, abi::child_grow, 2, &[], 1),
-            Instr::ChildWrite => self.via_helper(pc, h, abi::child_write, 4, &[], 0),
-            Instr::ChildRead => self.via_helper(pc, h, abi::child_read, 4, &[], 0),
-            Instr::ChildSave => self.via_helper(pc, h, abi::child_save, 3, &[], 1),
-            Instr::ChildLoad => self.via_helper(pc, h, abi::child_load, 2, &[], 2),
-            Instr::KeyKind => self.via_helper(pc, h, abi::key_kind, 1, &[], 1),
-            Instr::KeyDrop => self.via_helper(pc, h, abi::key_drop, 1, &[], 0),
-            Instr::KeyRights => self.via_helper(pc, h, abi::key_rights, 1, &[], 1),
-            Instr::KeyGive => self.via_helper(pc, h, abi::key_give, 2, &[], 1),
-            Instr::KeyAttenuate => self.via_helper(pc, h, abi::key_attenuate, 4, &[], 2),
+            Instr::ChildPush => self.via_helper(pc, h, abi::child_push, &[]),
+            Instr::ChildPop => self.via_helper(pc, h, abi::child_pop, &[]),
+            Instr::ChildInfo(field) => self.via_helper(pc, h, abi::child_info, &[u64::from(field)]),
+            Instr::ChildGrow => self.via_helper(pc, h, abi::child_grow, &[]),
+            Instr::ChildWrite => self.via_helper(pc, h, abi::child_write, &[]),
+            Instr::ChildRead => self.via_helper(pc, h, abi::child_read, &[]),
+            Instr::ChildSave => self.via_helper(pc, h, abi::child_save, &[]),
+            Instr::ChildLoad => self.via_helper(pc, h, abi::child_load, &[]),
+            Instr::KeyKind => self.via_helper(pc, h, abi::key_kind, &[]),
+            Instr::KeyDrop => self.via_helper(pc, h, abi::key_drop, &[]),
+            Instr::KeyRights => self.via_helper(pc, h, abi::key_rights, &[]),
+            Instr::KeyGive => self.via_helper(pc, h, abi::key_give, &[]),
+            Instr::KeyAttenuate => self.via_helper(pc, h, abi::key_attenuate, &[]),
             Instr::KeyInvoke => {
                 self.exit(pc, h, ExitKind::Static(Reason::Invoke, 0));
                 return false;

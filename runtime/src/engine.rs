@@ -44,6 +44,24 @@ impl Budget {
         }
     }
 
+    /// Charges `gas` and `mem` bytes of footprint together, or neither: out of gas first,
+    /// then out of memory.
+    ///
+    /// # Errors
+    /// [`Stop::OutOfGas`] or [`Stop::OutOfMemory`] with what was asked; nothing changed.
+    #[inline]
+    pub fn charge(&mut self, gas: u64, mem: u64) -> Result<(), Stop> {
+        if self.fuel < gas {
+            return Err(Stop::OutOfGas(gas));
+        }
+        if self.mem < mem {
+            return Err(Stop::OutOfMemory(mem));
+        }
+        self.fuel -= gas;
+        self.mem -= mem;
+        Ok(())
+    }
+
     /// Charges `bytes` of footprint if every process on the chain has the headroom.
     #[inline]
     pub fn charge_mem(&mut self, bytes: u64) -> bool {
@@ -101,6 +119,33 @@ pub enum Exit {
     /// descendants are still on the machine's run chain. Nothing ran; the machine puts
     /// the subtree back together and runs the leaf again from `pc`.
     Fold,
+}
+
+/// Why an instruction the engines share (`crate::ops`) could not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Fault(Fault),
+    OutOfGas(u64),
+    OutOfMemory(u64),
+    /// See [`Exit::Fold`].
+    Fold,
+}
+
+impl From<Fault> for Stop {
+    fn from(f: Fault) -> Stop {
+        Stop::Fault(f)
+    }
+}
+
+impl From<Stop> for Exit {
+    fn from(s: Stop) -> Exit {
+        match s {
+            Stop::Fault(f) => Exit::Fault(f),
+            Stop::OutOfGas(g) => Exit::OutOfGas(g),
+            Stop::OutOfMemory(m) => Exit::OutOfMemory(m),
+            Stop::Fold => Exit::Fold,
+        }
+    }
 }
 
 /// Something that runs process code: the reference interpreter, the JIT, or both.

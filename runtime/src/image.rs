@@ -14,7 +14,7 @@ use crate::host::{Record, Reply, Transcript, MAX_TRANSCRIPT_RECORDS};
 use crate::isa::{Instr, Opcode};
 use crate::keys::{HostKey, KeyKind};
 use crate::limits::*;
-use crate::process::{path_name, Decoded, Fault, Frame, Key, Process, Status};
+use crate::process::{path_name, Decoded, Fault, Frame, Key, Process, Status, Visit};
 use crate::verify::{decode_verified, LoadError, VerifiedModule, UNREACHABLE};
 
 /// The first bytes of every image.
@@ -188,45 +188,18 @@ pub fn hash_hex(image: &[u8]) -> String {
     blake3::hash(image).to_hex().to_string()
 }
 
-/// One step of a pre-order walk.
-enum Visit<'a> {
-    /// A process, before its keys.
-    Process(&'a Process),
-    /// A key slot, before the subtree of the child it holds.
-    Key(&'a Key),
-}
-
-/// Pre-order walk of the tree: each process once, parents first; each key slot in order,
-/// between its parent and the child's subtree.
-fn walk<'a>(root: &'a Process, visit: &mut dyn FnMut(Visit<'a>)) {
-    let mut stack: Vec<(&Process, usize)> = vec![(root, 0)];
-    visit(Visit::Process(root));
-    while let Some((p, next)) = stack.last_mut() {
-        let Some(k) = p.keys.get(*next) else {
-            stack.pop();
-            continue;
-        };
-        *next += 1;
-        visit(Visit::Key(k));
-        if let Key::Process(child) = k {
-            visit(Visit::Process(child));
-            stack.push((child, 0));
-        }
-    }
-}
-
 fn write_image<S: Sink>(root: &Process, out: &mut S) {
     // The module table, in first-use order.
     let mut index: BTreeMap<*const VerifiedModule, u32> = BTreeMap::new();
     let mut modules: Vec<&VerifiedModule> = Vec::new();
-    walk(root, &mut |v| {
-        if let Visit::Process(p) = v {
+    for v in root.walk() {
+        if let Visit::Process(p, _) = v {
             index.entry(Arc::as_ptr(&p.module)).or_insert_with(|| {
                 modules.push(&p.module);
                 (modules.len() - 1) as u32
             });
         }
-    });
+    }
     out.raw(IMAGE_MAGIC);
     out.u32(IMAGE_VERSION);
     out.u32(modules.len() as u32);
@@ -234,13 +207,15 @@ fn write_image<S: Sink>(root: &Process, out: &mut S) {
         out.u64(m.bytes().len() as u64);
         out.raw(m.bytes());
     }
-    walk(root, &mut |v| match v {
-        Visit::Process(p) => write_record(p, index[&Arc::as_ptr(&p.module)], out),
-        Visit::Key(Key::Empty) => out.u8(0),
-        Visit::Key(Key::Process(_)) => out.u8(1),
-        Visit::Key(Key::Host(k)) => write_host_key(k, out),
-        Visit::Key(Key::Active) => unreachable!("images are taken of stopped trees only"),
-    });
+    for v in root.walk() {
+        match v {
+            Visit::Process(p, _) => write_record(p, index[&Arc::as_ptr(&p.module)], out),
+            Visit::Key(_, Key::Empty) => out.u8(0),
+            Visit::Key(_, Key::Process(_)) => out.u8(1),
+            Visit::Key(_, Key::Host(k)) => write_host_key(k, out),
+            Visit::Key(_, Key::Active) => unreachable!("images are taken of stopped trees only"),
+        }
+    }
 }
 
 fn write_host_key<S: Sink>(k: &HostKey, out: &mut S) {

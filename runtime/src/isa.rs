@@ -163,49 +163,21 @@ impl OpInfo {
     }
 }
 
-/// The selector of `child.info`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Field {
-    Status = 0,
-    Fault = 1,
-    GasLeft = 2,
-    GasUsed = 3,
-    Footprint = 4,
-    MemLimit = 5,
-    MemSize = 6,
-    Port = 7,
+crate::code_enum! {
+    /// The selector of `child.info`.
+    pub enum Field {
+        Status = 0 => "status",
+        Fault = 1 => "fault",
+        GasLeft = 2 => "gas_left",
+        GasUsed = 3 => "gas_used",
+        Footprint = 4 => "footprint",
+        MemLimit = 5 => "mem_limit",
+        MemSize = 6 => "mem_size",
+        Port = 7 => "port",
+    }
 }
 
 impl Field {
-    pub const ALL: [Field; 8] = [
-        Field::Status,
-        Field::Fault,
-        Field::GasLeft,
-        Field::GasUsed,
-        Field::Footprint,
-        Field::MemLimit,
-        Field::MemSize,
-        Field::Port,
-    ];
-
-    pub fn from_u8(v: u8) -> Option<Field> {
-        Field::ALL.get(usize::from(v)).copied()
-    }
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Field::Status => "status",
-            Field::Fault => "fault",
-            Field::GasLeft => "gas_left",
-            Field::GasUsed => "gas_used",
-            Field::Footprint => "footprint",
-            Field::MemLimit => "mem_limit",
-            Field::MemSize => "mem_size",
-            Field::Port => "port",
-        }
-    }
-
     pub fn from_name(s: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.name() == s)
     }

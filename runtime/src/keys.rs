@@ -114,6 +114,8 @@ impl fmt::Display for KeyKind {
 pub struct HostOp {
     pub kind: KeyKind,
     pub code: u64,
+    /// The operation, for exhaustive dispatch.
+    pub op: Operation,
     pub name: &'static str,
     /// The right the key must carry (0: none).
     pub right: u64,
@@ -121,102 +123,84 @@ pub struct HostOp {
 }
 
 macro_rules! host_ops {
-    ($($kind:ident $code:literal $name:literal $right:expr, $doc:literal;)*) => {
+    ($($kind:ident $code:literal $op:ident $name:literal $right:expr, $doc:literal;)*) => {
+        /// The operations of the built-in kinds. A host matches on it exhaustively, so a new
+        /// operation does not compile until every host answers it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Operation { $($op,)* }
+
         /// The operations of the built-in kinds.
         pub const HOST_OPS: &[HostOp] = &[$(
-            HostOp { kind: KeyKind::$kind, code: $code, name: $name, right: $right, doc: $doc },
+            HostOp { kind: KeyKind::$kind, code: $code, op: Operation::$op, name: $name, right: $right, doc: $doc },
         )*];
     };
 }
 
 host_ops! {
-    Console 0 "write" RIGHT_WRITE,
+    Console 0 ConsoleWrite "write" RIGHT_WRITE,
         "Writes the range to the console. `r`: bytes written.";
-    Console 1 "read" RIGHT_READ,
+    Console 1 ConsoleRead "read" RIGHT_READ,
         "Reads at most `len` bytes of console input into the range. `r`: bytes read, 0 at the end of input.";
-    Clock 0 "now" RIGHT_READ,
+    Clock 0 ClockNow "now" RIGHT_READ,
         "`r`: nanoseconds since the Unix epoch (recorded); for a virtual clock, the root's gas used.";
-    Random 0 "next" RIGHT_READ,
+    Random 0 RandomNext "next" RIGHT_READ,
         "`r`: the generator's next word.";
-    Random 1 "fill" RIGHT_READ,
+    Random 1 RandomFill "fill" RIGHT_READ,
         "Fills the range with the generator's next words (little-endian, the last one cut). `r`: `len`.";
-    Fs 0 "read" RIGHT_READ,
+    Fs 0 FsRead "read" RIGHT_READ,
         "Reads at most `len` bytes of the file at offset `arg` into the range. `r`: bytes read, 0 at its end.";
-    Fs 1 "write" RIGHT_WRITE,
+    Fs 1 FsWrite "write" RIGHT_WRITE,
         "Writes the range into the existing file at offset `arg`, extending it if needed. `r`: bytes written.";
-    Fs 2 "size" RIGHT_READ,
+    Fs 2 FsSize "size" RIGHT_READ,
         "`r`: the file's size in bytes.";
-    Fs 3 "create" RIGHT_CREATE,
+    Fs 3 FsCreate "create" RIGHT_CREATE,
         "Creates the file, empty. Error `exists` if the path exists.";
-    Fs 4 "mkdir" RIGHT_CREATE,
+    Fs 4 FsMkdir "mkdir" RIGHT_CREATE,
         "Creates the directory. Error `exists` if the path exists.";
-    Fs 5 "list" RIGHT_READ,
+    Fs 5 FsList "list" RIGHT_READ,
         "Writes the names of the directory's entries from entry `arg` on, in bytewise order, each followed by a newline, as many whole names as fit in the range. `r`: names written.";
-    Fs 6 "remove" RIGHT_WRITE,
+    Fs 6 FsRemove "remove" RIGHT_WRITE,
         "Removes the file or empty directory.";
-    Fs 7 "truncate" RIGHT_WRITE,
+    Fs 7 FsTruncate "truncate" RIGHT_WRITE,
         "Sets the file's length to `arg`.";
-    Net 0 "connect" RIGHT_CREATE,
+    Net 0 NetConnect "connect" RIGHT_CREATE,
         "Connects the key to its granted endpoint (closing a previous connection).";
-    Net 1 "send" RIGHT_WRITE,
+    Net 1 NetSend "send" RIGHT_WRITE,
         "Sends the range. `r`: bytes sent.";
-    Net 2 "recv" RIGHT_READ,
+    Net 2 NetRecv "recv" RIGHT_READ,
         "Receives at most `len` bytes into the range. `r`: bytes received, 0 once the peer closed.";
-    Net 3 "close" 0,
+    Net 3 NetClose "close" 0,
         "Closes the connection.";
 }
 
-/// An error code `key.invoke` and `key.attenuate` push as `err` (0 is success).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum KeyError {
-    /// The key lacks the operation's right, or the host refused it.
-    Denied = 1,
-    /// The kind has no such operation, or cannot be narrowed.
-    Unsupported = 2,
-    /// A path is not a relative path of plain components, or is too long.
-    BadPath = 3,
-    NotFound = 4,
-    Exists = 5,
-    /// No grant of this host binds the key's grant name.
-    Unbound = 6,
-    /// The host failed in another way (I/O error, not a file, …).
-    Io = 7,
-    /// A network key that is not connected.
-    NotConnected = 8,
+crate::code_enum! {
+    /// An error code `key.invoke` and `key.attenuate` push as `err` (0 is success).
+    pub enum KeyError {
+        /// The key lacks the operation's right, or the host refused it.
+        Denied = 1 => "denied",
+        /// The kind has no such operation, or cannot be narrowed.
+        Unsupported = 2 => "unsupported",
+        /// A path is not a relative path of plain components, or is too long.
+        BadPath = 3 => "bad_path",
+        NotFound = 4 => "not_found",
+        Exists = 5 => "exists",
+        /// No grant of this host binds the key's grant name.
+        Unbound = 6 => "unbound",
+        /// The host failed in another way (I/O error, not a file, …).
+        Io = 7 => "io",
+        /// A network key that is not connected.
+        NotConnected = 8 => "not_connected",
+    }
 }
 
 impl KeyError {
-    pub const ALL: [KeyError; 8] = [
-        KeyError::Denied,
-        KeyError::Unsupported,
-        KeyError::BadPath,
-        KeyError::NotFound,
-        KeyError::Exists,
-        KeyError::Unbound,
-        KeyError::Io,
-        KeyError::NotConnected,
-    ];
-
+    /// The word `key.invoke` pushes as `err`.
     pub const fn code(self) -> u64 {
         self as u64
     }
 
     pub fn from_code(code: u64) -> Option<KeyError> {
-        KeyError::ALL.into_iter().find(|e| e.code() == code)
-    }
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            KeyError::Denied => "denied",
-            KeyError::Unsupported => "unsupported",
-            KeyError::BadPath => "bad_path",
-            KeyError::NotFound => "not_found",
-            KeyError::Exists => "exists",
-            KeyError::Unbound => "unbound",
-            KeyError::Io => "io",
-            KeyError::NotConnected => "not_connected",
-        }
+        u8::try_from(code).ok().and_then(KeyError::from_u8)
     }
 }
 

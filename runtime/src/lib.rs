@@ -22,7 +22,7 @@
 //!         if !budget.charge_gas(cost) {
 //!             return Exit::OutOfGas(cost);
 //!         }
-//!         rarvm_runtime::sys::return_from_entry(leaf, budget).unwrap();
+//!         rarvm_runtime::ops::return_from_entry(leaf, budget).unwrap();
 //!         Exit::Return
 //!     }
 //! }
@@ -38,6 +38,7 @@
 
 pub mod asm;
 pub mod codec;
+mod codes;
 pub mod engine;
 pub mod host;
 pub mod image;
@@ -47,8 +48,8 @@ pub mod limits;
 pub mod machine;
 pub mod meter;
 pub mod module;
+pub mod ops;
 pub mod process;
-pub mod sys;
 pub mod verify;
 
 pub use engine::{Budget, Engine, Exit};

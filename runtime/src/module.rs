@@ -50,6 +50,23 @@ impl Function {
     pub fn local_count(&self) -> u32 {
         self.params + self.locals
     }
+
+    /// The branch targets of the instruction at `pc`, as its immediate's kind names them:
+    /// one for a jump, a whole table for `switch`, none otherwise. For verified code.
+    pub fn targets(&self, pc: usize) -> impl Iterator<Item = u32> + '_ {
+        let ins = self.code[pc];
+        let (one, table): (Option<u32>, &[u32]) = match ins.info().imm {
+            ImmKind::Target => (Some(ins.imm() as u32), &[]),
+            ImmKind::Table => (None, &self.tables[ins.imm() as usize]),
+            ImmKind::None
+            | ImmKind::Word
+            | ImmKind::Local
+            | ImmKind::Func
+            | ImmKind::Offset
+            | ImmKind::Field => (None, &[]),
+        };
+        one.into_iter().chain(table.iter().copied())
+    }
 }
 
 /// True for names the assembler can write: `[A-Za-z_][A-Za-z0-9_.]*`, at most

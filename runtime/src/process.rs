@@ -1,6 +1,5 @@
 //! Processes: the state of one node of the process tree.
 
-use std::fmt;
 use std::sync::Arc;
 
 use crate::host::{Record, Transcript};
@@ -8,126 +7,49 @@ use crate::keys::HostKey;
 use crate::limits::*;
 use crate::verify::VerifiedModule;
 
-/// A process's status. The code is what `recurse` and `child.info status` push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Status {
-    /// Created, not yet started: its port holds the entry function's arguments.
-    Ready = 0,
-    /// Running, or frozen inside a stopped ancestor.
-    Running = 1,
-    /// Its entry function returned; the results are on its port.
-    Returned = 2,
-    /// It executed `halt`.
-    Halted = 3,
-    /// It executed `yield`; `recurse` resumes it.
-    Yielded = 4,
-    /// It (or, below it, a frozen descendant) could not pay for gas; resumable.
-    OutOfGas = 5,
-    /// It (or a frozen descendant) could not get memory; resumable.
-    OutOfMemory = 6,
-    /// It faulted; see its [`Fault`].
-    Faulted = 7,
+crate::code_enum! {
+    /// A process's status. The code is what `recurse` and `child.info status` push.
+    pub enum Status {
+        /// Created, not yet started: its port holds the entry function's arguments.
+        Ready = 0 => "ready",
+        /// Running, or frozen inside a stopped ancestor.
+        Running = 1 => "running",
+        /// Its entry function returned; the results are on its port.
+        Returned = 2 => "returned",
+        /// It executed `halt`.
+        Halted = 3 => "halted",
+        /// It executed `yield`; `recurse` resumes it.
+        Yielded = 4 => "yielded",
+        /// It (or, below it, a frozen descendant) could not pay for gas; resumable.
+        OutOfGas = 5 => "out_of_gas",
+        /// It (or a frozen descendant) could not get memory; resumable.
+        OutOfMemory = 6 => "out_of_memory",
+        /// It faulted; see its [`Fault`].
+        Faulted = 7 => "fault",
+    }
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
-        Status::Ready,
-        Status::Running,
-        Status::Returned,
-        Status::Halted,
-        Status::Yielded,
-        Status::OutOfGas,
-        Status::OutOfMemory,
-        Status::Faulted,
-    ];
-
-    pub fn from_u8(v: u8) -> Option<Status> {
-        Status::ALL.get(usize::from(v)).copied()
-    }
-
-    /// The name used by the command line and in JSON.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Status::Ready => "ready",
-            Status::Running => "running",
-            Status::Returned => "returned",
-            Status::Halted => "halted",
-            Status::Yielded => "yielded",
-            Status::OutOfGas => "out_of_gas",
-            Status::OutOfMemory => "out_of_memory",
-            Status::Faulted => "fault",
-        }
-    }
-
     /// True for statuses no `recurse` can change: returned, halted, faulted.
     pub const fn is_final(self) -> bool {
         matches!(self, Status::Returned | Status::Halted | Status::Faulted)
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Why a process faulted. One code shared by every engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Fault {
-    None = 0,
-    OutOfBounds = 1,
-    DivisionByZero = 2,
-    StackOverflow = 3,
-    StackUnderflow = 4,
-    CallDepth = 5,
-    InvalidKey = 6,
-    BadArity = 7,
-    MemoryCap = 8,
-    Trap = 9,
-    KeyLimit = 10,
-}
-
-impl Fault {
-    pub const ALL: [Fault; 11] = [
-        Fault::None,
-        Fault::OutOfBounds,
-        Fault::DivisionByZero,
-        Fault::StackOverflow,
-        Fault::StackUnderflow,
-        Fault::CallDepth,
-        Fault::InvalidKey,
-        Fault::BadArity,
-        Fault::MemoryCap,
-        Fault::Trap,
-        Fault::KeyLimit,
-    ];
-
-    pub fn from_u8(v: u8) -> Option<Fault> {
-        Fault::ALL.get(usize::from(v)).copied()
-    }
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Fault::None => "none",
-            Fault::OutOfBounds => "out_of_bounds",
-            Fault::DivisionByZero => "division_by_zero",
-            Fault::StackOverflow => "stack_overflow",
-            Fault::StackUnderflow => "stack_underflow",
-            Fault::CallDepth => "call_depth",
-            Fault::InvalidKey => "invalid_key",
-            Fault::BadArity => "bad_arity",
-            Fault::MemoryCap => "memory_cap",
-            Fault::Trap => "trap",
-            Fault::KeyLimit => "key_limit",
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+crate::code_enum! {
+    /// Why a process faulted. One code shared by every engine.
+    pub enum Fault {
+        None = 0 => "none",
+        OutOfBounds = 1 => "out_of_bounds",
+        DivisionByZero = 2 => "division_by_zero",
+        StackOverflow = 3 => "stack_overflow",
+        StackUnderflow = 4 => "stack_underflow",
+        CallDepth = 5 => "call_depth",
+        InvalidKey = 6 => "invalid_key",
+        BadArity = 7 => "bad_arity",
+        MemoryCap = 8 => "memory_cap",
+        Trap = 9 => "trap",
+        KeyLimit = 10 => "key_limit",
     }
 }
 
@@ -419,17 +341,8 @@ impl Process {
     /// True if a process of this subtree holds a host key that is not pure VM state
     /// (see [`HostKey::is_pure`]): a key the host would answer.
     pub fn holds_host_authority(&self) -> bool {
-        let mut pending: Vec<&Process> = vec![self];
-        while let Some(p) = pending.pop() {
-            for key in &p.keys {
-                match key {
-                    Key::Host(k) if !k.is_pure() => return true,
-                    Key::Process(c) => pending.push(c),
-                    _ => {}
-                }
-            }
-        }
-        false
+        self.walk()
+            .any(|v| matches!(v, Visit::Key(_, Key::Host(k)) if !k.is_pure()))
     }
 
     /// The slot of the child frozen inside this process's `recurse`, if any.
@@ -463,6 +376,26 @@ impl Process {
             .iter()
             .filter(|k| !matches!(k, Key::Empty))
             .count()
+    }
+
+    /// Hands a new root `key` from its host, in the next slot: its footprint and memory
+    /// limit grow by the key's bytes together (a new root's limit is its footprint, and the
+    /// host's grants do not count against what it gives the root later).
+    pub fn grant_key(&mut self, key: HostKey) {
+        let bytes = KEY_BYTES + key.record_bytes();
+        self.keys.push(Key::Host(Box::new(key)));
+        self.footprint += bytes;
+        self.mem_limit += bytes;
+    }
+
+    /// Places `key` in `slot`: an empty slot, or the one past the end of the key list.
+    pub fn put_key(&mut self, slot: usize, key: Key) {
+        if slot == self.keys.len() {
+            self.keys.push(key);
+        } else {
+            debug_assert!(matches!(self.keys[slot], Key::Empty));
+            self.keys[slot] = key;
+        }
     }
 
     /// Empties `slot` and trims trailing empty slots; returns what it held.
@@ -564,6 +497,98 @@ pub(crate) struct Decoded {
     pub stack: Vec<u64>,
     /// How many key slots follow.
     pub keys: usize,
+}
+
+/// One step of [`Process::walk`].
+#[derive(Clone, Copy, Debug)]
+pub enum Visit<'a> {
+    /// A process, before its key slots, `depth` levels below the walk's start.
+    Process(&'a Process, usize),
+    /// A key slot, before the subtree of the child it holds: its slot number and key.
+    Key(usize, &'a Key),
+}
+
+/// A pre-order walk of a process tree (see [`Process::walk`]). Iterative: a deep tree uses
+/// no host stack.
+pub struct Walk<'a> {
+    /// The processes whose keys are being visited, each with the next slot to visit.
+    open: Vec<(&'a Process, usize)>,
+    start: Option<&'a Process>,
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = Visit<'a>;
+
+    fn next(&mut self) -> Option<Visit<'a>> {
+        if let Some(p) = self.start.take() {
+            let depth = self.open.len();
+            self.open.push((p, 0));
+            return Some(Visit::Process(p, depth));
+        }
+        loop {
+            let (p, next) = self.open.last_mut()?;
+            let Some(key) = p.keys.get(*next) else {
+                self.open.pop();
+                continue;
+            };
+            let slot = *next;
+            *next += 1;
+            if let Key::Process(child) = key {
+                // The key first; the child's record follows on the next call.
+                self.start = Some(child);
+            }
+            return Some(Visit::Key(slot, key));
+        }
+    }
+}
+
+/// A process of a walk and its path of key slots from the walk's start.
+pub struct WithPath<'a> {
+    walk: Walk<'a>,
+    path: Vec<usize>,
+    /// The slot of the child key just visited, which the next process record belongs to.
+    pending: Option<usize>,
+}
+
+impl<'a> Iterator for WithPath<'a> {
+    type Item = (Vec<usize>, &'a Process);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.walk.next()? {
+                Visit::Key(slot, Key::Process(_)) => self.pending = Some(slot),
+                Visit::Key(..) => {}
+                Visit::Process(p, depth) => {
+                    self.path.truncate(depth.saturating_sub(1));
+                    if let Some(slot) = self.pending.take() {
+                        self.path.push(slot);
+                    }
+                    return Some((self.path.clone(), p));
+                }
+            }
+        }
+    }
+}
+
+impl Process {
+    /// Every process of this subtree and every key slot, in pre-order: a process, then its
+    /// key slots in order, each child's subtree right after its slot. The image format, the
+    /// command line's `inspect` and the conformance suite all walk trees this way.
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            open: Vec::new(),
+            start: Some(self),
+        }
+    }
+
+    /// The processes of [`Process::walk`] with their paths of key slots (see [`path_name`]).
+    pub fn processes(&self) -> WithPath<'_> {
+        WithPath {
+            walk: self.walk(),
+            path: Vec::new(),
+            pending: None,
+        }
+    }
 }
 
 /// A callback of [`Process::visit_post_order`]: a process and its path of key slots.

@@ -422,7 +422,12 @@ fn verify_function(module: &Module, f: &Function) -> FnResult<FuncInfo> {
                     leader[*t as usize] = true;
                 }
             }
-            _ => {}
+            ImmKind::None
+            | ImmKind::Word
+            | ImmKind::Local
+            | ImmKind::Func
+            | ImmKind::Offset
+            | ImmKind::Field => {}
         }
         if info.self_metered() {
             leader[pc] = true;

@@ -6,10 +6,11 @@
 use proptest::prelude::*;
 use rarvm_runtime::asm::assemble_verified;
 use rarvm_runtime::engine::Budget;
+use rarvm_runtime::engine::Stop;
 use rarvm_runtime::host::{Call, Host, Reply};
 use rarvm_runtime::keys::{HostKey, KeyKind};
+use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Key, Process};
-use rarvm_runtime::sys::{self, Stop};
 
 /// A key as the model sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -228,7 +229,7 @@ fn run(ops: &[Op]) {
         match *op {
             Op::Spawn(w) => {
                 let path = who(w);
-                let r = sys::spawn(real_at(&mut real, &path), &mut b, 1);
+                let r = ops::spawn(real_at(&mut real, &path), &mut b, 1);
                 let m = model_at(&mut model, &path);
                 assert_eq!(r, Ok(m.insert(MKey::Proc(MProc::default())) as u64));
             }
@@ -246,7 +247,7 @@ fn run(ops: &[Op]) {
                     }
                     _ => Err(Stop::Fault(Fault::InvalidKey)),
                 };
-                let r = sys::key_give(real_at(&mut real, &path), &mut b, slot, child);
+                let r = ops::key_give(real_at(&mut real, &path), &mut b, slot, child);
                 assert_eq!(r, expect, "{op:?}");
             }
             Op::Attenuate(w, s, rights, pth) => {
@@ -289,7 +290,7 @@ fn run(ops: &[Op]) {
                 let p = real_at(&mut real, &path);
                 p.memory[..bytes.len()].copy_from_slice(bytes);
                 let r =
-                    sys::key_attenuate(p, &mut b, slot, u64::from(rights), 0, bytes.len() as u64);
+                    ops::key_attenuate(p, &mut b, slot, u64::from(rights), 0, bytes.len() as u64);
                 assert_eq!(r, expect, "{op:?}");
             }
             Op::Drop(w, s) => {
@@ -306,7 +307,7 @@ fn run(ops: &[Op]) {
                         Ok(())
                     }
                 };
-                let r = sys::key_drop(real_at(&mut real, &path), &mut b, slot);
+                let r = ops::key_drop(real_at(&mut real, &path), &mut b, slot);
                 assert_eq!(r, expect, "{op:?}");
             }
             Op::Invoke(w, s, o) => {
@@ -348,12 +349,12 @@ fn run(ops: &[Op]) {
                     _ => Err(Stop::Fault(Fault::InvalidKey)),
                 };
                 let p = real_at(&mut real, &path);
-                let root = sys::RootState {
+                let root = ops::RootState {
                     clock: 0,
                     headroom: u64::MAX,
                     records: 0,
                 };
-                let r = sys::key_invoke(p, &mut b, &mut host, root, slot, op_code, 0, 0, 8);
+                let r = ops::key_invoke(p, &mut b, &mut host, root, slot, op_code, 0, 0, 8);
                 // Exactly the answers the host gave make transcript records.
                 let host_answered = expected_calls.len() > calls_before;
                 let r = r.map(|(reply, record)| {
@@ -378,8 +379,8 @@ fn run(ops: &[Op]) {
                     p.memory.resize(p.memory.len().max(need), 0);
                 }
                 let room = p.memory.len() as u64;
-                let r = sys::child_save(p, &mut b, child, 0, room)
-                    .and_then(|len| sys::child_load(p, &mut b, 0, len));
+                let r = ops::child_save(p, &mut b, child, 0, room)
+                    .and_then(|len| ops::child_load(p, &mut b, 0, len));
                 assert_eq!(r, expect, "{op:?}");
             }
         }

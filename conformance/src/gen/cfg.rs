@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BINOPS, LOADS, NULLARY, STORES, UNOPS};
+use super::{BINOPS, LOADS, NULLARY, PURE_UNOPS, STORES, UNOPS};
 use crate::rng::Rng;
 
 /// The highest entry height a block may have.
@@ -141,7 +141,7 @@ fn op(rng: &mut Rng, cx: &Context<'_>) -> Op {
         6 if nlocals > 0 => Op::Set(local(rng)),
         7 if nlocals > 0 => Op::Tee(local(rng)),
         8..=10 => Op::Bin(rng.pick(&BINOPS)),
-        11 => Op::Un(rng.pick(&UNOPS[..6])),
+        11 => Op::Un(rng.pick(&UNOPS[..*PURE_UNOPS])),
         12 => Op::Drop,
         13 => Op::Dup,
         14 => Op::Swap,

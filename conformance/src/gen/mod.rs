@@ -11,6 +11,10 @@
 //! attenuate (with paths, some of them invalid), invoke and drop the root's keys
 //! ([`ROOT_KEYS`]) and keys derived from them.
 
+use std::sync::LazyLock;
+
+use rarvm::isa::{Class, Field, ImmKind, OpInfo, StackEffect, OPS};
+
 use crate::rng::Rng;
 
 pub mod cfg;
@@ -125,36 +129,46 @@ pub struct Child {
     pub gives: Vec<u64>,
 }
 
-const BINOPS: [&str; 25] = [
-    "add", "sub", "mul", "div_u", "div_s", "rem_u", "rem_s", "and", "or", "xor", "shl", "shr_u",
-    "shr_s", "rotl", "rotr", "eq", "ne", "lt_u", "lt_s", "gt_u", "gt_s", "le_u", "le_s", "ge_u",
-    "ge_s",
-];
-const UNOPS: [&str; 8] = [
-    "not",
-    "neg",
-    "clz",
-    "ctz",
-    "popcnt",
-    "eqz",
-    "key.kind",
-    "key.rights",
-];
-const LOADS: [&str; 7] = [
-    "load8_u", "load8_s", "load16_u", "load16_s", "load32_u", "load32_s", "load64",
-];
-const STORES: [&str; 4] = ["store8", "store16", "store32", "store64"];
-const NULLARY: [&str; 3] = ["gas.left", "mem.left", "mem.size"];
-const FIELDS: [&str; 8] = [
-    "status",
-    "fault",
-    "gas_left",
-    "gas_used",
-    "footprint",
-    "mem_limit",
-    "mem_size",
-    "port",
-];
+/// The mnemonics of the table's instructions that `keep` selects, in opcode order.
+fn table(keep: impl Fn(&OpInfo) -> bool) -> Vec<&'static str> {
+    OPS.iter().filter(|i| keep(i)).map(|i| i.mnemonic).collect()
+}
+
+const fn fixed(pops: u8, pushes: u8) -> StackEffect {
+    StackEffect::Fixed { pops, pushes }
+}
+
+/// Two words to one: arithmetic, bits and comparisons.
+static BINOPS: LazyLock<Vec<&str>> =
+    LazyLock::new(|| table(|i| matches!(i.class, Class::Binary | Class::Compare)));
+/// One word to one: the pure unary operations first ([`PURE_UNOPS`] of them), then the
+/// key queries, which fault on a slot without a key.
+static UNOPS: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    let mut ops = table(|i| i.class == Class::Unary);
+    ops.extend(table(|i| {
+        i.class == Class::Keys && i.stack == fixed(1, 1) && i.imm == ImmKind::None
+    }));
+    ops
+});
+static PURE_UNOPS: LazyLock<usize> = LazyLock::new(|| table(|i| i.class == Class::Unary).len());
+static LOADS: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    table(|i| i.class == Class::Memory && i.imm == ImmKind::Offset && i.stack == fixed(1, 1))
+});
+static STORES: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    table(|i| i.class == Class::Memory && i.imm == ImmKind::Offset && i.stack == fixed(2, 0))
+});
+/// Counters read from nothing (`in` also pushes from nothing, but faults on an empty port:
+/// the generator places it where the port holds words).
+static NULLARY: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    table(|i| {
+        matches!(i.class, Class::Memory | Class::Process)
+            && i.imm == ImmKind::None
+            && i.stack == fixed(0, 1)
+            && i.mnemonic != "in"
+    })
+});
+static FIELDS: LazyLock<Vec<&str>> =
+    LazyLock::new(|| Field::ALL.iter().map(|f| f.name()).collect());
 
 struct Gen<'a> {
     rng: &'a mut Rng,
@@ -218,9 +232,7 @@ fn generate(rng: &mut Rng, nested: bool) -> Program {
                 .collect(),
             _ => {
                 let inner = generate(rng, true);
-                let mut b = rarvm::runtime::asm::assemble(&render(&inner), "inner")
-                    .map(|m| m.encode())
-                    .unwrap_or_default();
+                let mut b = rarvm::text::assemble(&render(&inner), "inner").unwrap_or_default();
                 if rng.chance(1, 2) && !b.is_empty() {
                     for _ in 0..rng.range(1, 3) {
                         let at = rng.below(b.len() as u64) as usize;
@@ -741,7 +753,7 @@ mod tests {
         for i in 0..500 {
             let text = render(&program(&mut Rng::for_item(7, i)));
             assert_eq!(text, render(&program(&mut Rng::for_item(7, i))));
-            if let Err(e) = rarvm::runtime::asm::assemble_verified(&text, "gen") {
+            if let Err(e) = rarvm::Program::from_source(&text, "gen") {
                 panic!("program {i} is invalid: {e}\n{text}");
             }
         }
@@ -752,8 +764,7 @@ mod tests {
         let p = program(&mut Rng::for_item(3, 11));
         for q in p.shrink() {
             let text = render(&q);
-            rarvm::runtime::asm::assemble_verified(&text, "shrunk")
-                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            rarvm::Program::from_source(&text, "shrunk").unwrap_or_else(|e| panic!("{e}\n{text}"));
         }
     }
 }

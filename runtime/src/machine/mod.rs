@@ -22,10 +22,11 @@
 
 mod tree;
 
+use crate::engine::Stop;
 use crate::engine::{Budget, Engine, Exit};
 use crate::host::{Host, NoHost};
+use crate::ops;
 use crate::process::{Fault, Key, Process, Status};
-use crate::sys::{self, Stop};
 use tree::MinTree;
 
 /// Adds `gas` and `mem` to `root`'s allowances and runs it until it stops (the host's
@@ -163,7 +164,7 @@ impl Machine {
         match p.status {
             Status::Returned | Status::Halted | Status::Faulted => return Err(p),
             Status::Ready => {
-                let delta = sys::start(&mut p);
+                let delta = ops::start(&mut p);
                 if p.status == Status::Faulted {
                     // The entry frame's footprint leaves the leaf's (and the chain's) total.
                     if !self.chain.is_empty() {
@@ -263,7 +264,7 @@ impl Machine {
         let leaf = self.leaf;
         let root_used =
             self.chain[0].used_base - self.gas.get(0).clamp(0, i128::from(u64::MAX)) as u128;
-        let root = sys::RootState {
+        let root = ops::RootState {
             clock: u64::try_from(root_used).unwrap_or(u64::MAX),
             headroom: self.mem.get(0).clamp(0, i128::from(u64::MAX)) as u64,
             records: self.proc(0).transcript.len(),
@@ -273,7 +274,7 @@ impl Machine {
         let [slot, op, arg, addr, len] = p.stack[n - 5..] else {
             unreachable!("the verifier guarantees key.invoke's five operands")
         };
-        let (reply, record) = sys::key_invoke(p, &mut b, host, root, slot, op, arg, addr, len)?;
+        let (reply, record) = ops::key_invoke(p, &mut b, host, root, slot, op, arg, addr, len)?;
         p.stack.truncate(n - 5);
         p.stack.extend([reply.r, reply.err]);
         p.frames

@@ -7,12 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rarvm::host::{Decision, Grant, Prompt, Request};
-use rarvm::runtime::asm::disassemble;
-use rarvm::runtime::isa::Field;
-use rarvm::runtime::keys::{HostKey, KeyKind, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
-use rarvm::runtime::process::{path_name, Key};
-use rarvm::{image, EngineKind, Input, Outcome, Process, Status, Vm};
+use rarvm::host::{RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
+use rarvm::os::{parse_grant, tty, TtyPrompt};
+use rarvm::{image, EngineKind, Field, Input, Outcome, ProcessView, Status, Vm};
 use serde_json::{json, Value};
 
 const EXIT_IO: u8 = 1;
@@ -205,7 +202,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             let (mut vm, input_hash, mem) = match Input::parse(bytes, &file.display().to_string())
                 .map_err(|e| usage(e.to_string()))?
             {
-                Input::Module(m) => {
+                Input::Program(m) => {
                     let words = args
                         .iter()
                         .enumerate()
@@ -258,24 +255,24 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             let src = read(&file)?;
             let text = String::from_utf8(src)
                 .map_err(|_| usage(format!("{}: not UTF-8 text", file.display())))?;
-            let m = rarvm::Module::from_source(&text, &file.display().to_string())
+            let m = rarvm::Program::from_source(&text, &file.display().to_string())
                 .map_err(|e| usage(e.to_string()))?;
             write(&out, &m.to_bytes())?;
             Ok(0)
         }
         Cmd::Disasm { file } => {
             let bytes = read(&file)?;
-            let module = match Input::parse(bytes, &file.display().to_string())
+            let text = match Input::parse(bytes, &file.display().to_string())
                 .map_err(|e| usage(e.to_string()))?
             {
-                Input::Module(m) => m.verified().module().clone(),
+                Input::Program(m) => m.disassemble(),
                 Input::Image(bytes) => {
                     let vm = Vm::from_image(&bytes)
                         .map_err(|e| usage(format!("{}: {e}", file.display())))?;
-                    vm.root().module.module().clone()
+                    vm.root_program().disassemble()
                 }
             };
-            print!("{}", disassemble(&module));
+            print!("{text}");
             Ok(0)
         }
     }
@@ -283,6 +280,18 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Streams `vm`'s image to `path` (never holding it whole); returns its hash.
+fn snapshot(vm: &Vm, path: &Path) -> Result<String, Failure> {
+    let cannot =
+        |e: std::io::Error| Failure(EXIT_IO, format!("cannot write {}: {e}", path.display()));
+    let file = std::fs::File::create(path).map_err(cannot)?;
+    let mut out = std::io::BufWriter::new(file);
+    let hash = vm.write_image(&mut out).map_err(cannot)?;
+    use std::io::Write;
+    out.flush().map_err(cannot)?;
+    Ok(hash)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
@@ -296,7 +305,7 @@ fn configure_host(vm: &mut Vm, common: &Common) -> Result<(), Failure> {
         vm.set_deterministic().map_err(|e| usage(e.to_string()))?;
     }
     for spec in &common.grants {
-        let (name, grant) = Grant::parse(spec).map_err(usage)?;
+        let (name, grant) = parse_grant(spec, common.deterministic).map_err(usage)?;
         vm.grant(name.as_deref(), grant)
             .map_err(|e| usage(e.to_string()))?;
     }
@@ -305,9 +314,9 @@ fn configure_host(vm: &mut Vm, common: &Common) -> Result<(), Failure> {
     }
     if let Some(path) = &common.replay {
         let bytes = read(path)?;
-        let mut recorded = image::decode(&bytes)
-            .map_err(|e| usage(format!("{}: invalid image: {e}", path.display())))?;
-        vm.replay(std::mem::take(&mut recorded.transcript))
+        let recorded =
+            Vm::from_image(&bytes).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+        vm.replay(recorded.transcript().to_vec())
             .map_err(|e| usage(format!("cannot replay {}: {e}", path.display())))?;
     }
     Ok(())
@@ -346,16 +355,16 @@ fn execute(
                 ),
                 Status::OutOfMemory => format!(
                     "{program} uses {} bytes of memory and wants more: [g]rant {} more / [s]napshot to a file / [a]bort? ",
-                    thousands(vm.root().footprint),
+                    thousands(vm.root().footprint()),
                     thousands(more_mem)
                 ),
                 _ => break,
             };
-            match tty_ask(&question, "gsa") {
+            match tty::ask(&question, "gsa") {
                 Some('g') if out.status == Status::OutOfGas => out = vm.run(more_gas, 0),
                 Some('g') => out = vm.run(0, more_mem),
                 Some('s') => {
-                    asked_snapshot = tty_line("snapshot file: ").filter(|p| !p.is_empty());
+                    asked_snapshot = tty::line("snapshot file: ").filter(|p| !p.is_empty());
                     break;
                 }
                 _ => break,
@@ -373,13 +382,8 @@ fn execute(
     }
     if let Some(path) = asked_snapshot {
         let path = PathBuf::from(path);
-        let bytes = vm.image();
-        write(&path, &bytes)?;
-        eprintln!(
-            "image:    {} (blake3 {})",
-            path.display(),
-            image::hash_hex(&bytes)
-        );
+        let hash = snapshot(vm, &path)?;
+        eprintln!("image:    {} (blake3 {hash})", path.display());
     }
     if common.jit_stats {
         match vm.jit_stats() {
@@ -390,9 +394,7 @@ fn execute(
     let mut image_hash = input_hash;
     let mut written = None;
     if let Some(path) = &common.snapshot {
-        let bytes = vm.image();
-        write(path, &bytes)?;
-        let hash = image::hash_hex(&bytes);
+        let hash = snapshot(vm, path)?;
         written = Some((path.clone(), hash.clone()));
         image_hash = Some(hash);
     }
@@ -438,25 +440,13 @@ fn exit_code(out: &Outcome) -> u8 {
 }
 
 /// Where a process is stopped: its top frame's function and instruction index.
-fn at(p: &Process) -> Option<String> {
-    p.frames
-        .last()
-        .map(|f| format!("{}:{}", p.module.func(f.func).name, f.pc))
+fn at(p: &ProcessView<'_>) -> Option<String> {
+    p.at().map(|(func, pc)| format!("{func}:{pc}"))
 }
 
 fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
-    let mut rows: Vec<(String, &Process)> = Vec::new();
-    let mut stack: Vec<(Vec<usize>, &Process)> = vec![(Vec::new(), vm.root())];
-    while let Some((path, p)) = stack.pop() {
-        for (slot, key) in p.keys.iter().enumerate().rev() {
-            if let Key::Process(c) = key {
-                let mut child = path.clone();
-                child.push(slot);
-                stack.push((child, c));
-            }
-        }
-        rows.push((path_name(&path), p));
-    }
+    let root = vm.root();
+    let rows: Vec<(String, ProcessView<'_>)> = root.processes().collect();
     let hash = image::hash_hex(bytes);
     if json {
         let procs: Vec<Value> = rows
@@ -464,24 +454,24 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
             .map(|(path, p)| {
                 json!({
                     "path": path,
-                    "status": p.status.name(),
-                    "fault": (p.status == Status::Faulted).then(|| p.fault.name()),
-                    "entry": p.module.func(p.entry).name,
-                    "gas_left": p.gas_left,
-                    "gas_used": p.gas_used,
-                    "mem_size": p.memory.len(),
-                    "footprint": p.footprint,
-                    "mem_limit": p.mem_limit,
-                    "frames": p.frames.len(),
+                    "status": p.status().name(),
+                    "fault": p.fault().map(|f| f.name()),
+                    "entry": p.entry(),
+                    "gas_left": p.gas_left(),
+                    "gas_used": p.gas_used(),
+                    "mem_size": p.memory().len(),
+                    "footprint": p.footprint(),
+                    "mem_limit": p.mem_limit(),
+                    "frames": p.frames(),
                     "at": at(p),
-                    "stack": p.stack.len(),
-                    "port": p.port,
-                    "keys": host_keys(p).map(|(slot, k)| json!({
-                        "slot": slot,
+                    "stack": p.stack_len(),
+                    "port": p.port(),
+                    "keys": p.host_keys().map(|k| json!({
+                        "slot": k.slot,
                         "kind": k.kind.name(),
                         "name": k.name,
                         "rights": k.rights,
-                        "scope": String::from_utf8_lossy(&k.scope),
+                        "scope": String::from_utf8_lossy(k.scope),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -513,29 +503,28 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
         "entry"
     );
     for (path, p) in &rows {
-        let status = if p.status == Status::Faulted {
-            format!("fault:{}", p.fault)
-        } else {
-            p.status.to_string()
+        let status = match p.fault() {
+            Some(f) => format!("fault:{f}"),
+            None => p.status().to_string(),
         };
         println!(
             "{:<16} {:<14} {:>14} {:>14} {:>10} {:>12} {:>12} {:>6} {:>6} {:>5}  {:<16} {}",
             path,
             status,
-            p.gas_left,
-            p.gas_used,
-            p.memory.len(),
-            p.footprint,
-            p.mem_limit,
-            p.frames.len(),
-            p.stack.len(),
-            p.port.len(),
-            p.module.func(p.entry).name,
+            p.gas_left(),
+            p.gas_used(),
+            p.memory().len(),
+            p.footprint(),
+            p.mem_limit(),
+            p.frames(),
+            p.stack_len(),
+            p.port().len(),
+            p.entry(),
             at(p).unwrap_or_else(|| "-".into())
         );
     }
     for (path, p) in &rows {
-        for (slot, k) in host_keys(p) {
+        for k in p.host_keys() {
             let rights: String = [(RIGHT_READ, 'r'), (RIGHT_WRITE, 'w'), (RIGHT_CREATE, 'c')]
                 .iter()
                 .map(|(bit, c)| if k.rights & bit != 0 { *c } else { '-' })
@@ -543,20 +532,15 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
             let scope = if k.scope.is_empty() {
                 String::new()
             } else {
-                format!(" scope {}", String::from_utf8_lossy(&k.scope))
+                format!(" scope {}", String::from_utf8_lossy(k.scope))
             };
-            println!("key {path}.{slot}: {} `{}` {rights}{scope}", k.kind, k.name);
+            println!(
+                "key {path}.{}: {} `{}` {rights}{scope}",
+                k.slot, k.kind, k.name
+            );
         }
     }
     println!("transcript: {} host answers", vm.transcript().len());
-}
-
-/// The host keys in a process's key list, with their slots.
-fn host_keys(p: &Process) -> impl Iterator<Item = (usize, &HostKey)> {
-    p.keys.iter().enumerate().filter_map(|(slot, k)| match k {
-        Key::Host(k) => Some((slot, &**k)),
-        _ => None,
-    })
 }
 
 /// `n` with thousands separators: 1,000,000.
@@ -570,62 +554,4 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// The controlling terminal, if there is one.
-fn tty() -> Option<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .ok()
-}
-
-/// Writes `prompt` to the terminal and reads one line; `None` without a terminal or at
-/// the end of its input.
-fn tty_line(prompt: &str) -> Option<String> {
-    use std::io::{BufRead, Write};
-    let mut t = tty()?;
-    t.write_all(prompt.as_bytes()).ok()?;
-    t.flush().ok()?;
-    let mut line = String::new();
-    let n = std::io::BufReader::new(t).read_line(&mut line).ok()?;
-    (n > 0).then(|| line.trim().to_string())
-}
-
-/// Asks `question` until the answer starts with one of `choices`; `None` without a
-/// terminal or at the end of its input.
-fn tty_ask(question: &str, choices: &str) -> Option<char> {
-    loop {
-        let line = tty_line(question)?;
-        if let Some(c) = line.chars().next().map(|c| c.to_ascii_lowercase()) {
-            if choices.contains(c) {
-                return Some(c);
-            }
-        }
-    }
-}
-
-/// Asks on the terminal about operations a grant does not allow.
-struct TtyPrompt;
-
-impl Prompt for TtyPrompt {
-    fn allow(&mut self, r: &Request<'_>) -> Decision {
-        let right = match r.right {
-            RIGHT_READ => "read",
-            RIGHT_WRITE => "write",
-            RIGHT_CREATE if r.kind == KeyKind::Net => "connect",
-            RIGHT_CREATE => "create",
-            _ => "this",
-        };
-        let question = format!(
-            "a process wants {} on {} but grant `{}` does not allow {right}: allow [o]nce / [a]lways / [d]eny? ",
-            r.op, r.target, r.grant
-        );
-        match tty_ask(&question, "oad") {
-            Some('o') => Decision::Once,
-            Some('a') => Decision::Always,
-            _ => Decision::Deny,
-        }
-    }
 }

@@ -1,9 +1,9 @@
-//! `rarvm-conformance`: the differential fuzzer and the fixture maintenance commands.
+//! The differential fuzzer and the fixture maintenance commands:
 //!
 //! ```text
-//! rarvm-conformance fuzz --programs N --seed S [--threads T]
-//! rarvm-conformance show --seed S --program I
-//! rarvm-conformance bless
+//! cargo run --release -p rarvm-conformance --example conformance -- fuzz --programs N --seed S [--threads T]
+//! cargo run --release -p rarvm-conformance --example conformance -- show --seed S --program I
+//! cargo run --release -p rarvm-conformance --example conformance -- bless
 //! ```
 
 use std::process::ExitCode;

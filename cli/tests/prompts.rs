@@ -38,7 +38,7 @@ impl Session {
         let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rarvm"));
         cmd.args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
@@ -318,7 +318,7 @@ fn no_terminal_or_no_ask_means_deny() {
         "--",
         "20",
     ])
-    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
     .stdin(Stdio::null());
     // SAFETY: as above.
     unsafe {

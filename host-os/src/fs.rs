@@ -1,4 +1,4 @@
-//! Filesystem keys: operations on paths confined beneath a granted directory.
+//! Directories: filesystem keys, operations on paths confined beneath a granted directory.
 //!
 //! A key's scope is a relative path of plain components (no `..`, no leading `/`; see
 //! [`is_valid_path`](rarvm_runtime::keys::is_valid_path)). It is resolved one component
@@ -14,20 +14,72 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, FileTypeExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use rarvm_runtime::host::Reply;
-use rarvm_runtime::keys::KeyError;
+use rarvm_runtime::host::{Reply, Resource, ResourceCall};
+use rarvm_runtime::keys::{HostKey, KeyError, KeyKind, Operation, RIGHTS_ALL, RIGHT_READ};
+
+/// A granted directory: its keys reach only entries beneath it.
+#[derive(Debug)]
+pub struct Dir {
+    root: Root,
+    path: PathBuf,
+    writable: bool,
+}
+
+impl Dir {
+    /// Opens `dir` for keys that read, or with `writable` also write and create.
+    ///
+    /// # Errors
+    /// `dir` cannot be opened as a directory.
+    pub fn open(dir: &Path, writable: bool) -> io::Result<Dir> {
+        Ok(Dir {
+            root: Root::open(dir)?,
+            path: dir.to_path_buf(),
+            writable,
+        })
+    }
+}
+
+impl Resource for Dir {
+    fn kind(&self) -> KeyKind {
+        KeyKind::Fs
+    }
+
+    fn rights(&self) -> u64 {
+        if self.writable {
+            RIGHTS_ALL
+        } else {
+            RIGHT_READ
+        }
+    }
+
+    fn describe(&self, key: &HostKey) -> String {
+        let mut p = self.path.clone();
+        if !key.scope.is_empty() {
+            p.push(String::from_utf8_lossy(&key.scope).as_ref());
+        }
+        p.display().to_string()
+    }
+
+    fn invoke(&mut self, call: ResourceCall<'_>) -> Reply {
+        let Some(spec) = call.operation else {
+            return Reply::error(KeyError::Unsupported);
+        };
+        self.root
+            .invoke(&call.key.scope, spec.op, call.arg, call.data, call.out)
+    }
+}
 
 /// An open directory a filesystem grant confines its keys beneath.
 #[derive(Debug)]
-pub struct Root {
+struct Root {
     fd: OwnedFd,
 }
 
 impl Root {
     /// Opens `dir`, which must be a directory.
-    pub fn open(dir: &Path) -> io::Result<Root> {
+    fn open(dir: &Path) -> io::Result<Root> {
         let c = CString::new(dir.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
         // SAFETY: `c` is a valid NUL-terminated string; `open` has no other preconditions.
@@ -40,18 +92,34 @@ impl Root {
         owned(fd).map(|fd| Root { fd })
     }
 
-    /// Performs operation `op` (see `HOST_OPS`) on the path `scope` beneath the root.
-    pub fn invoke(&self, scope: &[u8], op: u64, arg: u64, data: &[u8], out: &mut Vec<u8>) -> Reply {
+    /// Performs operation `op` on the path `scope` beneath the root.
+    fn invoke(
+        &self,
+        scope: &[u8],
+        op: Operation,
+        arg: u64,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Reply {
         let result = match op {
-            0 => self.read(scope, arg, data.len(), out),
-            1 => self.write(scope, arg, data),
-            2 => self.size(scope),
-            3 => self.create(scope),
-            4 => self.mkdir(scope),
-            5 => self.list(scope, arg, data.len(), out),
-            6 => self.remove(scope),
-            7 => self.truncate(scope, arg),
-            _ => Err(KeyError::Unsupported),
+            Operation::FsRead => self.read(scope, arg, data.len(), out),
+            Operation::FsWrite => self.write(scope, arg, data),
+            Operation::FsSize => self.size(scope),
+            Operation::FsCreate => self.create(scope),
+            Operation::FsMkdir => self.mkdir(scope),
+            Operation::FsList => self.list(scope, arg, data.len(), out),
+            Operation::FsRemove => self.remove(scope),
+            Operation::FsTruncate => self.truncate(scope, arg),
+            // Operations of other kinds never reach a directory.
+            Operation::ConsoleWrite
+            | Operation::ConsoleRead
+            | Operation::ClockNow
+            | Operation::RandomNext
+            | Operation::RandomFill
+            | Operation::NetConnect
+            | Operation::NetSend
+            | Operation::NetRecv
+            | Operation::NetClose => Err(KeyError::Unsupported),
         };
         match result {
             Ok(r) => Reply::ok(r),

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 fn rarvm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rarvm"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .unwrap()
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use rarvm::Module;
+use rarvm::Program;
 
 /// What the host may hold beyond `--mem`: the binary, its libraries, the JIT's code cache
 /// (32 MiB at most) and bookkeeping.
@@ -73,7 +73,7 @@ fn fresh_module() -> (Vec<u8>, usize) {
             ));
         }
         s.push_str("    local.get i\n    push 1\n    add\n    local.tee i\n    jnz loop\n    local.get a\n    ret\nend\n");
-        Module::from_source(&s, "inner").unwrap().to_bytes()
+        Program::from_source(&s, "inner").unwrap().to_bytes()
     };
     let (a, b) = (inner(1), inner(2));
     let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap();
@@ -93,7 +93,7 @@ fn programs() -> Vec<(&'static str, String, u64, u64)> {
     // Children whose key lists are full of holes: spawn 4,000, drop all but the last.
     let holes = "func main() -> 0 locals(i, c)\ntop:\n    spawn hole\n    local.tee c\n    push -1\n    push -1\n    recurse\n    drop\n    jmp top\nend\nfunc hole() -> 0 locals(i)\nfill:\n    spawn leaf\n    drop\n    local.get i\n    push 1\n    add\n    local.tee i\n    push 4000\n    lt_u\n    jnz fill\nempty:\n    local.get i\n    push 2\n    sub\n    local.tee i\n    key.drop\n    local.get i\n    jnz empty\n    yield\n    ret\nend\nfunc leaf() -> 0\n    ret\nend\n".to_string();
     let huge_memory = {
-        let m = Module::from_source(".memory 67108864\nfunc main() -> 0\n    ret\nend\n", "m")
+        let m = Program::from_source(".memory 67108864\nfunc main() -> 0\n    ret\nend\n", "m")
             .unwrap()
             .to_bytes();
         format!(

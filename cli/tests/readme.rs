@@ -56,7 +56,7 @@ fn sessions(readme: &str) -> Vec<Vec<Step>> {
 
 #[test]
 fn readme_console_sessions_print_what_they_show() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let blocks = sessions(&readme);
     assert!(
