@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use rarvm::{EngineKind, Program, Vm};
-use rarvm_benches::{
-    big_module, kernels, report, Engine, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT,
-};
+use rarvm_benches::{big_module, kernels, report, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT};
 use rarvm_conformance::adversarial;
 
 const SANDBOX_OPS: u64 = 200;
@@ -26,11 +24,11 @@ const KERNEL_ENGINES: [&str; 7] = [
     "wasmi",
 ];
 const SANDBOX_ENGINES: [&str; 5] = ["interp", "jit", "auto", "wasmtime", "wasmi"];
-const RARVM: [Engine; 4] = [
-    Engine::Interp,
-    Engine::Jit,
-    Engine::Auto,
-    Engine::JitUnmetered,
+const RARVM: [EngineKind; 4] = [
+    EngineKind::Interp,
+    EngineKind::Jit,
+    EngineKind::Auto,
+    EngineKind::JitUnmetered,
 ];
 
 fn kernel_groups(c: &mut Criterion) {
@@ -38,7 +36,7 @@ fn kernel_groups(c: &mut Criterion) {
         let args = &k.args[..k.rasm_args];
         let (a, b) = (k.args[0] as i64, k.args[1] as i64);
         let expected = (k.native)();
-        let mut rarvm: Vec<(Engine, Rarvm)> = RARVM
+        let mut rarvm: Vec<(EngineKind, Rarvm)> = RARVM
             .iter()
             .map(|&e| (e, Rarvm::new(k.rasm, args, e)))
             .collect();
@@ -77,7 +75,7 @@ fn sandbox_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("sandbox");
     g.sample_size(20)
         .throughput(Throughput::Elements(SANDBOX_OPS));
-    for e in [Engine::Interp, Engine::Jit, Engine::Auto] {
+    for e in [EngineKind::Interp, EngineKind::Jit, EngineKind::Auto] {
         let mut r = Rarvm::new(src, &[SANDBOX_OPS], e);
         assert_eq!(r.run(), expected);
         g.bench_function(e.name(), |bn| bn.iter(|| black_box(r.run())));
@@ -101,7 +99,7 @@ fn nesting_group(c: &mut Criterion) {
     let expected = rarvm_benches::native::hash(32_768, 32);
     let mut g = c.benchmark_group("nesting");
     g.sample_size(10).measurement_time(Duration::from_secs(4));
-    for e in [Engine::Interp, Engine::Jit] {
+    for e in [EngineKind::Interp, EngineKind::Jit] {
         for depth in DEPTHS {
             let mut r = Rarvm::new(src, &[u64::from(depth), 32_768], e);
             assert_eq!(r.run(), expected);

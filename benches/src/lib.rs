@@ -85,27 +85,6 @@ pub fn kernels() -> Vec<Kernel> {
     ]
 }
 
-/// A rarvm engine configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    Interp,
-    Jit,
-    Auto,
-    /// The JIT without gas checks on blocks and calls (trusted code).
-    JitUnmetered,
-}
-
-impl Engine {
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Interp => "interp",
-            Engine::Jit => "jit",
-            Engine::Auto => "auto",
-            Engine::JitUnmetered => "jit-unmetered",
-        }
-    }
-}
-
 /// A VM that runs one program again and again, keeping its engine's compiled code.
 pub struct Rarvm {
     vm: Vm,
@@ -114,16 +93,10 @@ pub struct Rarvm {
 }
 
 impl Rarvm {
-    pub fn new(src: &str, args: &[u64], engine: Engine) -> Rarvm {
+    pub fn new(src: &str, args: &[u64], engine: EngineKind) -> Rarvm {
         let module = Program::from_source(src, "bench.rasm").unwrap_or_else(|e| panic!("{e}"));
         let mut vm = Vm::new(&module, args).expect("arguments match");
-        match engine {
-            Engine::Interp => vm.set_engine(EngineKind::Interp),
-            Engine::Jit => vm.set_engine(EngineKind::Jit),
-            Engine::Auto => vm.set_engine(EngineKind::Auto),
-            Engine::JitUnmetered => vm.set_engine(EngineKind::JitUnmetered),
-        }
-        .expect("the engine runs on this host");
+        vm.set_engine(engine).expect("the engine runs on this host");
         Rarvm {
             vm,
             module,
