@@ -71,12 +71,12 @@ pub use vm::{Outcome, Vm};
 /// (`docs/SPEC.md` §9). [`os`] has the operating system's resources.
 pub mod host {
     pub use rarvm_runtime::host::{
-        Decision, Grant, GrantError, Prompt, Record, ReplayState, Reply, Request, Resource,
+        quote, Decision, Grant, GrantError, Prompt, Record, ReplayState, Reply, Request, Resource,
         ResourceCall, Transcript,
     };
     pub use rarvm_runtime::keys::{
-        HostKey, HostOp, KeyError, KeyKind, Operation, FIRST_CUSTOM_KIND, HOST_OPS, RIGHTS_ALL,
-        RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE,
+        HostKey, HostOp, KeyError, KeyKind, Operation, FIRST_CUSTOM_KIND, HOST_OPS, LIST_ENTRY_GAS,
+        RIGHTS_ALL, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE,
     };
 }
 

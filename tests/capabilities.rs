@@ -8,7 +8,9 @@ use std::net::TcpListener;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use rarvm::host::{Grant, HostKey, KeyError, KeyKind, Reply, Resource, ResourceCall};
+use rarvm::host::{
+    Grant, HostKey, KeyError, KeyKind, Reply, Resource, ResourceCall, LIST_ENTRY_GAS,
+};
 use rarvm::os::{parse_grant, Capture, Console, Dir, Endpoint};
 use rarvm::{image, EngineKind, Program, Status, Vm};
 
@@ -136,6 +138,10 @@ fn dot_dot_cannot_climb_out() {
         "./inside.txt",
         "sub//x",
         "sub/",
+        "a\x1b[2Kb",
+        "line\nbreak",
+        "tab\there",
+        "del\x7f",
     ] {
         assert_eq!(
             fs_op(&sb, path, "fs.read", 0, &[], 64),
@@ -219,9 +225,11 @@ fn symlinks_are_never_followed() {
         [0, 0, EXISTS]
     );
     assert!(!sb.outside().join("planted.txt").exists());
-    // Removing a link removes the link, not what it points to.
-    assert_eq!(fs_change(&sb, "to_secret", "fs.remove"), [0, 0, 0]);
-    assert!(root.join("to_secret").symlink_metadata().is_err());
+    // Removing a link is using it: refused, and both the link and its target stay.
+    assert_eq!(fs_change(&sb, "to_secret", "fs.remove"), [0, 0, DENIED]);
+    assert!(root.join("to_secret").symlink_metadata().is_ok());
+    // Creating or making a directory over a link: it exists (and is not followed).
+    assert_eq!(fs_change(&sb, "to_outside", "fs.mkdir"), [0, 0, EXISTS]);
     // The outside is untouched.
     assert_eq!(
         std::fs::read_to_string(sb.outside().join("secret.txt")).unwrap(),
@@ -773,4 +781,156 @@ fn transcripts_are_bounded_by_the_roots_memory() {
         assert_eq!(out.status, Status::OutOfMemory, "{engine:?}");
         assert_eq!(vm.transcript().len(), 16, "{engine:?}");
     }
+}
+
+/// `fs.list` pays for every entry it reads, listed or not; one that cannot pay for the whole
+/// directory answers `io` with the gas it read with spent, and names no key could name
+/// (holding control bytes) are not listed.
+#[test]
+fn listing_pays_per_entry_read() {
+    let sb = Sandbox::new("list");
+    let list = |entries: usize, gas: u64| {
+        let dir = sb.root().join(format!("d{entries}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..entries {
+            std::fs::write(dir.join(format!("f{i:03}")), "").unwrap();
+        }
+        let m = fs_program(format!("d{entries}").as_bytes(), "fs.list", 0, &[], 64);
+        let mut seen = None;
+        for engine in EngineKind::ALL {
+            let mut vm = Vm::new(&m, &[]).unwrap();
+            vm.set_engine(engine).unwrap();
+            vm.grant(None, directory(&sb.root(), false)).unwrap();
+            let out = vm.run(gas, 1 << 20);
+            let got = (out.status, out.results.clone(), out.gas_used);
+            if let Some(s) = &seen {
+                assert_eq!(&got, s, "{engine:?}");
+            }
+            seen = Some(got);
+        }
+        seen.unwrap()
+    };
+    let (_, r0, base) = list(0, 1_000_000);
+    assert_eq!(r0, [0, 0, 0]);
+    let (_, r, gas) = list(50, 1_000_000);
+    assert_eq!(
+        r,
+        [0, 12, 0],
+        "twelve names of 4 bytes and a newline fit in 64"
+    );
+    assert_eq!(gas - base, 50 * LIST_ENTRY_GAS);
+    // Gas for the price and ten entries: io, and every unit of gas is spent.
+    let (status, r, gas) = list(50, base + 10 * LIST_ENTRY_GAS + 5);
+    assert_eq!(r, [0, 0, KeyError::Io as u64]);
+    assert_eq!(status, Status::Returned);
+    assert!(gas > base + 10 * LIST_ENTRY_GAS - 20, "{gas}");
+    // A name with a newline cannot be faked into two names: it is not listed at all.
+    let odd = sb.root().join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::write(odd.join("a\nb"), "").unwrap();
+    std::fs::write(odd.join("c"), "").unwrap();
+    let m = fs_program(b"odd", "fs.list", 0, &[], 64);
+    let (results, vm) = run_fs(&m, &sb.root(), false, EngineKind::Interp);
+    assert_eq!(results, vec![0, 1, 0]);
+    assert_eq!(&vm.root().memory()[1024..1026], b"c\n");
+}
+
+#[test]
+fn reads_past_any_file_end_read_nothing() {
+    let sb = Sandbox::new("offsets");
+    for offset in [1 << 62, 1 << 63, u64::MAX - 3, u64::MAX] {
+        assert_eq!(
+            fs_op(&sb, "inside.txt", "fs.read", offset, &[], 16),
+            [0, 0, 0],
+            "{offset}"
+        );
+    }
+}
+
+/// A wall clock's key is answered only by a wall-clock grant: an image's key binds by
+/// name, kind and mode, and a virtual grant never answers with the host's time.
+#[test]
+fn clock_keys_bind_by_mode() {
+    let src = "func main() -> 2\n yield\n push 0\n push clock.now\n push 0\n push 0\n push 0\n key.invoke\n ret\nend\n";
+    let m = Program::from_source(src, "clock.rasm").unwrap();
+    let paused = |spec: &str| {
+        let mut vm = Vm::new(&m, &[]).unwrap();
+        let (name, g) = parse_grant(spec, false).unwrap();
+        vm.grant(name.as_deref(), g).unwrap();
+        assert_eq!(vm.run(10_000, 4096).status, Status::Yielded);
+        vm.image()
+    };
+    let resumed = |image: &[u8], spec: &str| {
+        let mut vm = Vm::from_image(image).unwrap();
+        let (name, g) = parse_grant(spec, false).unwrap();
+        vm.grant(name.as_deref(), g).unwrap();
+        let out = vm.run(10_000, 0);
+        (out.results, vm.transcript().len())
+    };
+    // (The host's `unbound` is its answer, recorded like any.)
+    let unbound = KeyError::Unbound as u64;
+    let wall = paused("clock");
+    assert_eq!(resumed(&wall, "clock:virtual"), (vec![0, unbound], 1));
+    let (r, records) = resumed(&wall, "clock");
+    assert!(
+        r[0] > 1_600_000_000_000_000_000 && r[1] == 0 && records == 1,
+        "{r:?}"
+    );
+    // A virtual clock's key is VM state, like a random generator's: it answers the root's
+    // gas used whatever is granted, and never reaches the host.
+    let virt = paused("clock:virtual");
+    for spec in ["clock", "clock:virtual"] {
+        let (r, records) = resumed(&virt, spec);
+        assert!(r[0] < 10_000 && r[1] == 0 && records == 0, "{spec}: {r:?}");
+    }
+}
+
+/// A tampered transcript is not trusted: a record no host could have given (here 2⁴⁰ bytes
+/// read into a 16-byte range) is a mismatch, and the run answers live from there.
+#[test]
+fn tampered_transcripts_are_mismatches() {
+    let sb = Sandbox::new("tamper");
+    let m = fs_program(b"inside.txt", "fs.read", 0, &[], 16);
+    let mut live = Vm::new(&m, &[]).unwrap();
+    live.grant(None, directory(&sb.root(), false)).unwrap();
+    live.run(1_000_000, 1 << 20);
+    let honest = live.transcript().to_vec();
+    assert_eq!(honest.len(), 1);
+    for tamper in [
+        |r: &mut rarvm::host::Record| r.reply.r = 1 << 40,
+        |r: &mut rarvm::host::Record| r.reply.err = 99,
+        |r: &mut rarvm::host::Record| r.out = vec![0; 17],
+        |r: &mut rarvm::host::Record| r.reply.work = 5,
+    ] {
+        let mut forged = honest.clone();
+        tamper(&mut forged[0]);
+        let mut vm = Vm::new(&m, &[]).unwrap();
+        vm.grant(None, directory(&sb.root(), false)).unwrap();
+        vm.replay(forged).unwrap();
+        let out = vm.run(1_000_000, 1 << 20);
+        assert_eq!(vm.replay_state().diverged_at, Some(0));
+        assert_eq!(out.results, vec![0, 6, 0], "answered live");
+    }
+}
+
+/// No network operation holds the host past its endpoint's deadline: a peer that never
+/// answers makes `net.recv` answer `io`.
+#[test]
+fn network_operations_have_a_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(s);
+    });
+    let src = ".memory 64\nfunc main() -> 4\n push 0\n push net.connect\n push 0\n push 0\n push 0\n key.invoke\n push 0\n push net.recv\n push 0\n push 0\n push 16\n key.invoke\n ret\nend\n";
+    let m = Program::from_source(src, "silent.rasm").unwrap();
+    let mut vm = Vm::new(&m, &[]).unwrap();
+    let endpoint =
+        Endpoint::new("127.0.0.1", port).with_deadline(std::time::Duration::from_millis(200));
+    vm.grant(None, Grant::Resource(Box::new(endpoint))).unwrap();
+    let out = vm.run(1_000_000, 1 << 20);
+    assert_eq!(out.results, vec![0, 0, 0, KeyError::Io as u64]);
+    silent.join().unwrap();
 }

@@ -532,7 +532,7 @@ fn inspect(vm: &Vm, bytes: &[u8], json: bool) {
             let scope = if k.scope.is_empty() {
                 String::new()
             } else {
-                format!(" scope {}", String::from_utf8_lossy(k.scope))
+                format!(" scope {}", rarvm::host::quote(k.scope))
             };
             println!(
                 "key {path}.{}: {} `{}` {rights}{scope}",

@@ -266,8 +266,10 @@ fn a_denied_operation_asks_once_always_or_deny() {
         std::fs::write(data.join("x.txt"), "").unwrap();
         let mut s = Session::start(&["run", "--ask", "--grant", &grant, prog.to_str().unwrap()]);
         for a in answers {
-            s.expect("a process wants fs.write on");
-            s.expect("but grant `fs` does not allow write: allow [o]nce / [a]lways / [d]eny?");
+            s.expect("a process wants \"fs.write\" on \"");
+            s.expect(
+                "x.txt\" but grant \"fs\" does not allow write: allow [o]nce / [a]lways / [d]eny?",
+            );
             s.answer(a);
         }
         let (code, rest) = s.finish();
@@ -347,5 +349,51 @@ fn no_terminal_or_no_ask_means_deny() {
     let mut s = Session::start(&["run", "--gas", "5000", "examples/fib.rasm", "--", "20"]);
     s.expect("status:   out_of_gas");
     assert_eq!(s.finish().0, 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A scope made to look like another question: a terminal escape cannot even be part of
+/// one (`bad_path`), and a look-alike of `/` is shown escaped, so the person asked sees
+/// the path the operation really reaches.
+#[test]
+fn hostile_scopes_cannot_disguise_the_question() {
+    let dir = scratch("hostile");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let escape = "x\x1b[2K\ra process wants fs.read on /tmp/harmless.txt";
+    let lookalike = "\u{2215}tmp\u{2215}harmless.txt";
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    // Attenuates key 0 to each scope; creates through the second: `slot err slot err r err`.
+    let src = format!(
+        ".data 0 x\"{}\"\n.data 256 x\"{}\"\n\
+         func main() -> 6\n\
+         push 0\n push right.all\n push 0\n push {}\n key.attenuate\n\
+         push 0\n push right.all\n push 256\n push {}\n key.attenuate\n\
+         over\n push fs.create\n push 0\n push 0\n push 0\n key.invoke\n ret\nend\n",
+        hex(escape),
+        hex(lookalike),
+        escape.len(),
+        lookalike.len()
+    );
+    let prog = dir.join("hostile.rasm");
+    std::fs::write(&prog, src).unwrap();
+    let grant = format!("fs:{}:ro", data.display());
+    let mut s = Session::start(&["run", "--ask", "--grant", &grant, prog.to_str().unwrap()]);
+    s.expect("a process wants \"fs.create\" on \"");
+    s.expect("/data/\\u{2215}tmp\\u{2215}harmless.txt\" but grant \"fs\" does not allow create");
+    s.answer("d");
+    let (code, rest) = s.finish();
+    assert_eq!(code, 0, "{rest}");
+    let bad_path = 3;
+    let denied = 1;
+    assert!(
+        rest.contains(&format!("result:   {} {bad_path} 1 0 0 {denied}", u64::MAX)),
+        "{rest}"
+    );
+    assert!(
+        !rest.contains('\u{2215}'),
+        "the look-alike reached the terminal: {rest}"
+    );
+    assert!(!data.join(lookalike).exists());
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -28,6 +28,8 @@ pub struct Case {
     pub engines: &'static [EngineKind],
     /// Each run on a fresh engine, with nothing compiled or cached (compile cases).
     pub cold: bool,
+    /// If not 0, key 0 is a read-only grant of a directory holding this many empty files.
+    pub dir_entries: usize,
 }
 
 const BOTH: &[EngineKind] = &[EngineKind::Interp, EngineKind::Jit];
@@ -108,6 +110,7 @@ pub fn cases() -> Vec<Case> {
             mem,
             engines,
             cold: name.starts_with("compile"),
+            dir_entries: 0,
         })
     };
     case(
@@ -343,7 +346,48 @@ pub fn cases() -> Vec<Case> {
             BOTH,
         );
     }
+    for entries in [10usize, 20_000] {
+        out.push(Case {
+            name: if entries == 10 {
+                "fs.list-small"
+            } else {
+                "fs.list-20k"
+            },
+            what: if entries == 10 {
+                "fs.list of a directory of 10 files"
+            } else {
+                "fs.list of a directory of 20,000 files"
+            },
+            src: forever(
+                ".memory 64\n",
+                "",
+                "    push 0\n    push fs.list\n    push 0\n    push 0\n    push 16\n    key.invoke\n    drop\n    drop\n",
+                "",
+            ),
+            gas: if entries == 10 { 2_000_000 } else { 50_000_000 },
+            mem: 1 << 30,
+            engines: &[EngineKind::Interp],
+            cold: false,
+            dir_entries: entries,
+        });
+    }
     out
+}
+
+/// A directory of `entries` empty files, made once per process and kept for its life.
+fn directory_of(entries: usize) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rarvm-adversarial-{}-{entries}",
+        std::process::id()
+    ));
+    if std::fs::read_dir(&dir).map_or(0, Iterator::count) != entries {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        for i in 0..entries {
+            std::fs::write(dir.join(format!("entry-{i:06}")), b"").expect("an empty file");
+        }
+    }
+    dir
 }
 
 /// What one timed run of a case measured.
@@ -365,7 +409,18 @@ pub fn vm(case: &Case, engine: EngineKind) -> (Vm, Program) {
         Program::from_source(&case.src, case.name).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let mut vm = Vm::new(&module, &[]).expect("no arguments");
     vm.set_engine(engine).expect("the engine runs here");
+    grant(case, &mut vm);
     (vm, module)
+}
+
+/// Grants `case`'s directory, if it has one.
+fn grant(case: &Case, vm: &mut Vm) {
+    if case.dir_entries > 0 {
+        let dir = directory_of(case.dir_entries);
+        let dir = rarvm::os::Dir::open(&dir, false).expect("the directory opens");
+        vm.grant(None, rarvm::host::Grant::Resource(Box::new(dir)))
+            .expect("a fresh VM grants");
+    }
 }
 
 /// Runs `case` once on `vm` from a fresh root (on a fresh engine if the case is cold);
@@ -375,6 +430,7 @@ pub fn run(case: &Case, vm: &mut Vm, module: &Program) -> Measure {
         let engine = vm.engine();
         *vm = Vm::new(module, &[]).expect("no arguments");
         vm.set_engine(engine).expect("the engine runs here");
+        grant(case, vm);
     } else {
         vm.restart(module, &[]).expect("no arguments");
     }

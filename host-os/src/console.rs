@@ -15,12 +15,20 @@ pub struct Console {
 }
 
 impl Console {
-    /// Standard output and input.
+    /// Standard output and input; a read that finds no input within
+    /// [`DEFAULT_DEADLINE`](crate::DEFAULT_DEADLINE) answers `io`.
     pub fn stdio() -> Console {
-        Console::new(Box::new(std::io::stdout()), Box::new(std::io::stdin()))
+        Console::new(
+            Box::new(std::io::stdout()),
+            Box::new(Within {
+                fd: libc::STDIN_FILENO,
+                deadline: crate::net::DEFAULT_DEADLINE,
+            }),
+        )
     }
 
-    /// A console writing to `out` and reading `input`.
+    /// A console writing to `out` and reading `input`. A read holds the host as long as
+    /// `input` blocks: give a reader that gives up in time (as [`Console::stdio`]'s does).
     pub fn new(out: Box<dyn Write + Send>, input: Box<dyn Read + Send>) -> Console {
         Console {
             out,
@@ -136,5 +144,65 @@ impl Write for Capture {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Input from the descriptor `fd` (standard input), read only when some arrives within
+/// `deadline`.
+struct Within {
+    fd: libc::c_int,
+    deadline: std::time::Duration,
+}
+
+impl Read for Within {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut fds = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(self.deadline.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is one valid pollfd, and its count is 1.
+        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
+        match ready {
+            0 => Err(std::io::ErrorKind::TimedOut.into()),
+            n if n < 0 => Err(std::io::Error::last_os_error()),
+            // Straight from the descriptor: a buffer in between could hold input `poll`
+            // does not see.
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+            _ => match unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) } {
+                n if n < 0 => Err(std::io::Error::last_os_error()),
+                n => Ok(n as usize),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_read_gives_up_at_its_deadline() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors `pipe` writes.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut input = Within {
+            fd: fds[0],
+            deadline: Duration::from_millis(50),
+        };
+        let mut buf = [0u8; 8];
+        let e = input.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        // SAFETY: `fds[1]` is the pipe's open write end; the buffer is 2 valid bytes.
+        assert_eq!(unsafe { libc::write(fds[1], b"hi".as_ptr().cast(), 2) }, 2);
+        assert_eq!(input.read(&mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"hi");
+        // SAFETY: both descriptors are open and closed once.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
     }
 }

@@ -17,7 +17,9 @@ use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
 use rarvm_runtime::host::{Reply, Resource, ResourceCall};
-use rarvm_runtime::keys::{HostKey, KeyError, KeyKind, Operation, RIGHTS_ALL, RIGHT_READ};
+use rarvm_runtime::keys::{
+    is_valid_path, HostKey, KeyError, KeyKind, Operation, LIST_ENTRY_GAS, RIGHTS_ALL, RIGHT_READ,
+};
 
 /// A granted directory: its keys reach only entries beneath it.
 #[derive(Debug)]
@@ -54,20 +56,29 @@ impl Resource for Dir {
         }
     }
 
+    /// The path the key names, as text (bytes that are not UTF-8 become U+FFFD); a
+    /// prompt shows it [quoted](rarvm_runtime::host::quote).
     fn describe(&self, key: &HostKey) -> String {
-        let mut p = self.path.clone();
+        let mut p = self.path.as_os_str().as_bytes().to_vec();
         if !key.scope.is_empty() {
-            p.push(String::from_utf8_lossy(&key.scope).as_ref());
+            p.push(b'/');
+            p.extend_from_slice(&key.scope);
         }
-        p.display().to_string()
+        String::from_utf8_lossy(&p).into_owned()
     }
 
     fn invoke(&mut self, call: ResourceCall<'_>) -> Reply {
         let Some(spec) = call.operation else {
             return Reply::error(KeyError::Unsupported);
         };
-        self.root
-            .invoke(&call.key.scope, spec.op, call.arg, call.data, call.out)
+        self.root.invoke(
+            &call.key.scope,
+            spec.op,
+            call.arg,
+            call.data,
+            call.out,
+            call.work_limit,
+        )
     }
 }
 
@@ -100,14 +111,16 @@ impl Root {
         arg: u64,
         data: &[u8],
         out: &mut Vec<u8>,
+        work_limit: u64,
     ) -> Reply {
+        let mut work = 0;
         let result = match op {
             Operation::FsRead => self.read(scope, arg, data.len(), out),
             Operation::FsWrite => self.write(scope, arg, data),
             Operation::FsSize => self.size(scope),
             Operation::FsCreate => self.create(scope),
             Operation::FsMkdir => self.mkdir(scope),
-            Operation::FsList => self.list(scope, arg, data.len(), out),
+            Operation::FsList => self.list(scope, arg, data.len(), out, work_limit, &mut work),
             Operation::FsRemove => self.remove(scope),
             Operation::FsTruncate => self.truncate(scope, arg),
             // Operations of other kinds never reach a directory.
@@ -128,6 +141,7 @@ impl Root {
                 Reply::error(e)
             }
         }
+        .with_work(work)
     }
 
     fn read(
@@ -138,10 +152,17 @@ impl Root {
         out: &mut Vec<u8>,
     ) -> Result<u64, KeyError> {
         let file = self.open_file(scope, libc::O_RDONLY)?;
+        if offset > i64::MAX as u64 {
+            return Ok(0); // beyond the end of any file
+        }
         out.resize(len, 0);
         let mut n = 0;
         while n < len {
-            match file.read_at(&mut out[n..], offset.saturating_add(n as u64)) {
+            let at = offset + n as u64;
+            if at > i64::MAX as u64 {
+                break;
+            }
+            match file.read_at(&mut out[n..], at) {
                 Ok(0) => break,
                 Ok(k) => n += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -188,16 +209,30 @@ impl Root {
         Ok(0)
     }
 
+    /// `fs.list`: reads the whole directory, at [`LIST_ENTRY_GAS`] of host work per entry
+    /// read, sorts the names and writes those from index `from` on that fit in `cap`
+    /// bytes. If reading every entry would cost more than `work_limit`, it stops there and
+    /// answers `io`, having charged what it read. Names no key could name (holding control
+    /// bytes) are read and charged, but not listed.
     fn list(
         &self,
         scope: &[u8],
         from: u64,
         cap: usize,
         out: &mut Vec<u8>,
+        work_limit: u64,
+        work: &mut u64,
     ) -> Result<u64, KeyError> {
         let dir = self.open_dir(scope)?;
-        let mut names = read_dir(dir).map_err(|e| io_error(&e))?;
-        names.sort();
+        let affordable = usize::try_from(work_limit / LIST_ENTRY_GAS).unwrap_or(usize::MAX);
+        let (mut names, read) = read_dir(dir, affordable).map_err(|e| io_error(&e))?;
+        *work = read as u64 * LIST_ENTRY_GAS;
+        if read > affordable {
+            *work = affordable as u64 * LIST_ENTRY_GAS;
+            return Err(KeyError::Io);
+        }
+        names.retain(|n| is_valid_path(n));
+        names.sort_unstable();
         let mut count = 0u64;
         for name in names
             .iter()
@@ -213,8 +248,13 @@ impl Root {
         Ok(count)
     }
 
+    /// `fs.remove`: a path that reaches a symbolic link is refused like any other use of
+    /// one, the link itself included.
     fn remove(&self, scope: &[u8]) -> Result<u64, KeyError> {
         let (dir, name) = self.parent(scope)?;
+        if is_link(&dir, &name) {
+            return Err(KeyError::Denied);
+        }
         // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string.
         let rc = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
         match check(rc) {
@@ -308,8 +348,9 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// The names in an open directory, `.` and `..` excluded.
-fn read_dir(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
+/// The names in an open directory, `.` and `..` excluded, and how many entries were read:
+/// at most `limit + 1`, so a directory with more than `limit` entries is not read whole.
+fn read_dir(dir: OwnedFd, limit: usize) -> io::Result<(Vec<Vec<u8>>, usize)> {
     use std::os::fd::IntoRawFd;
     let raw = dir.into_raw_fd();
     // SAFETY: `raw` is an open directory descriptor whose ownership passes to the stream.
@@ -321,7 +362,8 @@ fn read_dir(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
         return Err(e);
     }
     let mut names = Vec::new();
-    loop {
+    let mut read = 0;
+    while read <= limit {
         // SAFETY: `stream` is a valid directory stream used by this thread only.
         let entry = unsafe { libc::readdir(stream) };
         if entry.is_null() {
@@ -332,16 +374,16 @@ fn read_dir(dir: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
         let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
         if name != b"." && name != b".." {
             names.push(name.to_vec());
+            read += 1;
         }
     }
     // SAFETY: `stream` is valid and closed exactly once; it closes `raw`.
     unsafe { libc::closedir(stream) };
-    Ok(names)
+    Ok((names, read))
 }
 
-/// The error code for failing to open `name` in `dir`: `denied` if it is a symbolic link
-/// (which `O_NOFOLLOW` reports as `ELOOP`, or `ENOTDIR` with `O_DIRECTORY`).
-fn refusal(dir: &OwnedFd, name: &CString, e: &io::Error) -> KeyError {
+/// True if `name` in `dir` is a symbolic link.
+fn is_link(dir: &OwnedFd, name: &CString) -> bool {
     // SAFETY: an all-zero `stat` is a valid value for `fstatat` to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `dir` is open, `name` NUL-terminated and `st` a valid `stat` to write.
@@ -353,7 +395,13 @@ fn refusal(dir: &OwnedFd, name: &CString, e: &io::Error) -> KeyError {
             libc::AT_SYMLINK_NOFOLLOW,
         )
     };
-    if rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+    rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+}
+
+/// The error code for failing to open `name` in `dir`: `denied` if it is a symbolic link
+/// (which `O_NOFOLLOW` reports as `ELOOP`, or `ENOTDIR` with `O_DIRECTORY`).
+fn refusal(dir: &OwnedFd, name: &CString, e: &io::Error) -> KeyError {
+    if is_link(dir, name) {
         KeyError::Denied
     } else {
         io_error(e)

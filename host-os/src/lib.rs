@@ -29,6 +29,6 @@ pub mod tty;
 pub use clock::WallClock;
 pub use console::{Capture, Console};
 pub use fs::Dir;
-pub use net::Endpoint;
+pub use net::{Endpoint, DEFAULT_DEADLINE};
 pub use spec::parse_grant;
 pub use tty::TtyPrompt;

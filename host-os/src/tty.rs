@@ -1,7 +1,7 @@
 //! Asking a person on the controlling terminal (`/dev/tty`), whatever standard input and
 //! output are connected to.
 
-use rarvm_runtime::host::{Decision, Prompt, Request};
+use rarvm_runtime::host::{quote, Decision, Prompt, Request};
 use rarvm_runtime::keys::{KeyKind, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
 
 /// The controlling terminal, if there is one.
@@ -51,8 +51,10 @@ impl Prompt for TtyPrompt {
             _ => "this",
         };
         let question = format!(
-            "a process wants {} on {} but grant `{}` does not allow {right}: allow [o]nce / [a]lways / [d]eny? ",
-            r.op, r.target, r.grant
+            "a process wants {} on {} but grant {} does not allow {right}: allow [o]nce / [a]lways / [d]eny? ",
+            quote(r.op.as_bytes()),
+            quote(r.target.as_bytes()),
+            quote(r.grant.as_bytes())
         );
         match ask(&question, "oad") {
             Some('o') => Decision::Once,

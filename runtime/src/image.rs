@@ -20,7 +20,7 @@ use crate::verify::{decode_verified, LoadError, VerifiedModule, UNREACHABLE};
 /// The first bytes of every image.
 pub const IMAGE_MAGIC: &[u8; 8] = b"RARVMIMG";
 /// The image format version this build reads and writes.
-pub const IMAGE_VERSION: u32 = 2;
+pub const IMAGE_VERSION: u32 = 3;
 
 /// Why bytes are not a valid image.
 pub type ImageError = DecodeError;
@@ -235,6 +235,7 @@ fn write_transcript<S: Sink>(transcript: &[Record], out: &mut S) {
         out.u64(rec.op);
         out.u64(rec.reply.r);
         out.u64(rec.reply.err);
+        out.u64(rec.reply.work);
         out.u64(rec.out.len() as u64);
         out.raw(&rec.out);
     }
@@ -523,7 +524,7 @@ fn read_host_key(r: &mut Reader<'_>, kind: KeyKind) -> Result<HostKey, String> {
 
 /// Reads the transcript that follows the top process record.
 fn read_transcript(r: &mut Reader<'_>) -> Result<Transcript, ImageError> {
-    const RECORD_MIN: usize = 1 + 8 + 8 + 8 + 8;
+    const RECORD_MIN: usize = 1 + 8 * 5;
     let n = r.count("transcript length", MAX_TRANSCRIPT_RECORDS, RECORD_MIN)?;
     let mut transcript = Vec::with_capacity(n);
     for i in 0..n {
@@ -539,6 +540,7 @@ fn read_transcript(r: &mut Reader<'_>) -> Result<Transcript, ImageError> {
         let reply = Reply {
             r: r.u64("record result")?,
             err: r.u64("record error")?,
+            work: r.u64("record work")?,
         };
         let len_at = r.pos();
         let len = r.u64("record length")?;
@@ -734,7 +736,11 @@ mod tests {
             .unwrap_err()
             .message
             .contains("magic"));
-        for old in [b"RARVMIMG\x01\0\0\0", b"RARVMIMG\x03\0\0\0"] {
+        for old in [
+            b"RARVMIMG\x01\0\0\0",
+            b"RARVMIMG\x02\0\0\0",
+            b"RARVMIMG\x04\0\0\0",
+        ] {
             assert!(decode(old).unwrap_err().message.contains("version"));
         }
     }

@@ -29,6 +29,8 @@ pub const MAX_GRANT_NAME: usize = 64;
 pub const MAX_SCOPE: usize = 1024;
 /// Longest component of a filesystem scope, in bytes.
 pub const MAX_PATH_COMPONENT: usize = 255;
+/// Host work of `fs.list` per directory entry read, in gas (`docs/SPEC.md` §9).
+pub const LIST_ENTRY_GAS: u64 = 100;
 /// Lowest kind code an embedding application may use for its own resources.
 pub const FIRST_CUSTOM_KIND: u8 = 16;
 
@@ -140,7 +142,7 @@ host_ops! {
     Console 0 ConsoleWrite "write" RIGHT_WRITE,
         "Writes the range to the console. `r`: bytes written.";
     Console 1 ConsoleRead "read" RIGHT_READ,
-        "Reads at most `len` bytes of console input into the range. `r`: bytes read, 0 at the end of input.";
+        "Reads at most `len` bytes of console input into the range. `r`: bytes read, 0 at the end of input; `io` if none arrives within the host's deadline.";
     Clock 0 ClockNow "now" RIGHT_READ,
         "`r`: nanoseconds since the Unix epoch (recorded); for a virtual clock, the root's gas used.";
     Random 0 RandomNext "next" RIGHT_READ,
@@ -148,27 +150,27 @@ host_ops! {
     Random 1 RandomFill "fill" RIGHT_READ,
         "Fills the range with the generator's next words (little-endian, the last one cut). `r`: `len`.";
     Fs 0 FsRead "read" RIGHT_READ,
-        "Reads at most `len` bytes of the file at offset `arg` into the range. `r`: bytes read, 0 at its end.";
+        "Reads at most `len` bytes of the file at offset `arg` into the range. `r`: bytes read, 0 at or past its end (any offset).";
     Fs 1 FsWrite "write" RIGHT_WRITE,
         "Writes the range into the existing file at offset `arg`, extending it if needed. `r`: bytes written.";
     Fs 2 FsSize "size" RIGHT_READ,
         "`r`: the file's size in bytes.";
     Fs 3 FsCreate "create" RIGHT_CREATE,
-        "Creates the file, empty. Error `exists` if the path exists.";
+        "Creates the file, empty. Error `exists` if the path names anything, a symbolic link included.";
     Fs 4 FsMkdir "mkdir" RIGHT_CREATE,
-        "Creates the directory. Error `exists` if the path exists.";
+        "Creates the directory. Error `exists` if the path names anything, a symbolic link included.";
     Fs 5 FsList "list" RIGHT_READ,
-        "Writes the names of the directory's entries from entry `arg` on, in bytewise order, each followed by a newline, as many whole names as fit in the range. `r`: names written.";
+        "Reads the whole directory, charging `LIST_ENTRY_GAS` of host work per entry read, and writes the names a path can hold (no control bytes) from name `arg` on, in bytewise order, each followed by a newline, as many whole names as fit in the range. `r`: names written. If the chain cannot pay for every entry, reads no further and answers `io`, the entries read charged.";
     Fs 6 FsRemove "remove" RIGHT_WRITE,
-        "Removes the file or empty directory.";
+        "Removes the file or empty directory; `denied` if the path names a symbolic link (a link is never used, not even to remove it).";
     Fs 7 FsTruncate "truncate" RIGHT_WRITE,
         "Sets the file's length to `arg`.";
     Net 0 NetConnect "connect" RIGHT_CREATE,
         "Connects the key to its granted endpoint (closing a previous connection).";
     Net 1 NetSend "send" RIGHT_WRITE,
-        "Sends the range. `r`: bytes sent.";
+        "Sends the range. `r`: bytes sent (fewer than `len` if the peer took no more within the host's deadline).";
     Net 2 NetRecv "recv" RIGHT_READ,
-        "Receives at most `len` bytes into the range. `r`: bytes received, 0 once the peer closed.";
+        "Receives at most `len` bytes into the range. `r`: bytes received, 0 once the peer closed; `io` if nothing arrives within the host's deadline.";
     Net 3 NetClose "close" 0,
         "Closes the connection.";
 }
@@ -359,7 +361,8 @@ pub fn is_valid_grant_name(name: &str) -> bool {
 }
 
 /// A relative path of plain components: non-empty, at most [`MAX_SCOPE`] bytes, split by
-/// single `/` into components that are neither empty, `.` nor `..`, hold no NUL byte and
+/// single `/` into components that are neither empty, `.` nor `..`, hold no control byte
+/// (below 0x20, or 0x7f: no NUL, newline or terminal escape can be part of a name) and
 /// are at most [`MAX_PATH_COMPONENT`] bytes. Such a path can only name something beneath
 /// the directory it is taken from (symlinks aside, which hosts refuse to follow).
 pub fn is_valid_path(path: &[u8]) -> bool {
@@ -370,7 +373,7 @@ pub fn is_valid_path(path: &[u8]) -> bool {
                 && c != b"."
                 && c != b".."
                 && c.len() <= MAX_PATH_COMPONENT
-                && !c.contains(&0)
+                && !c.iter().any(|b| *b < 0x20 || *b == 0x7f)
         })
 }
 

@@ -210,6 +210,7 @@ impl Host for Grants {
                 rights,
                 data: call.data,
                 out: call.out,
+                work_limit: call.work_limit,
             }),
             // The VM answers pure keys; only a key of another mode can arrive here, and the
             // mode is part of the binding.

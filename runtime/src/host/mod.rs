@@ -35,26 +35,73 @@ pub struct Call<'a> {
     /// Bytes the operation writes at the start of the range; the machine copies at most
     /// `data.len()` of them into memory after the call.
     pub out: &'a mut Vec<u8>,
+    /// The most gas the operation's host work may cost beyond the instruction's price:
+    /// what the chain can still pay (`docs/SPEC.md` §9, host work).
+    pub work_limit: u64,
 }
 
-/// What an operation pushes: its result word and error code (0: success).
+/// What an operation pushes — its result word and error code (0: success) — and the gas
+/// its host work costs beyond the instruction's price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reply {
     pub r: u64,
     pub err: u64,
+    /// Host work done for the answer, in gas, charged beyond the instruction's price; at
+    /// most the call's `work_limit`.
+    pub work: u64,
 }
 
 impl Reply {
     pub const fn ok(r: u64) -> Reply {
-        Reply { r, err: 0 }
+        Reply { r, err: 0, work: 0 }
     }
 
     pub const fn error(e: KeyError) -> Reply {
         Reply {
             r: 0,
             err: e.code(),
+            work: 0,
         }
     }
+
+    /// This answer, having cost `work` gas of host work.
+    pub const fn with_work(self, work: u64) -> Reply {
+        Reply { work, ..self }
+    }
+}
+
+/// `bytes` as a person may safely be shown them: in double quotes, printable ASCII as it
+/// is (`"` and `\` escaped), everything else escaped — control bytes as `\n`, `\r`, `\t`
+/// or `\xNN`, other characters as `\u{…}` and bytes that are not UTF-8 as `\xNN` — so
+/// text a program chose can neither move a terminal's cursor nor pass for other text
+/// (`∕tmp` shows as `"\u{2215}tmp"`, not as `/tmp`).
+pub fn quote(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                ' '..='~' => out.push(c),
+                c if c.is_ascii() => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c => {
+                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                }
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Answers the `key.invoke`s the VM cannot answer itself.
@@ -71,8 +118,8 @@ impl Host for NoHost {
     }
 }
 
-/// One host answer: the key's kind code and the operation, what it pushed, and the bytes
-/// it wrote into the range.
+/// One host answer: the key's kind code and the operation, what it pushed and the host
+/// work it charged, and the bytes it wrote into the range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub kind: u8,
@@ -114,6 +161,10 @@ pub struct ResourceCall<'a> {
     pub data: &'a [u8],
     /// Bytes to write at the start of the range (at most `data.len()` are kept).
     pub out: &'a mut Vec<u8>,
+    /// The most gas host work may cost beyond the instruction's price (see [`Reply::work`]):
+    /// a resource whose work grows with what it finds (entries scanned, say) charges it as
+    /// it goes and, at the limit, stops working and answers (an error, for built-in kinds).
+    pub work_limit: u64,
 }
 
 /// Something a host grants under a name: the console, a directory, a network endpoint, or
@@ -185,4 +236,17 @@ pub enum Decision {
 /// Asks the user whether to allow what a grant does not.
 pub trait Prompt: Send {
     fn allow(&mut self, request: &Request<'_>) -> Decision;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quoting_shows_every_byte_a_person_could_mistake() {
+        assert_eq!(quote(b"inside.txt"), r#""inside.txt""#);
+        assert_eq!(quote(b"a\x1b[2K\rb"), r#""a\x1b[2K\rb""#);
+        assert_eq!(quote("\u{2215}tmp".as_bytes()), r#""\u{2215}tmp""#);
+        assert_eq!(quote(b"q\"\\\n\t\x7f\xff"), r#""q\"\\\n\t\x7f\xff""#);
+    }
 }

@@ -90,11 +90,18 @@ impl<H: Host> Replaying<H> {
 
 /// True if `rec` is an answer a host could have given to `call`: its bytes fit the range,
 /// an error carries no result and no bytes, a built-in kind's error is one the
-/// specification defines, and a count of bytes is the count written (or at most the range).
+/// specification defines, a count of bytes is the count written (or at most the range),
+/// and host work is charged only by operations that do it, within the call's limit.
 fn plausible(rec: &Record, call: &Call<'_>) -> bool {
     let len = call.data.len() as u64;
     let bytes = rec.out.len() as u64;
-    if bytes > len {
+    let works = call
+        .operation
+        .is_none_or(|spec| spec.op == Operation::FsList);
+    if bytes > len || (rec.reply.work > 0 && !works) {
+        return false;
+    }
+    if rec.reply.work > call.work_limit {
         return false;
     }
     if rec.reply.err != 0 {

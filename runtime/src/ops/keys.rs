@@ -106,9 +106,11 @@ pub struct RootState {
 
 /// `key.invoke`: `slot op arg addr len -- r err`, executed by the machine with its host.
 /// Returns what to push and, if the host answered, the record for the root's transcript,
-/// which the machine appends and charges to the root. If the root's headroom cannot hold
-/// the largest record the answer could make, stops out of memory for that many bytes
-/// with nothing charged (only the root can lack them: the outermost process that does).
+/// which the machine appends and charges to the root. The host may charge host work
+/// beyond the instruction's price, up to what the chain can pay (`docs/SPEC.md` §9). If
+/// the root's headroom cannot hold the largest record the answer could make, stops out of
+/// memory for that many bytes with nothing charged (only the root can lack them: the
+/// outermost process that does).
 #[allow(clippy::too_many_arguments)]
 pub fn key_invoke(
     p: &mut Process,
@@ -121,6 +123,65 @@ pub fn key_invoke(
     addr: u64,
     len: u64,
 ) -> Result<(Reply, Option<Record>), Stop> {
+    let r = match prepare(p, b, root, slot, op, addr, len)? {
+        Prepared::Answered(reply) => return Ok((reply, None)),
+        Prepared::ForHost(r) => r,
+    };
+    let Some(Key::Host(key)) = p.keys.get_mut(slot as usize) else {
+        unreachable!("checked to hold a host key")
+    };
+    let spec = key.kind.op(op);
+    let kind = key.kind.code();
+    let mut out = Vec::new();
+    let mut reply = host.invoke(Call {
+        key,
+        operation: spec,
+        op,
+        arg,
+        data: &p.memory[r.clone()],
+        out: &mut out,
+        work_limit: b.fuel,
+    });
+    // A host never charges more than the chain has; one that says so is charged at that.
+    reply.work = reply.work.min(b.fuel);
+    b.charge(reply.work, 0)?;
+    out.truncate(r.len());
+    meter::touched(out.len() as u64);
+    if reply.err != 0 {
+        reply.r = 0;
+        out.clear();
+    }
+    p.memory[r.start..r.start + out.len()].copy_from_slice(&out);
+    Ok((
+        reply,
+        Some(Record {
+            kind,
+            op,
+            reply,
+            out,
+        }),
+    ))
+}
+
+/// What `key.invoke` found before reaching the host.
+enum Prepared {
+    /// The VM answered (and charged the gas).
+    Answered(Reply),
+    /// The host answers the operand range; the instruction's price is charged.
+    ForHost(std::ops::Range<usize>),
+}
+
+/// Checks `key.invoke`'s operands and what the chain can pay, charges the price, and
+/// answers what the VM answers itself.
+fn prepare(
+    p: &mut Process,
+    b: &mut Budget,
+    root: RootState,
+    slot: u64,
+    op: u64,
+    addr: u64,
+    len: u64,
+) -> Result<Prepared, Stop> {
     host_key(&p.keys, slot)?;
     let r = range(p.memory.len(), addr, len)?;
     let gas = dynamic_gas(Opcode::KeyInvoke, len);
@@ -145,37 +206,17 @@ pub fn key_invoke(
     }
     b.charge(gas, 0)?;
     if let Some(e) = vm_answer {
-        return Ok((Reply::error(e), None));
+        return Ok(Prepared::Answered(Reply::error(e)));
     }
     if key.is_pure() {
         let spec = spec.expect("pure keys are of built-in kinds, and the operation exists");
         let clock = root.clock.saturating_add(gas);
-        return Ok((pure::answer(key, spec, clock, &mut p.memory[r]), None));
+        return Ok(Prepared::Answered(pure::answer(
+            key,
+            spec,
+            clock,
+            &mut p.memory[r],
+        )));
     }
-    let kind = key.kind.code();
-    let mut out = Vec::new();
-    let mut reply = host.invoke(Call {
-        key,
-        operation: spec,
-        op,
-        arg,
-        data: &p.memory[r.clone()],
-        out: &mut out,
-    });
-    out.truncate(r.len());
-    meter::touched(out.len() as u64);
-    if reply.err != 0 {
-        reply.r = 0;
-        out.clear();
-    }
-    p.memory[r.start..r.start + out.len()].copy_from_slice(&out);
-    Ok((
-        reply,
-        Some(Record {
-            kind,
-            op,
-            reply,
-            out,
-        }),
-    ))
+    Ok(Prepared::ForHost(r))
 }
