@@ -26,6 +26,8 @@ const RULES: &[(&str, &[&str])] = &[
             "rarvm-host-os",
         ],
     ),
+    // The Entish compiler lowers to the machine's modules and knows no engine.
+    ("rarvm-lang", &["rarvm-runtime"]),
     // Everything above the library uses the library, not the machine's internals.
     ("rarvm-cli", &["rarvm"]),
     ("rarvm-conformance", &["rarvm"]),

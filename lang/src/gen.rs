@@ -1,0 +1,1 @@
+//! A generator of random well-typed Entish programs.
