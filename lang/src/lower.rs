@@ -91,6 +91,8 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
             next_local: f.param_words + f.locals,
             free: Vec::new(),
             loops: Vec::new(),
+            checked: Vec::new(),
+            pending: None,
         };
         g.asm.at(f.span);
         for s in &f.body {
@@ -369,6 +371,12 @@ struct Gen<'a> {
     free: Vec<u32>,
     /// (continue, break) labels of the enclosing loops.
     loops: Vec<(Label, Label)>,
+    /// (array pointer local, index local) pairs whose bounds check already passed in
+    /// the current straight-line code: forgotten at every label and when either local
+    /// is written.
+    checked: Vec<(u32, u32)>,
+    /// The pair the last `addr` checked, recorded once its access is emitted.
+    pending: Option<(u32, u32)>,
 }
 
 impl Gen<'_> {
@@ -393,7 +401,24 @@ impl Gen<'_> {
     }
 
     fn set(&mut self, l: u32) {
+        self.forget(l);
         self.e(Instr::LocalSet(l));
+    }
+
+    fn tee(&mut self, l: u32) {
+        self.forget(l);
+        self.e(Instr::LocalTee(l));
+    }
+
+    /// Local `l` changes: bounds checks involving it must be made again.
+    fn forget(&mut self, l: u32) {
+        self.checked
+            .retain(|&(p, i)| p != l && p + 1 != l && i != l);
+    }
+
+    fn place(&mut self, l: Label) {
+        self.checked.clear();
+        self.asm.place(l);
     }
 
     fn temp(&mut self) -> u32 {
@@ -499,6 +524,7 @@ impl Gen<'_> {
     /// Pushes the address of an element access; returns the offset for the load or
     /// store immediate. A failed bounds check yields `u64::MAX`, which faults.
     fn addr(&mut self, ix: &Index) -> u32 {
+        self.pending = None;
         let (arr, ts) = self.arr(&ix.arr);
         let off = match arr {
             Arr::Static(base, _) => {
@@ -516,7 +542,13 @@ impl Gen<'_> {
             Ok(o) => (o, None),
             Err(_) => (0, Some(off)),
         };
-        if !ix.checked {
+        let known = match (&ix.arr.kind, &ix.idx.kind) {
+            (TK::Local(p), TK::Local(i)) => Some((*p, *i)),
+            _ => None,
+        };
+        let checked = ix.checked && !known.is_some_and(|k| self.checked.contains(&k));
+        self.pending = if checked { known } else { None };
+        if !checked {
             if let Arr::Locals(p, _) = arr {
                 self.get(p);
                 self.expr(&ix.idx);
@@ -558,6 +590,7 @@ impl Gen<'_> {
         } else {
             Instr::Load64(off)
         });
+        self.accessed();
     }
 
     fn store_word(&mut self, byte: bool, off: u32) {
@@ -566,6 +599,14 @@ impl Gen<'_> {
         } else {
             Instr::Store64(off)
         });
+        self.accessed();
+    }
+
+    /// The access whose address `addr` checked has run: the check need not be repeated.
+    fn accessed(&mut self) {
+        if let Some(k) = self.pending.take() {
+            self.checked.push(k);
+        }
     }
 
     fn expr(&mut self, e: &TExpr) {
@@ -615,9 +656,9 @@ impl Gen<'_> {
                 self.branch(e, false, f);
                 self.push(1);
                 self.asm.ins(Ins::Jmp(end));
-                self.asm.place(f);
+                self.place(f);
                 self.push(0);
-                self.asm.place(end);
+                self.place(end);
             }
             TK::Cond(c, a, b) => {
                 if self.ctx.optimize && a.is_pure() && b.is_pure() && self.words(&e.ty) == 1 {
@@ -631,9 +672,9 @@ impl Gen<'_> {
                     self.branch(c, false, f);
                     self.expr(a);
                     self.asm.ins(Ins::Jmp(end));
-                    self.asm.place(f);
+                    self.place(f);
                     self.expr(b);
-                    self.asm.place(end);
+                    self.place(end);
                 }
             }
             TK::Call(f, args) => {
@@ -727,7 +768,7 @@ impl Gen<'_> {
                 self.push(BAD);
                 self.e(Instr::Load8U(0));
                 self.e(Instr::Drop);
-                self.asm.place(ok);
+                self.place(ok);
                 self.arr_ptr(a);
                 self.val(lo.0);
                 self.scale(*elem_size);
@@ -1038,11 +1079,11 @@ impl Gen<'_> {
                 self.get(c);
                 self.e(Instr::KeyDrop);
                 self.asm.ins(Ins::Jmp(end));
-                self.asm.place(fail);
+                self.place(fail);
                 self.get(c);
                 self.e(Instr::KeyDrop);
                 self.expr(fb);
-                self.asm.place(end);
+                self.place(end);
             }
             None => {
                 let st = self.temp();
@@ -1067,12 +1108,12 @@ impl Gen<'_> {
                         self.set(*t);
                     }
                     self.asm.ins(Ins::Jmp(end));
-                    self.asm.place(zero);
+                    self.place(zero);
                     for t in &res {
                         self.push(0);
                         self.set(*t);
                     }
-                    self.asm.place(end);
+                    self.place(end);
                 }
                 self.get(c);
                 self.e(Instr::KeyDrop);
@@ -1122,7 +1163,7 @@ impl Gen<'_> {
                     let skip = self.asm.label();
                     self.branch(a, false, skip);
                     self.branch(b, true, target);
-                    self.asm.place(skip);
+                    self.place(skip);
                 } else {
                     self.branch(a, false, target);
                     self.branch(b, false, target);
@@ -1136,7 +1177,7 @@ impl Gen<'_> {
                     let skip = self.asm.label();
                     self.branch(a, true, skip);
                     self.branch(b, false, target);
-                    self.asm.place(skip);
+                    self.place(skip);
                 }
             }
             TK::Binary(op @ (Opcode::Eq | Opcode::Ne), x, z)
@@ -1258,18 +1299,34 @@ impl Gen<'_> {
                 Place::Discard(_) => {}
             },
             SK::If(arms, els) => {
+                // Bounds checks known to hold where control joins: those that hold on
+                // every edge into the label (a condition does not write variables).
                 let end = self.asm.label();
+                let mut incoming: Vec<Vec<(u32, u32)>> = Vec::new();
                 for (c, b) in arms {
                     let next = self.asm.label();
+                    let before = self.checked.clone();
                     self.branch(c, false, next);
                     self.body(b);
                     if self.asm.reachable() {
+                        incoming.push(self.checked.clone());
                         self.asm.ins(Ins::Jmp(end));
                     }
-                    self.asm.place(next);
+                    self.place(next);
+                    self.checked = before;
                 }
                 self.body(els);
-                self.asm.place(end);
+                if self.asm.reachable() {
+                    incoming.push(self.checked.clone());
+                }
+                self.place(end);
+                if let Some((first, rest)) = incoming.split_first() {
+                    self.checked = first
+                        .iter()
+                        .filter(|k| rest.iter().all(|r| r.contains(k)))
+                        .copied()
+                        .collect();
+                }
             }
             SK::While(c, b) => {
                 let top = self.asm.label();
@@ -1277,8 +1334,8 @@ impl Gen<'_> {
                 let end = self.asm.label();
                 let forever = c.as_word().is_some_and(|v| v != 0);
                 if forever {
-                    self.asm.place(top);
-                    self.asm.place(cont);
+                    self.place(top);
+                    self.place(cont);
                     self.loops.push((cont, end));
                     self.body(b);
                     self.loops.pop();
@@ -1286,22 +1343,22 @@ impl Gen<'_> {
                 } else if size(c) <= 24 || !self.ctx.optimize {
                     // Rotated: test once before, then at the bottom of each iteration.
                     self.branch(c, false, end);
-                    self.asm.place(top);
+                    self.place(top);
                     self.loops.push((cont, end));
                     self.body(b);
                     self.loops.pop();
-                    self.asm.place(cont);
+                    self.place(cont);
                     self.branch(c, true, top);
                 } else {
-                    self.asm.place(top);
-                    self.asm.place(cont);
+                    self.place(top);
+                    self.place(cont);
                     self.branch(c, false, end);
                     self.loops.push((cont, end));
                     self.body(b);
                     self.loops.pop();
                     self.asm.ins(Ins::Jmp(top));
                 }
-                self.asm.place(end);
+                self.place(end);
             }
             SK::Range {
                 var,
@@ -1322,7 +1379,7 @@ impl Gen<'_> {
                 let q = self.temp();
                 let end_ptr = self.temp();
                 self.arr_ptr(a);
-                self.e(Instr::LocalTee(q));
+                self.tee(q);
                 self.byte_len(a, *elem_size);
                 self.e(Instr::Add);
                 self.set(end_ptr);
@@ -1334,7 +1391,7 @@ impl Gen<'_> {
                 self.get(end_ptr);
                 self.e(Instr::LtU);
                 self.asm.ins(Ins::Jz(end));
-                self.asm.place(top);
+                self.place(top);
                 let w = self.words(elem);
                 if *elem == Type::U8 {
                     self.get(q);
@@ -1350,15 +1407,15 @@ impl Gen<'_> {
                 self.loops.push((cont, end));
                 self.body(body);
                 self.loops.pop();
-                self.asm.place(cont);
+                self.place(cont);
                 self.get(q);
                 self.push(*elem_size);
                 self.e(Instr::Add);
-                self.e(Instr::LocalTee(q));
+                self.tee(q);
                 self.get(end_ptr);
                 self.e(Instr::LtU);
                 self.asm.ins(Ins::Jnz(top));
-                self.asm.place(end);
+                self.place(end);
                 self.release(end_ptr);
                 self.release(q);
             }
@@ -1392,7 +1449,7 @@ impl Gen<'_> {
                 let ok = self.asm.label();
                 self.branch(c, true, ok);
                 self.e(Instr::Trap);
-                self.asm.place(ok);
+                self.place(ok);
             }
         }
     }
@@ -1441,16 +1498,16 @@ impl Gen<'_> {
                 self.val(s);
                 self.e(if *up { lt } else { gt });
                 self.asm.ins(Ins::Jz(end));
-                self.asm.place(top);
+                self.place(top);
                 self.loops.push((cont, end));
                 self.body(body);
                 self.loops.pop();
-                self.asm.place(cont);
+                self.place(cont);
                 if *k == 1 {
                     self.get(var);
                     self.push(1);
                     self.e(if *up { Instr::Add } else { Instr::Sub });
-                    self.e(Instr::LocalTee(var));
+                    self.tee(var);
                     self.val(s);
                     self.e(if *up { lt } else { gt });
                 } else {
@@ -1487,7 +1544,7 @@ impl Gen<'_> {
                 self.val(k.0);
                 self.asm.ins(Ins::Jnz(ok));
                 self.e(Instr::Trap);
-                self.asm.place(ok);
+                self.place(ok);
                 if signed {
                     // down = step < 0; mag = |step|
                     let down = self.temp();
@@ -1511,11 +1568,11 @@ impl Gen<'_> {
                     self.get(down);
                     self.e(Instr::Select);
                     self.asm.ins(Ins::Jz(end));
-                    self.asm.place(top);
+                    self.place(top);
                     self.loops.push((cont, end));
                     self.body(body);
                     self.loops.pop();
-                    self.asm.place(cont);
+                    self.place(cont);
                     self.get(var);
                     self.val(s);
                     self.e(Instr::Sub);
@@ -1538,11 +1595,11 @@ impl Gen<'_> {
                     self.val(s);
                     self.e(lt);
                     self.asm.ins(Ins::Jz(end));
-                    self.asm.place(top);
+                    self.place(top);
                     self.loops.push((cont, end));
                     self.body(body);
                     self.loops.pop();
-                    self.asm.place(cont);
+                    self.place(cont);
                     self.val(s);
                     self.get(var);
                     self.e(Instr::Sub);
@@ -1557,7 +1614,7 @@ impl Gen<'_> {
                 self.done(k);
             }
         }
-        self.asm.place(end);
+        self.place(end);
         self.done(stop_v);
     }
 
@@ -1622,15 +1679,15 @@ impl Gen<'_> {
             }
         }
         for ((_, b), l) in cases.iter().zip(&labels) {
-            self.asm.place(*l);
+            self.place(*l);
             self.body(b);
             if self.asm.reachable() {
                 self.asm.ins(Ins::Jmp(end));
             }
         }
-        self.asm.place(dflt);
+        self.place(dflt);
         self.body(default);
-        self.asm.place(end);
+        self.place(end);
     }
 }
 

@@ -27,3 +27,16 @@ fn smoke() {
     println!("{text}");
     assert_eq!(port, vec![42], "{st}");
 }
+
+#[test]
+#[ignore]
+fn show() {
+    let path = std::env::var("ET").unwrap();
+    let c = rarvm_lang::compile(
+        &rarvm_lang::FsLoader,
+        std::path::Path::new(&path),
+        &Options::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    println!("{}", c.rasm());
+}

@@ -605,7 +605,9 @@ fn for_loop(
                 "`{}` is already defined; a `for` loop declares a new variable",
                 var.name
             ),
-        );
+        )
+        .notes
+        .push("give the loop variable another name, or count with `while`".into());
     }
     let range_args = match &iter.kind {
         ExprKind::Call { callee, args } => match &callee.kind {

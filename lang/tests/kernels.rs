@@ -1,0 +1,99 @@
+//! The six benchmark kernels in Entish (`benches/programs/*.et`) compute exactly what the
+//! hand-written `.rasm` versions compute; `kernel_speed` (ignored by default, run it in
+//! release mode) measures both on the JIT side by side.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rarvm_lang::{compile, FsLoader, Options};
+use rarvm_runtime::process::{Process, Status};
+use rarvm_runtime::verify::VerifiedModule;
+use rarvm_runtime::{asm, machine, Engine};
+
+/// (name, benchmark arguments, small arguments for the correctness check)
+const KERNELS: &[(&str, &[u64], &[u64])] = &[
+    ("fib", &[32], &[20]),
+    ("sieve", &[10_000_000], &[100_000]),
+    ("matmul", &[200], &[17]),
+    ("hash", &[131_072, 32], &[1000, 3]),
+    ("sort", &[200_000], &[1000]),
+    ("bf", &[], &[]),
+];
+
+fn programs(name: &str) -> (Arc<VerifiedModule>, Arc<VerifiedModule>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/programs");
+    let rasm_path = dir.join(format!("{name}.rasm"));
+    let text = std::fs::read_to_string(&rasm_path).unwrap();
+    let rasm = asm::assemble_verified(&text, &rasm_path.display().to_string()).unwrap();
+    let et = compile(
+        &FsLoader,
+        &dir.join(format!("{name}.et")),
+        &Options::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let et = rarvm_runtime::verify(et.module).unwrap();
+    (rasm, et)
+}
+
+fn run(m: &Arc<VerifiedModule>, args: &[u64], engine: &mut dyn Engine) -> (u64, u64) {
+    let mut root = Box::new(Process::new(m.clone(), m.module().entry));
+    root.port.extend_from_slice(args);
+    let root = machine::run(root, engine, u64::MAX / 2, 1 << 30);
+    assert_eq!(root.status, Status::Returned, "{:?}", root.fault);
+    (root.port[0], root.gas_used)
+}
+
+#[test]
+fn kernels_compute_what_the_assembler_versions_compute() {
+    for (name, _, small) in KERNELS {
+        let (rasm, et) = programs(name);
+        let (want, want_gas) = run(&rasm, small, &mut rarvm_interp::Interp);
+        let (got, got_gas) = run(&et, small, &mut rarvm_interp::Interp);
+        assert_eq!(got, want, "{name}");
+        println!("{name}: result {got}, gas {got_gas} (rasm {want_gas})");
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `cargo test -p rarvm-lang --release --test kernels -- --ignored --nocapture`
+#[test]
+#[ignore = "timing: run in release mode on a quiet machine"]
+fn kernel_speed() {
+    let mut jit = rarvm_jit::Jit::new(rarvm_jit::Mode::Jit).unwrap();
+    let runs = 7;
+    let only = std::env::var("KERNELS").unwrap_or_default();
+    for (name, args, _) in KERNELS {
+        if !only.is_empty() && !only.split(',').any(|k| k == *name) {
+            continue;
+        }
+        let (rasm, et) = programs(name);
+        // Compile both before timing.
+        let a = run(&rasm, args, &mut jit);
+        let b = run(&et, args, &mut jit);
+        assert_eq!(a.0, b.0, "{name}");
+        let mut tr = Vec::new();
+        let mut te = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            run(&rasm, args, &mut jit);
+            tr.push(t.elapsed());
+            let t = Instant::now();
+            run(&et, args, &mut jit);
+            te.push(t.elapsed());
+        }
+        let (r, e) = (median(tr), median(te));
+        println!(
+            "{name:8} rasm {:>9.3} ms  et {:>9.3} ms  ratio {:.3}  (gas {} vs {})",
+            r.as_secs_f64() * 1e3,
+            e.as_secs_f64() * 1e3,
+            e.as_secs_f64() / r.as_secs_f64(),
+            a.1,
+            b.1
+        );
+    }
+}
