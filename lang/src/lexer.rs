@@ -275,6 +275,7 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
     let mut out: Vec<(Tok<'s>, Span)> = Vec::new();
     let mut indents: Vec<usize> = vec![0];
     let mut depth: usize = 0;
+    let mut opens: Vec<(usize, usize)> = Vec::new();
     let mut line_start = true;
     let mut lex = Tok::lexer(src);
     let span = |a: usize, b: usize| crate::span(file, a, b);
@@ -298,6 +299,17 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
                 Tok::Error
             }
         };
+        if tok == Tok::Newline && depth > 0 && starts_statement(&mut lex.clone()) {
+            // A line that can only begin a statement: the bracket was never closed.
+            if let Some(&(a, b)) = opens.first() {
+                diags.push(
+                    Diagnostic::error(Code::Syntax, span(a, b), "this bracket is never closed")
+                        .expected(["a closing bracket before the end of the line"]),
+                );
+            }
+            opens.clear();
+            depth = 0;
+        }
         if tok == Tok::Newline {
             if depth == 0 {
                 if !matches!(out.last(), None | Some((Tok::Newline, _))) {
@@ -357,6 +369,7 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
         match tok {
             Tok::LParen | Tok::LBracket | Tok::LBrace => {
                 depth += 1;
+                opens.push((r.start, r.end));
                 if depth > MAX_NESTING {
                     diags.push(Diagnostic::error(
                         Code::Limit,
@@ -367,7 +380,10 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
                     return out;
                 }
             }
-            Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
+            Tok::RParen | Tok::RBracket | Tok::RBrace => {
+                depth = depth.saturating_sub(1);
+                opens.pop();
+            }
             _ => {}
         }
         out.push((tok, span(r.start, r.end)));
@@ -382,6 +398,30 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
     }
     mark_sandbox_calls(&mut out);
     out
+}
+
+/// True when the next token (of the lexer given) is a keyword that only begins a
+/// statement or definition, so cannot continue an expression from the line before.
+fn starts_statement<'s>(lex: &mut logos::Lexer<'s, Tok<'s>>) -> bool {
+    matches!(
+        lex.next(),
+        Some(Ok(Tok::Def
+            | Tok::Typ
+            | Tok::Import
+            | Tok::From
+            | Tok::Grant
+            | Tok::Return
+            | Tok::While
+            | Tok::For
+            | Tok::Match
+            | Tok::Case
+            | Tok::Pass
+            | Tok::Break
+            | Tok::Continue
+            | Tok::Yield
+            | Tok::Assert
+            | Tok::Elif))
+    )
 }
 
 /// Retags the `<` and `>` of every sandbox call `NAME<…>(`: a `<` right after a name

@@ -299,9 +299,12 @@ impl Refs {
                 }
             }
             TK::Word(_) | TK::Local(_) | TK::Error => {}
-            TK::Unary(_, a) | TK::Not(a) | TK::Cast(a) | TK::Len(a) | TK::Project(a, _) => {
-                self.expr(a)
-            }
+            TK::Unary(_, a)
+            | TK::Not(a)
+            | TK::Cast(a)
+            | TK::Len(a)
+            | TK::Address(a)
+            | TK::Project(a, _) => self.expr(a),
             TK::Binary(_, a, b) | TK::And(a, b) | TK::Or(a, b) => {
                 self.expr(a);
                 self.expr(b);
@@ -711,6 +714,14 @@ impl Gen<'_> {
                     self.release_all(&ts);
                 }
             }
+            TK::Address(a) => match a.kind {
+                TK::Local(b) => self.get(b),
+                TK::Static(s) => self.push(self.ctx.addr[&s]),
+                _ => {
+                    self.expr(a);
+                    self.e(Instr::Drop);
+                }
+            },
             TK::Len(a) => match a.kind {
                 TK::Local(b) => self.get(b + 1),
                 TK::Static(s) => self.push(self.ctx.p.statics[s as usize].len),
@@ -1694,7 +1705,12 @@ impl Gen<'_> {
 /// A rough size of an expression's code, to decide whether a loop test is duplicated.
 fn size(e: &TExpr) -> usize {
     1 + match &e.kind {
-        TK::Unary(_, a) | TK::Not(a) | TK::Cast(a) | TK::Len(a) | TK::Project(a, _) => size(a),
+        TK::Unary(_, a)
+        | TK::Not(a)
+        | TK::Cast(a)
+        | TK::Len(a)
+        | TK::Address(a)
+        | TK::Project(a, _) => size(a),
         TK::Binary(_, a, b) | TK::And(a, b) | TK::Or(a, b) => size(a) + size(b),
         TK::Cond(a, b, c) => size(a) + size(b) + size(c),
         TK::Tuple(xs) | TK::Call(_, xs) | TK::Builtin(_, xs) => xs.iter().map(size).sum(),

@@ -965,6 +965,16 @@ impl Fcx<'_, '_> {
                 }
                 TExpr::new(TK::Len(Box::new(a)), Type::U64, span)
             }
+            "address" => {
+                if !arity(self, 1) {
+                    return Some(TExpr::error(span));
+                }
+                let a = self.expr(&args[0], None);
+                if !self.array_needed(&a, "address") {
+                    return Some(TExpr::error(span));
+                }
+                TExpr::new(TK::Address(Box::new(a)), Type::U64, span)
+            }
             "gas_left" => op0(self, Opcode::GasLeft),
             "mem_left" => op0(self, Opcode::MemLeft),
             "mem_size" => op0(self, Opcode::MemSize),

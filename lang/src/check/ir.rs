@@ -76,6 +76,8 @@ pub enum TK {
     Project(Box<TExpr>, u32),
     /// The length of an array.
     Len(Box<TExpr>),
+    /// The address of an array's first element.
+    Address(Box<TExpr>),
     Index(Box<Index>),
     Slice {
         arr: Box<TExpr>,
@@ -261,9 +263,12 @@ impl TExpr {
     pub fn is_pure(&self) -> bool {
         match &self.kind {
             TK::Word(_) | TK::Static(_) | TK::Local(_) => true,
-            TK::Unary(_, a) | TK::Not(a) | TK::Cast(a) | TK::Len(a) | TK::Project(a, _) => {
-                a.is_pure()
-            }
+            TK::Unary(_, a)
+            | TK::Not(a)
+            | TK::Cast(a)
+            | TK::Len(a)
+            | TK::Address(a)
+            | TK::Project(a, _) => a.is_pure(),
             TK::Binary(op, a, b) => {
                 !matches!(
                     op,

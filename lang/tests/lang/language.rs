@@ -1,0 +1,311 @@
+//! The language's semantics, run on the interpreter.
+
+use rarvm_runtime::process::{Fault, Status};
+
+use crate::common::*;
+
+#[test]
+fn arithmetic_picks_signed_or_unsigned_instructions_by_type() {
+    let src = "def main():\n    a: i64 = -7\n    b: i64 = 2\n    u = 18446744073709551609\n    return a / b, a % b, a >> 1, a < b, u / 2, u >> 1, u < 2, (a as u64) == u\n";
+    let r = results(src, &[]);
+    assert_eq!(
+        r,
+        vec![
+            (-3i64) as u64,
+            (-1i64) as u64,
+            (-4i64) as u64,
+            1,
+            u64::MAX / 2 - 3,
+            u64::MAX / 2 - 3,
+            0,
+            1
+        ]
+    );
+    // Wrapping.
+    assert_eq!(
+        results(
+            "def main(x):\n    return x + 1, x * 2, 0 - x\n",
+            &[u64::MAX]
+        ),
+        vec![0, u64::MAX - 1, 1]
+    );
+    let r = results(
+        "def main():\n    m: i64 = -9223372036854775808\n    return m / -1, m % -1, -m\n",
+        &[],
+    );
+    assert_eq!(r, vec![i64::MIN as u64, 0, i64::MIN as u64]);
+}
+
+#[test]
+fn constants_are_exact_untyped_and_folded() {
+    let src = "BIG = 1 << 40\nNEG = -5\nK: i64 = 3\ndef main():\n    x: i64 = NEG * K\n    return BIG + 1, x, (BIG >> 38) % 3, ~0\n";
+    assert_eq!(
+        results(src, &[]),
+        vec![(1 << 40) + 1, (-15i64) as u64, 1, u64::MAX]
+    );
+    // Folding leaves no arithmetic behind.
+    let c = compile_src("def main():\n    return (3 + 4) * 2 - 1\n");
+    assert_eq!(c.module.funcs[0].code.len(), 2, "{}", c.rasm());
+}
+
+#[test]
+fn and_or_short_circuit() {
+    let src = "def boom() -> bool:\n    trap()\n    return True\n\ndef main(x):\n    a = x > 5 and boom()\n    b = x < 5 or boom()\n    c = not (x == 0)\n    return a, b, c\n";
+    assert_eq!(results(src, &[1]), vec![0, 1, 1]);
+    let c = compile_src(src);
+    let r = run(&c, &[9]);
+    assert_eq!((r.status, r.fault), (Status::Faulted, Fault::Trap));
+}
+
+#[test]
+fn if_elif_else_and_conditional_expressions() {
+    let src = "def sign(x: i64) -> i64:\n    if x < 0:\n        return -1\n    elif x == 0:\n        return 0\n    else:\n        return 1\n\ndef main():\n    a = sign(-5)\n    b = sign(0)\n    c = sign(9)\n    d = 10 if a < 0 else 20\n    return a, b, c, d\n";
+    assert_eq!(results(src, &[]), vec![u64::MAX, 0, 1, 10]);
+}
+
+#[test]
+fn while_break_continue() {
+    let src = "def main(n):\n    total = 0\n    i = 0\n    while True:\n        i += 1\n        if i > n:\n            break\n        if i % 2 == 0:\n            continue\n        total += i\n    return total\n";
+    assert_eq!(results(src, &[10]), vec![1 + 3 + 5 + 7 + 9]);
+}
+
+#[test]
+fn for_over_ranges_with_every_kind_of_step() {
+    let cases: &[(&str, u64)] = &[
+        ("range(5)", 1 + 2 + 3 + 4),
+        ("range(2, 5)", 2 + 3 + 4),
+        ("range(0, 10, 3)", 3 + 6 + 9),
+        ("range(10, 0, -1)", 55),
+        ("range(10, 0, -3)", 10 + 7 + 4 + 1),
+        ("range(5, 0, -7)", 5),
+        ("range(5, 5)", 0),
+        ("range(6, 2)", 0),
+        ("range(18446744073709551610, 18446744073709551615, 2)", 0),
+    ];
+    for (r, want) in cases {
+        let src =
+            format!("def main():\n    t = 0\n    for i in {r}:\n        t += i\n    return t\n");
+        let want = if r.starts_with("range(184") {
+            18446744073709551610u64
+                .wrapping_add(18446744073709551612)
+                .wrapping_add(18446744073709551614)
+        } else {
+            *want
+        };
+        assert_eq!(results(&src, &[]), vec![want], "{r}");
+    }
+    // Signed ranges and steps only known when the loop starts.
+    let src = "def main(s: i64, step: i64):\n    t: i64 = 0\n    n = 0\n    for i in range(s, -s, step):\n        t += i\n        n += 1\n    return t, n\n";
+    assert_eq!(results(src, &[3, (-1i64) as u64]), vec![3, 6]);
+    assert_eq!(
+        results(src, &[(-3i64) as u64, 1]),
+        vec![(-3i64 - 2 - 1 + 1 + 2) as u64, 6]
+    );
+    assert_eq!(results(src, &[(-3i64) as u64, (-2i64) as u64]), vec![0, 0]);
+    assert_eq!(results(src, &[4, (-3i64) as u64]), vec![3, 3]);
+    assert_eq!(results(src, &[3, 1]), vec![0, 0]);
+    let src = "def main(a: i64, b: i64, step: i64):\n    t: i64 = 0\n    for i in range(a, b, step):\n        t += i\n    return t\n";
+    assert_eq!(
+        results(src, &[10, (-10i64) as u64, (-4i64) as u64]),
+        vec![(10 + 6 + 2 - 2 - 6) as u64]
+    );
+    let zero = compile_src("def main(s):\n    for i in range(0, 9, s):\n        pass\n");
+    assert_eq!(run(&zero, &[0]).fault, Fault::Trap);
+}
+
+#[test]
+fn arrays_records_slices_and_bounds() {
+    let src = "typ P {u64 x, i64 y}\n\ndef main(i):\n    a = new u64[4]\n    for k in range(len(a)):\n        a[k] = k * k\n    ps = new P[3]\n    ps[1] = P{7, -2}\n    ps[2].x = 9\n    p = ps[1]\n    p.x += 1\n    b = [10, 20, 30]\n    s = \"hello\"[1:4]\n    return a[3], p.x, p.y, ps[2].x, b[i], len(s), s[0]\n";
+    assert_eq!(
+        results(src, &[2]),
+        vec![9, 8, (-2i64) as u64, 9, 30, 3, u64::from(b'e')]
+    );
+    // Out of range: a fault, at the indexing expression.
+    let c = compile_src(src);
+    let r = run(&c, &[3]);
+    assert_eq!((r.status, r.fault), (Status::Faulted, Fault::OutOfBounds));
+    assert_eq!(r.position(&c).as_deref(), Some("test.et:14:37 in main"));
+    let r = run(
+        &compile_src("def main(i):\n    s = \"abc\"\n    t = s[i:2]\n    return len(t)\n"),
+        &[3],
+    );
+    assert_eq!(r.fault, Fault::OutOfBounds);
+    let r = run(
+        &compile_src("def main(n):\n    a = new u64[n]\n    return len(a)\n"),
+        &[u64::MAX / 4],
+    );
+    assert_eq!(r.fault, Fault::MemoryCap);
+}
+
+#[test]
+fn for_each_over_arrays_and_bytes() {
+    let src = "typ P {u64 x, u64 y}\ndef main():\n    t = 0\n    for c in \"abc\":\n        t += c\n    for p in [P{1, 2}, P{3, 4}]:\n        t += p.x * p.y\n    for w in new u64[0]:\n        t += 1000\n    return t\n";
+    assert_eq!(results(src, &[]), vec![(97 + 98 + 99) + 2 + 12]);
+}
+
+#[test]
+fn several_results_and_tuple_unpacking() {
+    let src = "def divmod(a, b) -> (u64, u64):\n    return a / b, a % b\n\ndef main(a, b):\n    q, r = divmod(a, b)\n    x, y = r, q\n    x, y = y, x\n    _, z = divmod(b, 2)\n    return q, r, x, y, z\n";
+    assert_eq!(results(src, &[17, 5]), vec![3, 2, 3, 2, 1]);
+}
+
+#[test]
+fn match_compiles_to_a_switch_or_comparisons() {
+    let dense = "def f(x):\n    match x:\n        case 0 | 1:\n            return 10\n        case 2:\n            return 20\n        case 4:\n            return 40\n        case _:\n            return 99\n\ndef main(x):\n    return f(x)\n";
+    for (x, want) in [
+        (0, 10),
+        (1, 10),
+        (2, 20),
+        (3, 99),
+        (4, 40),
+        (5, 99),
+        (u64::MAX, 99),
+    ] {
+        assert_eq!(results(dense, &[x]), vec![want]);
+    }
+    assert!(compile_src(dense).rasm().contains("switch"));
+    let sparse = "def main(x: i64):\n    r = 0\n    match x:\n        case -1000000:\n            r = 1\n        case 5000000:\n            r = 2\n    return r\n";
+    assert_eq!(results(sparse, &[(-1_000_000i64) as u64]), vec![1]);
+    assert_eq!(results(sparse, &[5_000_000]), vec![2]);
+    assert_eq!(results(sparse, &[7]), vec![0]);
+    assert!(!compile_src(sparse).rasm().contains("switch"));
+}
+
+#[test]
+fn casts_and_builtins() {
+    let src = "def main(x):\n    s = x as i64\n    return min(s, -1) as u64, max(x, 3), clz(x), popcnt(x), rotl(x, 60), True as u64\n";
+    assert_eq!(results(src, &[16]), vec![u64::MAX, 16, 59, 1, 1, 1]);
+}
+
+#[test]
+fn imports_of_files_and_the_standard_library() {
+    let mut loader = rarvm_lang::MemoryLoader::default();
+    loader.insert("app/main.et", "import util\nfrom lib.shapes import Box, area\ndef main():\n    return util.twice(area(Box{3, 4}))\n");
+    loader.insert("app/util.et", "def twice(x):\n    return 2 * x\n");
+    loader.insert("app/lib/shapes.et", "from std.mem import equal\ntyp Box {u64 w, u64 h}\ndef area(b: Box):\n    return b.w * b.h\n");
+    let c = rarvm_lang::compile(
+        &loader,
+        std::path::Path::new("app/main.et"),
+        &rarvm_lang::Options::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let names: Vec<&str> = c.module.funcs.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["main", "util.twice", "lib.shapes.area"]);
+    assert_eq!(c.files.len(), 4, "main, util, shapes and std/mem");
+    assert_eq!(run(&c, &[]).port, vec![24]);
+}
+
+#[test]
+fn the_standard_library_formats_and_prints() {
+    let src = "import std.io\nimport std.mem\nimport std.fmt\ngrant console: console\ndef main():\n    io.print_u64(console, 1234567890)\n    io.newline(console)\n    io.print_i64(console, -42)\n    io.print(console, \" \")\n    io.print_hex(console, 255)\n    buf = new u8[8]\n    mem.put_u32(buf, 2, 0xdeadbeef)\n    return mem.get_u32(buf, 2), mem.equal(\"ab\", \"ab\"), mem.index_of(\"abc\", 'c')\n";
+    let c = compile_src(src);
+    let r = run(&c, &[]);
+    assert_eq!(r.port, vec![0xdeadbeef, 1, 2]);
+    assert_eq!(r.console, "1234567890\n-42 ff");
+}
+
+#[test]
+fn sandbox_calls_give_results_outcomes_or_fallbacks() {
+    let src = "from std.proc import OUT_OF_GAS, FAULT, RETURNED\n\ndef f(x) -> (u64, u64):\n    return x + 1, x * 2\n\ndef slow(x) -> u64:\n    while True:\n        x += 1\n\ndef bad(x) -> u64:\n    return 10 / x\n\ndef main(x):\n    a, b = f<100, 100>(x) else (0, 0)\n    o = slow<200>(x)\n    p = bad<1000, 0>(0)\n    q = bad<>(5)\n    v = q.value\n    return a, b, o.status == OUT_OF_GAS, o.gas_used, p.status == FAULT, p.fault, q.ok, v\n";
+    let r = results(src, &[20]);
+    assert_eq!(r[..3], [21, 40, 1]);
+    assert_eq!(r[3], 200);
+    assert_eq!(r[4..], [1, Fault::DivisionByZero as u64, 1, 2]);
+}
+
+#[test]
+fn a_parent_may_intend_more_than_it_has() {
+    // The child is promised far more than the root has: it stops when the root does.
+    let src = "def spin() -> u64:\n    while True:\n        pass\n\ndef main():\n    return spin<1000000000000>() else 7\n";
+    let c = compile_src(src);
+    let r = run_with(
+        &c,
+        &Setup {
+            gas: 10_000,
+            ..Setup::default()
+        },
+    );
+    assert_eq!(r.status, Status::OutOfGas);
+}
+
+#[test]
+fn processes_as_values_spawn_run_yield_resume_save_load_drop() {
+    let src = "from std.proc import YIELDED, RETURNED, READY\n\ndef counter(n) -> u64:\n    i = 0\n    while i < n:\n        yield i\n        i += 1\n    return 100\n\ndef main():\n    c = spawn counter(3)\n    ready = c.status == READY\n    t = 0\n    while c.run(10000, 10000) == YIELDED:\n        t += c.pop()\n    last = c.pop()\n    used = c.gas_used\n    c.drop()\n    d = spawn counter(5)\n    d.run(10000, 10000)\n    image = new u8[4096]\n    n = d.save(image)\n    e, err = load(image[:n])\n    e.run(10000, 0)\n    first = d.pop()\n    second = e.pop()\n    return ready, t, last, used > 0, err, first, second, n < 4096\n";
+    assert_eq!(results(src, &[]), vec![1, 1 + 2, 100, 1, 0, 0, 1, 1]);
+}
+
+#[test]
+fn spawn_bytes_of_a_module_written_by_the_program() {
+    let src = "import std.module as m\n\ndef main(x):\n    code = new u8[64]\n    at = m.op_u32(code, 0, m.LOCAL_GET, 0)\n    at = m.push(code, at, 3)\n    at = m.op(code, at, m.MUL)\n    at = m.op(code, at, m.RET)\n    out = new u8[128]\n    n = m.header(out, 0, 0, 0, 1)\n    n = m.function(out, n, \"f\", 1, 1, 0, code[:at])\n    c, err = spawn_bytes(out[:n])\n    c.push(x)\n    c.run(1000, 0)\n    bad, err2 = spawn_bytes(out[:n - 1])\n    return err, c.pop(), err2, bad as u64\n";
+    assert_eq!(results(src, &[14]), vec![0, 42, 1, u64::MAX]);
+}
+
+#[test]
+fn keys_are_given_attenuated_and_invoked_with_error_codes() {
+    let src = "import std.io\nimport std.random as rnd\nfrom std.keys import READ, WRITE, CONSOLE, UNSUPPORTED, DENIED\ngrant console: console\ngrant random: random\n\ndef child(k: key) -> u64:\n    _, err = k.invoke(0, 0, \"hi from the child\\n\")\n    return err\n\ndef main():\n    r1, _ = rnd.next(random)\n    ro, _ = console.attenuate(READ)\n    _, denied = ro.invoke(0, 0, \"no\")\n    _, bad = console.attenuate(READ, \"a/b\")\n    e = child<100000, 10000>(console) else 99\n    f = child<100000, 10000>(ro) else 99\n    return r1, ro.rights, denied, bad, e, f, console.kind\n";
+    let c = compile_src(src);
+    let r = run_with(
+        &c,
+        &Setup {
+            seed: 0,
+            ..Setup::default()
+        },
+    );
+    assert_eq!(
+        r.status,
+        Status::Returned,
+        "{:?} {:?}",
+        r.fault,
+        r.position(&c)
+    );
+    assert_eq!(r.port, vec![0xe220_a839_7b1d_cdaf, 1, 1, 2, 0, 1, 2]);
+    assert_eq!(r.console, "hi from the child\n");
+}
+
+#[test]
+fn faults_and_stops_are_reported_at_their_source_position() {
+    let src = "def div(a, b):\n    return a / b\n\ndef main(x):\n    return div(10, x)\n";
+    let c = compile_src(src);
+    let r = run(&c, &[0]);
+    assert_eq!(r.fault, Fault::DivisionByZero);
+    assert_eq!(r.position(&c).as_deref(), Some("test.et:2:12 in div"));
+    let spin = compile_src("def main():\n    n = 0\n    while True:\n        n += 1\n");
+    let r = run_with(
+        &spin,
+        &Setup {
+            gas: 1000,
+            ..Setup::default()
+        },
+    );
+    assert_eq!(r.status, Status::OutOfGas);
+    let at = r.position(&spin).unwrap();
+    assert!(
+        at.starts_with("test.et:") && at.ends_with(" in main"),
+        "{at}"
+    );
+}
+
+#[test]
+fn assert_halt_and_trap() {
+    let r = run(
+        &compile_src("def main(x):\n    assert x > 1\n    return x\n"),
+        &[0],
+    );
+    assert_eq!(r.fault, Fault::Trap);
+    let r = run(&compile_src("def main():\n    halt()\n"), &[]);
+    assert_eq!(r.status, Status::Halted);
+}
+
+#[test]
+fn the_same_source_gives_the_same_bytes() {
+    for f in [
+        "examples/library.et",
+        "benches/programs/bf.et",
+        "examples/nested.et",
+    ] {
+        let a = compile_file(f);
+        let b = compile_file(f);
+        assert_eq!(a.bytes(), b.bytes(), "{f}");
+        assert_eq!(a.source_map, b.source_map);
+    }
+}

@@ -1,0 +1,9 @@
+//! The Entish compiler's tests: diagnostics, the language's semantics run on the
+//! interpreter, the examples, the benchmark kernels, the conformance cases, the program
+//! generator, determinism and robustness.
+
+mod common;
+mod diagnostics;
+mod examples;
+mod kernels;
+mod language;
