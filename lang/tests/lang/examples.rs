@@ -117,3 +117,56 @@ fn library_reads_and_is_refused_everything_else() {
          open /etc/passwd: bad_path\n"
     );
 }
+
+#[test]
+fn evolve_finds_three_x_plus_one_by_running_module_bytes() {
+    let c = compile_file("examples/evolve.et");
+    let r = run_with(
+        &c,
+        &Setup {
+            args: &[7],
+            gas: 10_000_000_000,
+            ..Setup::default()
+        },
+    );
+    assert_eq!(
+        r.status,
+        Status::Returned,
+        "{:?} at {:?}",
+        r.fault,
+        r.position(&c)
+    );
+    let (generation, error, gas) = (r.port[0], r.port[1], r.port[2]);
+    println!("{}", r.console);
+    assert_eq!(error, 0, "an exact program was found");
+    assert!(generation < 60);
+    let lines: Vec<&str> = r.console.lines().collect();
+    assert!(
+        lines.len() as u64 > generation + 5,
+        "one line per generation"
+    );
+    for (i, l) in lines.iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("generation {i}: best fitness ")),
+            "{l}"
+        );
+    }
+    assert!(lines[generation as usize].contains("(error 0, gas "));
+    assert!(lines
+        .last()
+        .unwrap()
+        .ends_with(&format!("(error 0, gas {gas})")));
+    // Selected for low gas: x * 3 + 1 (local.get, push, mul, push, add, ret) costs 9
+    // gas a run and nothing exact is cheaper; the run ends close to it.
+    assert!((9 * 8..=12 * 8).contains(&gas), "{gas}");
+    // Deterministic: the same seed evolves the same way.
+    let again = run_with(
+        &c,
+        &Setup {
+            args: &[7],
+            gas: 10_000_000_000,
+            ..Setup::default()
+        },
+    );
+    assert_eq!((again.port, again.console), (r.port, r.console));
+}

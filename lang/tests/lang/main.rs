@@ -2,6 +2,7 @@
 //! interpreter, the examples, the benchmark kernels, the conformance cases, the program
 //! generator, determinism and robustness.
 
+mod cases;
 mod common;
 mod diagnostics;
 mod examples;
