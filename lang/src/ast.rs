@@ -255,3 +255,248 @@ impl Expr {
         Expr { kind, span }
     }
 }
+
+/// Deepest nesting of expressions a file may have (operators, calls, indexing…).
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+impl Expr {
+    /// The direct subexpressions.
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Name(_)
+            | ExprKind::Error => vec![],
+            ExprKind::Unary(_, a)
+            | ExprKind::Not(a)
+            | ExprKind::Paren(a)
+            | ExprKind::Field(a, _)
+            | ExprKind::Cast(a, _) => {
+                vec![a]
+            }
+            ExprKind::Binary(_, a, b)
+            | ExprKind::Compare(_, a, b)
+            | ExprKind::And(a, b)
+            | ExprKind::Or(a, b)
+            | ExprKind::Index(a, b) => vec![a, b],
+            ExprKind::Cond { cond, then, els } => vec![then, cond, els],
+            ExprKind::Call { callee, args } => std::iter::once(&**callee).chain(args).collect(),
+            ExprKind::Sandbox {
+                callee,
+                gas,
+                mem,
+                args,
+                fallback,
+            } => std::iter::once(&**callee)
+                .chain(gas.as_deref())
+                .chain(mem.as_deref())
+                .chain(args)
+                .chain(fallback.as_deref())
+                .collect(),
+            ExprKind::Spawn { callee, args } => std::iter::once(&**callee)
+                .chain(args.iter().flatten())
+                .collect(),
+            ExprKind::Slice(a, lo, hi) => std::iter::once(&**a)
+                .chain(lo.as_deref())
+                .chain(hi.as_deref())
+                .collect(),
+            ExprKind::New { count, .. } => vec![count],
+            ExprKind::Array(xs) | ExprKind::Tuple(xs) => xs.iter().collect(),
+            ExprKind::Record { fields, .. } => fields.iter().map(|(_, e)| e).collect(),
+        }
+    }
+
+    /// The span of an expression nested deeper than `limit`, if any (measured without
+    /// recursion, so any input is safe).
+    pub fn too_deep(&self, limit: usize) -> Option<Span> {
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, d)) = stack.pop() {
+            if d > limit {
+                return Some(e.span);
+            }
+            for c in e.children() {
+                stack.push((c, d + 1));
+            }
+        }
+        None
+    }
+
+    /// Takes the expression apart without recursion (dropping a deep tree recursively
+    /// could overflow the stack).
+    pub fn dismantle(self) {
+        let mut stack = vec![self];
+        while let Some(mut e) = stack.pop() {
+            let kind = std::mem::replace(&mut e.kind, ExprKind::Error);
+            let mut take = |b: Box<Expr>| stack.push(*b);
+            match kind {
+                ExprKind::Unary(_, a)
+                | ExprKind::Not(a)
+                | ExprKind::Paren(a)
+                | ExprKind::Field(a, _)
+                | ExprKind::Cast(a, _) => take(a),
+                ExprKind::Binary(_, a, b)
+                | ExprKind::Compare(_, a, b)
+                | ExprKind::And(a, b)
+                | ExprKind::Or(a, b)
+                | ExprKind::Index(a, b) => {
+                    take(a);
+                    take(b);
+                }
+                ExprKind::Cond { cond, then, els } => {
+                    take(cond);
+                    take(then);
+                    take(els);
+                }
+                ExprKind::Call { callee, args } => {
+                    take(callee);
+                    stack.extend(args);
+                }
+                ExprKind::Sandbox {
+                    callee,
+                    gas,
+                    mem,
+                    args,
+                    fallback,
+                } => {
+                    take(callee);
+                    for x in [gas, mem, fallback].into_iter().flatten() {
+                        take(x);
+                    }
+                    stack.extend(args);
+                }
+                ExprKind::Spawn { callee, args } => {
+                    take(callee);
+                    stack.extend(args.into_iter().flatten());
+                }
+                ExprKind::Slice(a, lo, hi) => {
+                    take(a);
+                    for x in [lo, hi].into_iter().flatten() {
+                        take(x);
+                    }
+                }
+                ExprKind::New { count, .. } => take(count),
+                ExprKind::Array(xs) | ExprKind::Tuple(xs) => stack.extend(xs),
+                ExprKind::Record { fields, .. } => stack.extend(fields.into_iter().map(|(_, e)| e)),
+                ExprKind::Int(_)
+                | ExprKind::Str(_)
+                | ExprKind::Bool(_)
+                | ExprKind::Name(_)
+                | ExprKind::Error => {}
+            }
+        }
+    }
+}
+
+impl Stmt {
+    /// The expressions of this statement and the statements of its blocks.
+    pub fn parts(&self) -> (Vec<&Expr>, Vec<&[Stmt]>) {
+        match &self.kind {
+            StmtKind::Expr(e) | StmtKind::Assert(e) => (vec![e], vec![]),
+            StmtKind::Assign { targets, value } => {
+                (targets.iter().chain([value]).collect(), vec![])
+            }
+            StmtKind::Decl { value, .. } => (vec![value], vec![]),
+            StmtKind::AugAssign { target, value, .. } => (vec![target, value], vec![]),
+            StmtKind::If { arms, els } => (
+                arms.iter().map(|(c, _)| c).collect(),
+                arms.iter()
+                    .map(|(_, b)| b.as_slice())
+                    .chain(els.as_deref())
+                    .collect(),
+            ),
+            StmtKind::While { cond, body } => (vec![cond], vec![body]),
+            StmtKind::For { iter, body, .. } => (vec![iter], vec![body]),
+            StmtKind::Match { scrutinee, cases } => (
+                std::iter::once(scrutinee)
+                    .chain(cases.iter().flat_map(|c| &c.patterns))
+                    .collect(),
+                cases.iter().map(|c| c.body.as_slice()).collect(),
+            ),
+            StmtKind::Return(v) | StmtKind::Yield(v) => (v.iter().collect(), vec![]),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Pass | StmtKind::Error => {
+                (vec![], vec![])
+            }
+        }
+    }
+}
+
+impl File {
+    /// The span of an expression nested deeper than [`MAX_EXPR_DEPTH`], if any.
+    pub fn too_deep(&self) -> Option<Span> {
+        let mut blocks: Vec<&[Stmt]> = Vec::new();
+        for item in &self.items {
+            match item {
+                Item::Def(d) => blocks.push(&d.body),
+                Item::Const { value, .. } => {
+                    if let Some(s) = value.too_deep(MAX_EXPR_DEPTH) {
+                        return Some(s);
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some(b) = blocks.pop() {
+            for s in b {
+                let (exprs, inner) = s.parts();
+                for e in exprs {
+                    if let Some(sp) = e.too_deep(MAX_EXPR_DEPTH) {
+                        return Some(sp);
+                    }
+                }
+                blocks.extend(inner);
+            }
+        }
+        None
+    }
+
+    /// Takes the tree apart without recursion.
+    pub fn dismantle(self) {
+        let mut stmts: Vec<Stmt> = Vec::new();
+        for item in self.items {
+            match item {
+                Item::Def(d) => stmts.extend(d.body),
+                Item::Const { value, .. } => value.dismantle(),
+                _ => {}
+            }
+        }
+        while let Some(s) = stmts.pop() {
+            match s.kind {
+                StmtKind::Expr(e) | StmtKind::Assert(e) => e.dismantle(),
+                StmtKind::Assign { targets, value } => {
+                    targets.into_iter().for_each(Expr::dismantle);
+                    value.dismantle();
+                }
+                StmtKind::Decl { value, .. } => value.dismantle(),
+                StmtKind::AugAssign { target, value, .. } => {
+                    target.dismantle();
+                    value.dismantle();
+                }
+                StmtKind::If { arms, els } => {
+                    for (c, b) in arms {
+                        c.dismantle();
+                        stmts.extend(b);
+                    }
+                    stmts.extend(els.into_iter().flatten());
+                }
+                StmtKind::While { cond, body } => {
+                    cond.dismantle();
+                    stmts.extend(body);
+                }
+                StmtKind::For { iter, body, .. } => {
+                    iter.dismantle();
+                    stmts.extend(body);
+                }
+                StmtKind::Match { scrutinee, cases } => {
+                    scrutinee.dismantle();
+                    for c in cases {
+                        c.patterns.into_iter().for_each(Expr::dismantle);
+                        stmts.extend(c.body);
+                    }
+                }
+                StmtKind::Return(v) | StmtKind::Yield(v) => v.into_iter().for_each(Expr::dismantle),
+                StmtKind::Break | StmtKind::Continue | StmtKind::Pass | StmtKind::Error => {}
+            }
+        }
+    }
+}

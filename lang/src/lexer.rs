@@ -277,6 +277,7 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
     let mut depth: usize = 0;
     let mut opens: Vec<(usize, usize)> = Vec::new();
     let mut line_start = true;
+    let mut prefix_run = 0usize;
     let mut lex = Tok::lexer(src);
     let span = |a: usize, b: usize| crate::span(file, a, b);
     while let Some(res) = lex.next() {
@@ -385,6 +386,20 @@ pub fn tokenize<'s>(src: &'s str, file: u32, diags: &mut Vec<Diagnostic>) -> Vec
                 opens.pop();
             }
             _ => {}
+        }
+        if matches!(tok, Tok::Minus | Tok::Tilde | Tok::Not) {
+            prefix_run += 1;
+            if prefix_run > MAX_NESTING {
+                diags.push(Diagnostic::error(
+                    Code::Limit,
+                    span(r.start, r.end),
+                    format!("more than {MAX_NESTING} operators in a row"),
+                ));
+                out.truncate(0);
+                return out;
+            }
+        } else {
+            prefix_run = 0;
         }
         out.push((tok, span(r.start, r.end)));
     }

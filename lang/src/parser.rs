@@ -26,7 +26,20 @@ pub fn parse_file(
     for e in errs {
         diags.push(rich_to_diag(e));
     }
-    out.unwrap_or_default()
+    let file = out.unwrap_or_default();
+    if let Some(at) = file.too_deep() {
+        diags.push(
+            Diagnostic::error(
+                Code::Limit,
+                at,
+                format!("expressions nested more than {MAX_EXPR_DEPTH} deep"),
+            )
+            .note("split it with variables"),
+        );
+        file.dismantle();
+        return File::default();
+    }
+    file
 }
 
 fn rich_to_diag(e: Rich<'_, Tok<'_>, Span>) -> Diagnostic {

@@ -242,3 +242,27 @@ fn positions_count_characters_not_bytes() {
     assert_eq!((l.line, l.col), (2, 19));
     assert!(d.render(false).contains("héllo"));
 }
+
+#[test]
+fn deep_and_huge_inputs_are_limits_not_crashes() {
+    let long_sum = format!("def main():\n    return {}1\n", "1 + ".repeat(5000));
+    assert_eq!(codes(&long_sum)[0].0, Code::Limit);
+    let minus = format!(
+        "def main():\n    x: i64 = {}1\n    return x\n",
+        "- ".repeat(5000)
+    );
+    assert_eq!(codes(&minus)[0].0, Code::Limit);
+    let nots = format!("def main():\n    return {}True\n", "not ".repeat(300));
+    assert_eq!(codes(&nots)[0].0, Code::Limit);
+    // Just within the limits, it compiles.
+    let ok = format!("def main():\n    return {}1\n", "1 + ".repeat(200));
+    assert_eq!(results(&ok, &[]), vec![201]);
+    let mut nested = String::from("def main(x):\n");
+    for d in 0..150 {
+        nested.push_str(&" ".repeat(4 * (d + 1)));
+        nested.push_str("if x > 0:\n");
+    }
+    nested.push_str(&" ".repeat(4 * 151));
+    nested.push_str("return 7\n    return 1\n");
+    assert_eq!(results(&nested, &[1]), vec![7]);
+}

@@ -6,5 +6,7 @@ mod cases;
 mod common;
 mod diagnostics;
 mod examples;
+mod generated;
 mod kernels;
 mod language;
+mod robustness;
