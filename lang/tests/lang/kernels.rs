@@ -97,3 +97,56 @@ fn kernel_speed() {
         );
     }
 }
+
+/// Compile speed in source lines per second over a large generated program (release
+/// mode: `cargo test -p rarvm-lang --release --test lang compile_speed -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing: run in release mode"]
+fn compile_speed() {
+    let mut src = String::from("typ P {u64 x, i64 y}\n\n");
+    let n = 2000;
+    for f in 0..n {
+        src.push_str(&format!(
+            "# function {f}\n\
+             def f{f}(a: [u64], n, p: P) -> u64:\n\
+             \x20   total = 0\n\
+             \x20   for i in range(len(a)):\n\
+             \x20       if a[i] % 3 == 0 and i < n:\n\
+             \x20           total += a[i] * {f}\n\
+             \x20       elif a[i] > p.x:\n\
+             \x20           total ^= a[i] >> 2\n\
+             \x20       else:\n\
+             \x20           a[i] = total + (p.y as u64)\n\
+             \x20   while n > 0:\n\
+             \x20       n -= 1\n\
+             \x20       total = total * 31 + n\n\
+             \x20   return total\n\n"
+        ));
+    }
+    src.push_str("def main(n):\n    a = new u64[16]\n    t = 0\n");
+    for f in 0..n {
+        src.push_str(&format!("    t += f{f}(a, n, P{{n, -1}})\n"));
+    }
+    src.push_str("    return t\n");
+    let lines = src.lines().count();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let c = rarvm_lang::compile_str("big.et", &src, &Options::default()).unwrap();
+        best = best.min(t.elapsed().as_secs_f64());
+        assert_eq!(c.module.funcs.len(), n + 1);
+    }
+    let t = Instant::now();
+    rarvm_lang::check(
+        &rarvm_lang::MemoryLoader::new([("big.et".into(), src.clone())]),
+        Path::new("big.et"),
+    )
+    .unwrap();
+    let check = t.elapsed().as_secs_f64();
+    println!(
+        "{lines} lines: compile {:.1} ms ({:.0} lines/s), check only {:.1} ms",
+        best * 1e3,
+        lines as f64 / best,
+        check * 1e3
+    );
+}

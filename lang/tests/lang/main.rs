@@ -10,3 +10,4 @@ mod generated;
 mod kernels;
 mod language;
 mod robustness;
+mod stdlib;
