@@ -360,6 +360,14 @@ enum Arr {
     Static(u64, u64),
 }
 
+/// The index of a bounds check the lowering remembers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Idx {
+    Local(u32),
+    /// A constant: a passed check of `c` proves every smaller constant too.
+    Const(u64),
+}
+
 /// A one-word operand that can be read more than once.
 #[derive(Clone, Copy)]
 enum Val {
@@ -377,9 +385,9 @@ struct Gen<'a> {
     /// (array pointer local, index local) pairs whose bounds check already passed in
     /// the current straight-line code: forgotten at every label and when either local
     /// is written.
-    checked: Vec<(u32, u32)>,
+    checked: Vec<(u32, Idx)>,
     /// The pair the last `addr` checked, recorded once its access is emitted.
-    pending: Option<(u32, u32)>,
+    pending: Option<(u32, Idx)>,
 }
 
 impl Gen<'_> {
@@ -416,7 +424,7 @@ impl Gen<'_> {
     /// Local `l` changes: bounds checks involving it must be made again.
     fn forget(&mut self, l: u32) {
         self.checked
-            .retain(|&(p, i)| p != l && p + 1 != l && i != l);
+            .retain(|&(p, i)| p != l && p + 1 != l && i != Idx::Local(l));
     }
 
     fn place(&mut self, l: Label) {
@@ -546,10 +554,20 @@ impl Gen<'_> {
             Err(_) => (0, Some(off)),
         };
         let known = match (&ix.arr.kind, &ix.idx.kind) {
-            (TK::Local(p), TK::Local(i)) => Some((*p, *i)),
+            (TK::Local(p), TK::Local(i)) => Some((*p, Idx::Local(*i))),
+            (TK::Local(p), TK::Word(c)) => Some((*p, Idx::Const(*c))),
             _ => None,
         };
-        let checked = ix.checked && !known.is_some_and(|k| self.checked.contains(&k));
+        let proven = known.is_some_and(|(p, i)| {
+            self.checked.iter().any(|&(q, j)| {
+                q == p
+                    && match (i, j) {
+                        (Idx::Const(c), Idx::Const(d)) => c <= d,
+                        (i, j) => i == j,
+                    }
+            })
+        });
+        let checked = ix.checked && !proven;
         self.pending = if checked { known } else { None };
         if !checked {
             if let Arr::Locals(p, _) = arr {
@@ -1313,7 +1331,7 @@ impl Gen<'_> {
                 // Bounds checks known to hold where control joins: those that hold on
                 // every edge into the label (a condition does not write variables).
                 let end = self.asm.label();
-                let mut incoming: Vec<Vec<(u32, u32)>> = Vec::new();
+                let mut incoming: Vec<Vec<(u32, Idx)>> = Vec::new();
                 for (c, b) in arms {
                     let next = self.asm.label();
                     let before = self.checked.clone();

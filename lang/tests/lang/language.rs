@@ -309,3 +309,17 @@ fn the_same_source_gives_the_same_bytes() {
         assert_eq!(a.source_map, b.source_map);
     }
 }
+
+#[test]
+fn checks_are_left_out_only_when_an_earlier_one_proves_them() {
+    let src = "def main(i, c):\n    a = [1, 2, 3]\n    x = a[i]\n    if c == 1:\n        i += 1\n    y = a[i]\n    z = a[0] + a[i]\n    return x + y + z\n";
+    let c = compile_src(src);
+    assert_eq!(run(&c, &[1, 0]).port, vec![2 + 2 + 1 + 2]);
+    assert_eq!(run(&c, &[1, 1]).port, vec![2 + 3 + 1 + 3]);
+    let r = run(&c, &[2, 1]);
+    assert_eq!((r.status, r.fault), (Status::Faulted, Fault::OutOfBounds));
+    assert_eq!(r.position(&c).as_deref(), Some("test.et:6:9 in main"));
+    // Three checks: a[i], a[i] after the `if` (i may have changed), and a[0] is not
+    // proven by a[i]; the last a[i] is.
+    assert_eq!(c.rasm().matches("select").count(), 3, "{}", c.rasm());
+}
