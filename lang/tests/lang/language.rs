@@ -323,3 +323,14 @@ fn checks_are_left_out_only_when_an_earlier_one_proves_them() {
     // proven by a[i]; the last a[i] is.
     assert_eq!(c.rasm().matches("select").count(), 3, "{}", c.rasm());
 }
+
+#[test]
+fn arrays_and_records_travel_to_children_by_copy() {
+    let src = "typ P {u64 x, u64 y}\n\ndef total(a: [u64], s: [u8], p: P) -> P:\n    t = 0\n    for v in a:\n        t += v\n    a[0] = 1000\n    return P{t + len(s), p.x * p.y}\n\ndef main():\n    a = [1, 2, 3]\n    r = total<100000, 4096>(a, \"four\", P{5, 6}) else P{0, 0}\n    o = total<100000, 0>(a, \"four\", P{5, 6})\n    return r.x, r.y, a[0], o.ok, o.value.x\n";
+    // The child's write to its copy does not reach the parent. Copying grows the
+    // child's memory and its limit alike (charged to the parent), so a child given no
+    // memory allowance still receives its arguments.
+    let r = results(src, &[]);
+    assert_eq!(r[..3], [6 + 4, 30, 1]);
+    assert_eq!(r[3..], [1, 10]);
+}
