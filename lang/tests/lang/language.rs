@@ -334,3 +334,33 @@ fn arrays_and_records_travel_to_children_by_copy() {
     assert_eq!(r[..3], [6 + 4, 30, 1]);
     assert_eq!(r[3..], [1, 10]);
 }
+
+#[test]
+fn source_maps_encode_canonically_as_the_proposed_debug_section() {
+    let c = compile_file("examples/library.et");
+    let bytes = c.source_map.encode(&c.files);
+    let lens: Vec<u32> = c.module.funcs.iter().map(|f| f.code.len() as u32).collect();
+    let (map, files) = rarvm_lang::SourceMap::decode(&bytes, &lens).unwrap();
+    assert_eq!(map, c.source_map);
+    assert_eq!(
+        files,
+        c.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(map.encode(&c.files), bytes);
+    for n in 0..bytes.len() {
+        assert!(
+            rarvm_lang::SourceMap::decode(&bytes[..n], &lens).is_err(),
+            "prefix {n}"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(rarvm_lang::SourceMap::decode(&long, &lens).is_err());
+    // Runs make it small: far fewer than 12 bytes per instruction.
+    let instrs: u32 = lens.iter().sum();
+    assert!(
+        (bytes.len() as u32) < instrs * 6,
+        "{} bytes for {instrs} instructions",
+        bytes.len()
+    );
+}
