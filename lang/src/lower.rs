@@ -93,6 +93,7 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
             loops: Vec::new(),
             checked: Vec::new(),
             pending: None,
+            reduced: Vec::new(),
         };
         g.asm.at(f.span);
         for s in &f.body {
@@ -388,6 +389,8 @@ struct Gen<'a> {
     checked: Vec<(u32, Idx)>,
     /// The pair the last `addr` checked, recorded once its access is emitted.
     pending: Option<(u32, Idx)>,
+    /// Strength-reduced products of the enclosing loops: `var * factor` is in `local`.
+    reduced: Vec<(u32, Val, u32)>,
 }
 
 impl Gen<'_> {
@@ -654,6 +657,12 @@ impl Gen<'_> {
                 self.e(Instr::from_parts(*op, 0));
             }
             TK::Binary(op, a, b) => {
+                if *op == Opcode::Mul {
+                    if let Some(l) = self.reduced_product(a, b) {
+                        self.get(l);
+                        return;
+                    }
+                }
                 self.expr(a);
                 self.expr(b);
                 self.e(Instr::from_parts(*op, 0));
@@ -1523,6 +1532,26 @@ impl Gen<'_> {
         let end = self.asm.label();
         match step {
             Step::Const(k, up) => {
+                let lim = (*k != 1 && *up && !signed).then(|| self.limit(s, Val::Const(*k)));
+                // Strength reduction: `var * f` in the body becomes a local that steps
+                // by `f` (only for unit steps, where that is one `add`).
+                let factors = if *k == 1 && self.ctx.optimize {
+                    self.reductions(var, body)
+                } else {
+                    vec![]
+                };
+                let mut stepped = Vec::new();
+                for f in factors {
+                    let d = self.temp();
+                    self.get(var);
+                    self.val(f);
+                    self.e(Instr::Mul);
+                    self.set(d);
+                    stepped.push((f, d));
+                }
+                let outer = self.reduced.len();
+                self.reduced
+                    .extend(stepped.iter().map(|&(f, d)| (var, f, d)));
                 self.get(var);
                 self.val(s);
                 self.e(if *up { lt } else { gt });
@@ -1532,6 +1561,13 @@ impl Gen<'_> {
                 self.body(body);
                 self.loops.pop();
                 self.place(cont);
+                self.reduced.truncate(outer);
+                for &(f, d) in &stepped {
+                    self.get(d);
+                    self.val(f);
+                    self.e(if *up { Instr::Add } else { Instr::Sub });
+                    self.set(d);
+                }
                 if *k == 1 {
                     self.get(var);
                     self.push(1);
@@ -1539,6 +1575,9 @@ impl Gen<'_> {
                     self.tee(var);
                     self.val(s);
                     self.e(if *up { lt } else { gt });
+                } else if let Some(lim) = lim {
+                    self.step_up(var, lim, Val::Const(*k));
+                    self.done(lim);
                 } else {
                     // Continue while the distance left exceeds the step (never wraps).
                     if *up {
@@ -1557,6 +1596,9 @@ impl Gen<'_> {
                     self.set(var);
                 }
                 self.asm.ins(Ins::Jnz(top));
+                for (_, d) in stepped {
+                    self.release(d);
+                }
             }
             Step::Var(x) => {
                 let k = match x.kind {
@@ -1620,6 +1662,7 @@ impl Gen<'_> {
                     self.release(mag);
                     self.release(down);
                 } else {
+                    let lim = self.limit(s, k.0);
                     self.get(var);
                     self.val(s);
                     self.e(lt);
@@ -1629,22 +1672,93 @@ impl Gen<'_> {
                     self.body(body);
                     self.loops.pop();
                     self.place(cont);
-                    self.val(s);
-                    self.get(var);
-                    self.e(Instr::Sub);
-                    self.val(k.0);
-                    self.e(Instr::GtU);
-                    self.get(var);
-                    self.val(k.0);
-                    self.e(Instr::Add);
-                    self.set(var);
+                    self.step_up(var, lim, k.0);
                     self.asm.ins(Ins::Jnz(top));
+                    self.done(lim);
                 }
                 self.done(k);
             }
         }
         self.place(end);
         self.done(stop_v);
+    }
+
+    /// The local holding `a * b` when a loop reduced that product.
+    fn reduced_product(&self, a: &TExpr, b: &TExpr) -> Option<u32> {
+        let factor = |e: &TExpr| match e.kind {
+            TK::Local(l) => Some(Val::Local(l)),
+            TK::Word(c) => Some(Val::Const(c)),
+            _ => None,
+        };
+        self.reduced.iter().rev().find_map(|&(v, f, d)| {
+            let same = |x: &TExpr, y: &TExpr| {
+                matches!(x.kind, TK::Local(l) if l == v)
+                    && match (factor(y), f) {
+                        (Some(Val::Local(p)), Val::Local(q)) => p == q,
+                        (Some(Val::Const(p)), Val::Const(q)) => p == q,
+                        _ => false,
+                    }
+            };
+            (same(a, b) || same(b, a)).then_some(d)
+        })
+    }
+
+    /// Products `var * f` in `body` with `f` a constant or a variable the body does not
+    /// write: each becomes a local stepped along with the loop.
+    fn reductions(&self, var: u32, body: &[TStmt]) -> Vec<Val> {
+        let mut found = Vec::new();
+        let recs = &self.ctx.p.records;
+        visit_exprs(body, &mut |e| {
+            if let TK::Binary(Opcode::Mul, a, b) = &e.kind {
+                for (x, y) in [(a, b), (b, a)] {
+                    let f = match y.kind {
+                        TK::Word(c) => Val::Const(c),
+                        TK::Local(l) if l != var && !writes_local(body, l, recs) => Val::Local(l),
+                        _ => continue,
+                    };
+                    let new = !found.iter().any(|g: &Val| match (g, &f) {
+                        (Val::Local(p), Val::Local(q)) => p == q,
+                        (Val::Const(p), Val::Const(q)) => p == q,
+                        _ => false,
+                    });
+                    if matches!(x.kind, TK::Local(l) if l == var) && new {
+                        found.push(f);
+                    }
+                }
+            }
+        });
+        found
+    }
+
+    /// `stop > step ? stop - step : 0`: the unsigned loop variable may take another
+    /// step while it is below this (computed once, before the loop).
+    fn limit(&mut self, stop: Val, step: Val) -> (Val, bool) {
+        if let (Val::Const(s), Val::Const(k)) = (stop, step) {
+            return (Val::Const(s.saturating_sub(k)), false);
+        }
+        self.val(stop);
+        self.val(step);
+        self.e(Instr::Sub);
+        self.push(0);
+        self.val(stop);
+        self.val(step);
+        self.e(Instr::GtU);
+        self.e(Instr::Select);
+        let t = self.temp();
+        self.set(t);
+        (Val::Local(t), true)
+    }
+
+    /// The bottom of an ascending unsigned loop: `var < lim`, then `var += step`, then
+    /// back to the top if the test held.
+    fn step_up(&mut self, var: u32, lim: (Val, bool), step: Val) {
+        self.get(var);
+        self.val(lim.0);
+        self.e(Instr::LtU);
+        self.get(var);
+        self.val(step);
+        self.e(Instr::Add);
+        self.set(var);
     }
 
     fn match_stmt(
@@ -1717,6 +1831,116 @@ impl Gen<'_> {
         self.place(dflt);
         self.body(default);
         self.place(end);
+    }
+}
+
+/// Calls `f` on every expression of `body`, nested ones included.
+fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
+    fn expr(e: &TExpr, f: &mut dyn FnMut(&TExpr)) {
+        f(e);
+        match &e.kind {
+            TK::Unary(_, a)
+            | TK::Not(a)
+            | TK::Cast(a)
+            | TK::Len(a)
+            | TK::Address(a)
+            | TK::Project(a, _) => expr(a, f),
+            TK::Binary(_, a, b) | TK::And(a, b) | TK::Or(a, b) => {
+                expr(a, f);
+                expr(b, f);
+            }
+            TK::Cond(a, b, c) => {
+                expr(a, f);
+                expr(b, f);
+                expr(c, f);
+            }
+            TK::Tuple(xs)
+            | TK::Call(_, xs)
+            | TK::Builtin(_, xs)
+            | TK::ArrayLit { items: xs, .. } => xs.iter().for_each(|x| expr(x, f)),
+            TK::Index(ix) => {
+                expr(&ix.arr, f);
+                expr(&ix.idx, f);
+            }
+            TK::Slice { arr, lo, hi, .. } => {
+                expr(arr, f);
+                for x in [lo, hi].into_iter().flatten() {
+                    expr(x, f);
+                }
+            }
+            TK::New { count, .. } => expr(count, f),
+            TK::Spawn { args, .. } => args.iter().flatten().for_each(|x| expr(x, f)),
+            TK::Sandbox(sb) => {
+                sb.args.iter().for_each(|x| expr(x, f));
+                for x in [&sb.gas, &sb.mem, &sb.fallback].into_iter().flatten() {
+                    expr(x, f);
+                }
+            }
+            TK::Word(_) | TK::Static(_) | TK::Local(_) | TK::Error => {}
+        }
+    }
+    for s in body {
+        match &s.kind {
+            SK::Expr(e) | SK::Return(e) | SK::Assert(e) => expr(e, f),
+            SK::Assign(ps, e) => {
+                expr(e, f);
+                for p in ps {
+                    if let Place::Elem(ix, _) = p {
+                        expr(&ix.arr, f);
+                        expr(&ix.idx, f);
+                    }
+                }
+            }
+            SK::Update(p, _, e) => {
+                expr(e, f);
+                if let Place::Elem(ix, _) = p {
+                    expr(&ix.arr, f);
+                    expr(&ix.idx, f);
+                }
+            }
+            SK::If(arms, els) => {
+                for (c, b) in arms {
+                    expr(c, f);
+                    visit_exprs(b, f);
+                }
+                visit_exprs(els, f);
+            }
+            SK::While(c, b) => {
+                expr(c, f);
+                visit_exprs(b, f);
+            }
+            SK::Range {
+                start,
+                stop,
+                step,
+                body,
+                ..
+            } => {
+                expr(start, f);
+                expr(stop, f);
+                if let Step::Var(x) = step {
+                    expr(x, f);
+                }
+                visit_exprs(body, f);
+            }
+            SK::Each { arr, body, .. } => {
+                expr(arr, f);
+                visit_exprs(body, f);
+            }
+            SK::Match {
+                scrutinee,
+                cases,
+                default,
+            } => {
+                expr(scrutinee, f);
+                for (_, b) in cases {
+                    visit_exprs(b, f);
+                }
+                visit_exprs(default, f);
+            }
+            SK::Yield(es) => es.iter().for_each(|e| expr(e, f)),
+            _ => {}
+        }
     }
 }
 

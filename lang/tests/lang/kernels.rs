@@ -150,3 +150,18 @@ fn compile_speed() {
         check * 1e3
     );
 }
+
+/// Prints a kernel's compiled code: `KERNEL=sieve cargo test -p rarvm-lang --test lang show_kernel -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints code"]
+fn show_kernel() {
+    let name = std::env::var("KERNEL").unwrap_or_else(|_| "sieve".into());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/programs");
+    let c = compile(
+        &FsLoader,
+        &dir.join(format!("{name}.et")),
+        &Options::default(),
+    )
+    .unwrap();
+    println!("{}", c.rasm());
+}
