@@ -266,3 +266,25 @@ fn deep_and_huge_inputs_are_limits_not_crashes() {
     nested.push_str("return 7\n    return 1\n");
     assert_eq!(results(&nested, &[1]), vec![7]);
 }
+
+#[test]
+fn the_deepest_program_within_the_limits_compiles_in_a_small_stack() {
+    let mut src = String::from("def main(x):\n");
+    let depth = 190;
+    for d in 0..depth {
+        src.push_str(&" ".repeat(4 * (d + 1)));
+        src.push_str("if x > 0:\n");
+    }
+    src.push_str(&" ".repeat(4 * (depth + 1)));
+    src.push_str(&format!(
+        "return {}x{}\n",
+        "(1 + ".repeat(120),
+        ")".repeat(120)
+    ));
+    src.push_str("    return 1\n");
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || results(&src, &[1]))
+        .unwrap();
+    assert_eq!(handle.join().unwrap(), vec![121]);
+}

@@ -364,3 +364,37 @@ fn source_maps_encode_canonically_as_the_proposed_debug_section() {
         bytes.len()
     );
 }
+
+#[test]
+fn unoptimized_code_computes_the_same() {
+    let plain = rarvm_lang::Options { optimize: false };
+    for (file, args) in [
+        ("examples/sandbox.et", &[41u64][..]),
+        ("examples/nested.et", &[2]),
+        ("examples/evolve.et", &[7]),
+        ("benches/programs/sieve.et", &[1000]),
+        ("benches/programs/sort.et", &[300]),
+        ("benches/programs/matmul.et", &[9]),
+        ("benches/programs/bf.et", &[]),
+        ("conformance/tests/cases/lang/ranges.et", &[10]),
+    ] {
+        let fast = compile_file(file);
+        let slow = rarvm_lang::compile(&rarvm_lang::FsLoader, &repo().join(file), &plain).unwrap();
+        let setup = Setup {
+            args,
+            gas: 10_000_000_000,
+            ..Setup::default()
+        };
+        let a = run_with(&fast, &setup);
+        let b = run_with(&slow, &setup);
+        assert_eq!(
+            (a.status, &a.port, &a.console),
+            (b.status, &b.port, &b.console),
+            "{file}"
+        );
+        assert!(
+            a.gas_used <= b.gas_used,
+            "{file}: optimized code costs no more gas"
+        );
+    }
+}
