@@ -19,26 +19,22 @@ pub enum Item {
     Import {
         path: Vec<Ident>,
         alias: Option<Ident>,
-        span: Span,
     },
     /// `from a.b import x [as y], …`
     FromImport {
         path: Vec<Ident>,
         names: Vec<(Ident, Option<Ident>)>,
-        span: Span,
     },
     /// `NAME [: T] = expr` at module level.
     Const {
         name: Ident,
         ty: Option<TypeExpr>,
         value: Expr,
-        span: Span,
     },
     /// `typ Name {T a, T b}`
     Typ {
         name: Ident,
         fields: Vec<(TypeExpr, Ident)>,
-        span: Span,
     },
     /// `grant NAME: KIND`
     Grant {

@@ -15,7 +15,7 @@
 //! assert_eq!(verified.module().funcs[0].name, "main");
 //! ```
 
-pub mod ast;
+mod ast;
 mod check;
 pub mod diag;
 mod emit;

@@ -767,11 +767,7 @@ where
         .ignore_then(path())
         .then(just(Tok::As).ignore_then(ident()).or_not())
         .then_ignore(just(Tok::Newline))
-        .map_with(|(path, alias), e| Item::Import {
-            path,
-            alias,
-            span: e.span(),
-        });
+        .map(|(path, alias)| Item::Import { path, alias });
     let from = just(Tok::From)
         .ignore_then(path())
         .then_ignore(just(Tok::Import))
@@ -783,11 +779,7 @@ where
                 .collect::<Vec<_>>(),
         )
         .then_ignore(just(Tok::Newline))
-        .map_with(|(path, names), e| Item::FromImport {
-            path,
-            names,
-            span: e.span(),
-        });
+        .map(|(path, names)| Item::FromImport { path, names });
     let typ = just(Tok::Typ)
         .ignore_then(ident())
         .then(
@@ -799,11 +791,7 @@ where
                 .delimited_by(just(Tok::LBrace), just(Tok::RBrace)),
         )
         .then_ignore(just(Tok::Newline))
-        .map_with(|(name, fields), e| Item::Typ {
-            name,
-            fields,
-            span: e.span(),
-        });
+        .map(|(name, fields)| Item::Typ { name, fields });
     let grant = just(Tok::Grant)
         .ignore_then(ident())
         .then_ignore(just(Tok::Colon))
@@ -819,12 +807,7 @@ where
         .then_ignore(just(Tok::Assign))
         .then(expr())
         .then_ignore(just(Tok::Newline))
-        .map_with(|((name, ty), value), e| Item::Const {
-            name,
-            ty,
-            value,
-            span: e.span(),
-        });
+        .map(|((name, ty), value)| Item::Const { name, ty, value });
     let item = choice((def, import, from, typ, grant, constant))
         .labelled("a definition (`def`, `import`, `from`, `typ`, `grant` or `NAME = …`)")
         .recover_with(via_parser(skip_line().to(Item::Error)));

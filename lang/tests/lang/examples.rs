@@ -170,3 +170,21 @@ fn evolve_finds_three_x_plus_one_by_running_module_bytes() {
     );
     assert_eq!((again.port, again.console), (r.port, r.console));
 }
+
+#[test]
+fn emitted_rasm_assembles_to_the_same_module() {
+    for f in [
+        "examples/sandbox.et",
+        "examples/sandbox_loop.et",
+        "examples/nested.et",
+        "examples/replicate.et",
+        "examples/library.et",
+        "examples/evolve.et",
+        "benches/programs/bf.et",
+    ] {
+        let c = compile_file(f);
+        let back = rarvm_runtime::asm::assemble(&c.rasm(), "emitted.rasm")
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(back, c.module, "{f}");
+    }
+}
