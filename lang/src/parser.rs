@@ -57,6 +57,41 @@ fn rich_to_diag(e: Rich<'_, Tok<'_>, Span>) -> Diagnostic {
         .collect();
     expected.sort();
     expected.dedup();
+    // A long list of operators that could continue an expression says little: name them
+    // together.
+    const CONTINUATIONS: &[&str] = &[
+        "`!=`",
+        "`%`",
+        "`&`",
+        "`*`",
+        "`+`",
+        "`-`",
+        "`.`",
+        "`/`",
+        "`<<`",
+        "`<=`",
+        "`<`",
+        "`==`",
+        "`>=`",
+        "`>>`",
+        "`>`",
+        "`[`",
+        "`^`",
+        "`and`",
+        "`as`",
+        "`if`",
+        "`or`",
+        "`|`",
+        "arguments",
+    ];
+    let ops = expected
+        .iter()
+        .filter(|e| CONTINUATIONS.contains(&e.as_str()))
+        .count();
+    if ops >= 5 {
+        expected.retain(|e| !CONTINUATIONS.contains(&e.as_str()));
+        expected.push("an operator".into());
+    }
     let message = match e.reason() {
         RichReason::Custom(m) => return Diagnostic::error(Code::Syntax, span, m.clone()),
         RichReason::ExpectedFound { found, .. } => match found {

@@ -165,3 +165,14 @@ fn show_kernel() {
     .unwrap();
     println!("{}", c.rasm());
 }
+
+/// Prints the diagnostics of a file: `ET=path cargo test -p rarvm-lang --test lang show_diagnostics -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints diagnostics"]
+fn show_diagnostics() {
+    let path = std::env::var("ET").unwrap();
+    match compile(&FsLoader, Path::new(&path), &Options::default()) {
+        Ok(c) => println!("{}", c.rasm()),
+        Err(d) => println!("{}\n{d}", d.render(false)),
+    }
+}
