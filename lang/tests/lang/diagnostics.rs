@@ -288,3 +288,14 @@ fn the_deepest_program_within_the_limits_compiles_in_a_small_stack() {
         .unwrap();
     assert_eq!(handle.join().unwrap(), vec![121]);
 }
+
+#[test]
+fn colored_rendering_and_the_one_line_form() {
+    let d = errors("def main():\n    return nope\n");
+    let colored = d.render(true);
+    assert!(colored.contains("\u{1b}["), "ANSI colors");
+    assert_eq!(
+        d.to_string(),
+        "test.et:2:12: error[unknown-name]: unknown name `nope`\n"
+    );
+}

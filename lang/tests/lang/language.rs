@@ -398,3 +398,39 @@ fn unoptimized_code_computes_the_same() {
         );
     }
 }
+
+#[test]
+fn imports_may_be_cyclic_and_are_relative_to_the_importing_file() {
+    let mut loader = rarvm_lang::MemoryLoader::default();
+    loader.insert(
+        "p/main.et",
+        "import a\ndef main(n):\n    return a.even(n)\n",
+    );
+    loader.insert("p/a.et", "import sub.b\ndef even(n) -> u64:\n    if n == 0:\n        return 1\n    return b.odd(n - 1)\n");
+    loader.insert("p/sub/b.et", "import up\ndef odd(n) -> u64:\n    if n == 0:\n        return 0\n    return up.even(n - 1)\n");
+    loader.insert("p/sub/up.et", "from std.keys import OK\ndef even(n) -> u64:\n    if n == 0:\n        return 1 + OK\n    return (n % 2 == 0) as u64\n");
+    let c = rarvm_lang::compile(
+        &loader,
+        std::path::Path::new("p/main.et"),
+        &rarvm_lang::Options::default(),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    assert_eq!(run(&c, &[10]).port, vec![1]);
+    assert_eq!(run(&c, &[7]).port, vec![0]);
+    // A cycle of imports: each file is loaded once.
+    let mut cyc = rarvm_lang::MemoryLoader::default();
+    cyc.insert("main.et", "import x\ndef main():\n    return x.f(3)\n");
+    cyc.insert(
+        "x.et",
+        "import y\ndef f(n) -> u64:\n    if n == 0:\n        return 0\n    return y.g(n - 1) + 1\n",
+    );
+    cyc.insert("y.et", "import x\ndef g(n) -> u64:\n    return x.f(n)\n");
+    let c = rarvm_lang::compile(
+        &cyc,
+        std::path::Path::new("main.et"),
+        &rarvm_lang::Options::default(),
+    )
+    .unwrap();
+    assert_eq!(c.files.len(), 3);
+    assert_eq!(run(&c, &[]).port, vec![3]);
+}
