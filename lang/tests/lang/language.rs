@@ -434,3 +434,42 @@ fn imports_may_be_cyclic_and_are_relative_to_the_importing_file() {
     assert_eq!(c.files.len(), 3);
     assert_eq!(run(&c, &[]).port, vec![3]);
 }
+
+#[test]
+fn the_original_entish_record_syntax() {
+    let src = "typ vector {u start, u length}\n\ndef end(v: vector) -> u:\n    return v.start + v.length\n\ndef main():\n    return end(vector{3, 4})\n";
+    assert_eq!(results(src, &[]), vec![7]);
+}
+
+#[test]
+fn no_round_trips_through_locals() {
+    for f in [
+        "examples/library.et",
+        "examples/evolve.et",
+        "benches/programs/hash.et",
+        "benches/programs/sort.et",
+        "benches/programs/bf.et",
+    ] {
+        let c = compile_file(f);
+        for func in &c.module.funcs {
+            use rarvm_runtime::Instr::{Drop, Jmp, Jnz, Jz, LocalGet, LocalSet, LocalTee};
+            // Instructions control can jump to: there a pair is not straight-line code.
+            let mut targets: Vec<u32> = func.tables.iter().flatten().copied().collect();
+            targets.extend(func.code.iter().filter_map(|i| match i {
+                Jmp(t) | Jz(t) | Jnz(t) => Some(*t),
+                _ => None,
+            }));
+            for (pc, w) in func.code.windows(2).enumerate() {
+                let round_trip = matches!((w[0], w[1]), (LocalSet(a), LocalGet(b)) if a == b)
+                    || matches!((w[0], w[1]), (LocalTee(_), Drop));
+                let joined = targets.contains(&(pc as u32 + 1));
+                assert!(
+                    !round_trip || joined,
+                    "{f}: {} has {:?} at {pc}",
+                    func.name,
+                    w
+                );
+            }
+        }
+    }
+}
