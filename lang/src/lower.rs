@@ -36,6 +36,7 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
     let mut index = HashMap::new();
     index.insert(p.main, 0u32);
     let mut statics: Vec<StaticId> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut k = 0;
     while k < order.len() {
         let f = &p.funcs[order[k] as usize];
@@ -50,25 +51,32 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
             }
         }
         for s in refs.statics {
-            if !statics.contains(&s) {
+            if seen.insert(s) {
                 statics.push(s);
             }
         }
         k += 1;
     }
-    // Static layout: each region 8-aligned, in order of first use.
+    // Static layout: each region 8-aligned, in order of first use; regions with bytes
+    // that follow each other share one data segment (with the alignment's zeros).
     let mut addr = HashMap::new();
     let mut at = 0u64;
-    let mut data = Vec::new();
+    let mut data: Vec<DataSegment> = Vec::new();
     for s in &statics {
         let d = &p.statics[*s as usize];
         at = at.div_ceil(8) * 8;
         addr.insert(*s, at);
         if !d.bytes.is_empty() {
-            data.push(DataSegment {
-                offset: at,
-                bytes: d.bytes.clone(),
-            });
+            match data.last_mut() {
+                Some(seg) if seg.offset + seg.bytes.len() as u64 + 8 > at => {
+                    seg.bytes.resize((at - seg.offset) as usize, 0);
+                    seg.bytes.extend_from_slice(&d.bytes);
+                }
+                _ => data.push(DataSegment {
+                    offset: at,
+                    bytes: d.bytes.clone(),
+                }),
+            }
         }
         at += d.bytes.len() as u64 + d.zeros;
     }

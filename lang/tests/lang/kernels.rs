@@ -176,3 +176,13 @@ fn show_diagnostics() {
         Err(d) => println!("{}\n{d}", d.render(false)),
     }
 }
+
+/// Times the compilation of a file: `ET=path cargo test -p rarvm-lang --release --test lang time_compile -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing"]
+fn time_compile() {
+    let path = std::env::var("ET").unwrap();
+    let t = Instant::now();
+    let r = compile(&FsLoader, Path::new(&path), &Options::default());
+    println!("compiled in {:?}: {}", t.elapsed(), r.is_ok());
+}
