@@ -1,7 +1,8 @@
 //! A generator of random well-typed Entish programs, for differential fuzzing: the same
 //! seed gives the same program, and every program compiles. Programs exercise
 //! arithmetic of both signednesses, conditions, bounded loops, calls, arrays, records,
-//! `match` and sandbox calls with tiny budgets; every loop is bounded and calls only go
+//! `match`, sandbox calls with tiny budgets, and children that yield, are saved to bytes
+//! and loaded again; every loop is bounded and calls only go
 //! to functions defined earlier, so programs terminate (children may run out of gas,
 //! which is the point).
 //!
@@ -68,6 +69,9 @@ pub fn program(seed: u64) -> String {
     g.out.push_str("typ R {u64 a, u64 b}\n\n");
     g.out
         .push_str("def spin(x) -> u64:\n    while True:\n        x += 1\n\n");
+    g.out.push_str(
+        "def steps(x) -> u64:\n    for i in range(3):\n        yield x + i\n    return x * 2\n\n",
+    );
     let n = g.rng.below(4);
     for _ in 0..n {
         g.helper();
@@ -162,7 +166,7 @@ impl Gen {
         let kind = if depth == 0 {
             self.rng.below(4)
         } else {
-            self.rng.below(9)
+            self.rng.below(10)
         };
         match kind {
             0 => {
@@ -236,6 +240,30 @@ impl Gen {
                     self.block(depth - 1);
                 }
                 self.indent -= 1;
+            }
+            9 => {
+                // A child that yields, is saved mid-way, loaded again, and both copies run on.
+                let v = self.fresh();
+                let c = self.fresh();
+                let a = self.expr(1);
+                let gas = 20 + self.rng.below(200);
+                self.line(&format!("{c} = spawn steps({a})"));
+                self.line(&format!("{v} = {c}.run({gas}, 4096) + {c}.port"));
+                if self.rng.chance(50) {
+                    self.line(&format!("img{v} = new u8[4096]"));
+                    self.line(&format!("n{v} = {c}.save(img{v})"));
+                    self.line(&format!("d{v}, e{v} = load(img{v}[:min(n{v}, 4096)])"));
+                    self.line(&format!("if e{v} == 0:"));
+                    self.indent += 1;
+                    self.line(&format!("{v} += d{v}.run({gas}, 0) + d{v}.gas_used"));
+                    self.line(&format!("d{v}.drop()"));
+                    self.indent -= 1;
+                }
+                self.line(&format!("{v} += {c}.run({gas}, 0) * 7 + {c}.gas_used"));
+                self.line(&format!("{c}.drop()"));
+                if let Some(s) = self.scopes.last_mut() {
+                    s.push(v);
+                }
             }
             _ => {
                 let v = self.fresh();

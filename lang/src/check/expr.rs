@@ -148,7 +148,9 @@ impl Fcx<'_, '_> {
         let mut d =
             crate::Diagnostic::error(Code::Type, span, format!("{what}: expected {w}, found {f}"))
                 .expected([w.clone()]);
-        if want.is_int() && found.is_int() {
+        if let Type::Outcome(_) = found {
+            d = d.note("a sandbox call without `else` gives an outcome: add `else FALLBACK`, or read its `.value` and `.ok`");
+        } else if want.is_int() && found.is_int() {
             d = d.note(format!("convert with `as {w}`"));
         } else if *want == Type::Bool && found.is_int() {
             d = d.note("compare it, e.g. `!= 0`");

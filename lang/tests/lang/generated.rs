@@ -9,8 +9,15 @@ use crate::common::*;
 fn generated_programs_compile_and_agree_on_every_engine() {
     let mut jit = rarvm_jit::Jit::new(rarvm_jit::Mode::Jit).unwrap();
     let mut faults = 0;
+    let mut seen = [0usize; 4];
     for seed in 0..150u64 {
         let src = rarvm_lang::gen::program(seed);
+        for (n, what) in seen
+            .iter_mut()
+            .zip(["spawn steps(", "load(img", "<", "match ("])
+        {
+            *n += usize::from(src.contains(what));
+        }
         assert_eq!(src, rarvm_lang::gen::program(seed), "deterministic");
         let c = match try_src(&src) {
             Ok(c) => c,
