@@ -214,11 +214,10 @@ fn expr_parsers<'t, 's: 't, I>() -> (BoxedP<'t, 's, I, Expr>, BoxedP<'t, 's, I, 
 where
     I: ValueInput<'t, Token = Tok<'s>, Span = Span>,
 {
-    let mut expr = Recursive::declare();
-    let mut unary = Recursive::declare();
-    let mut arith = Recursive::declare();
-    let mut shift = Recursive::declare();
-    {
+    // Only `recursive` (whose inner references are weak) builds the cycles: parsers made
+    // with `Recursive::declare` would keep themselves alive and leak on every parse.
+    let mut shift_out: Option<BoxedP<'t, 's, I, Expr>> = None;
+    let expr = recursive(|expr| {
         let int = select! { Tok::Int(s) => s }.validate(|s: &str, e, emitter| {
             let v = parse_int(s).unwrap_or_else(|m| {
                 emitter.emit(Rich::custom(e.span(), m));
@@ -274,34 +273,6 @@ where
             }
             e
         });
-
-        let sandbox = path_expr
-            .clone()
-            .then(
-                arith
-                    .clone()
-                    .or_not()
-                    .then(
-                        just(Tok::Comma)
-                            .ignore_then(arith.clone().or_not())
-                            .or_not(),
-                    )
-                    .delimited_by(just(Tok::SbOpen), just(Tok::SbClose)),
-            )
-            .then(args.clone())
-            .then(just(Tok::Else).ignore_then(unary.clone()).or_not())
-            .map_with(|(((callee, (gas, mem)), args), fallback), e| {
-                Expr::new(
-                    ExprKind::Sandbox {
-                        callee: Box::new(callee),
-                        gas: gas.map(Box::new),
-                        mem: mem.flatten().map(Box::new),
-                        args,
-                        fallback: fallback.map(Box::new),
-                    },
-                    e.span(),
-                )
-            });
 
         let spawn = just(Tok::Spawn)
             .ignore_then(path_expr.clone())
@@ -367,18 +338,6 @@ where
             .delimited_by(just(Tok::LBracket), just(Tok::RBracket))
             .map_with(|items, e| Expr::new(ExprKind::Array(items), e.span()));
 
-        let atom = choice((
-            int, chr, string, boolean, new, spawn, sandbox, record, path_expr, paren, array,
-        ))
-        .labelled("an expression")
-        .boxed();
-
-        enum Post {
-            Field(Ident),
-            Index(Expr),
-            Slice(Option<Expr>, Option<Expr>),
-            Call(Vec<Expr>),
-        }
         let index = expr
             .clone()
             .or_not()
@@ -392,38 +351,62 @@ where
                     Post::Index(Expr::new(ExprKind::Error, e.span()))
                 }
             });
-        let postfix = atom.foldl_with(
-            choice((
-                just(Tok::Dot).ignore_then(ident()).map(Post::Field),
-                index,
-                args.clone().map(Post::Call),
-            ))
-            .repeated(),
-            |base, post, e| {
-                let kind = match post {
-                    Post::Field(f) => ExprKind::Field(Box::new(base), f),
-                    Post::Index(i) => ExprKind::Index(Box::new(base), Box::new(i)),
-                    Post::Slice(lo, hi) => {
-                        ExprKind::Slice(Box::new(base), lo.map(Box::new), hi.map(Box::new))
-                    }
-                    Post::Call(args) => ExprKind::Call {
-                        callee: Box::new(base),
-                        args,
-                    },
-                };
-                Expr::new(kind, e.span())
-            },
-        );
+        let post_ops = choice((
+            just(Tok::Dot).ignore_then(ident()).map(Post::Field),
+            index,
+            args.clone().map(Post::Call),
+        ))
+        .repeated();
+        let prefix = choice((
+            just(Tok::Minus).to(UnOp::Neg),
+            just(Tok::Tilde).to(UnOp::BitNot),
+        ));
+        let atom = recursive(|atom| {
+            // A sandbox call's fallback: a unary expression (prefix operators on an atom
+            // with its postfix operations).
+            let fallback = recursive(|u| {
+                prefix
+                    .then(u)
+                    .map_with(|(op, x), e| Expr::new(ExprKind::Unary(op, Box::new(x)), e.span()))
+                    .or(atom.clone().foldl_with(post_ops.clone(), apply_post))
+            });
+            let sandbox = path_expr
+                .clone()
+                .then(
+                    expr.clone()
+                        .or_not()
+                        .then(just(Tok::Comma).ignore_then(expr.clone().or_not()).or_not())
+                        .delimited_by(just(Tok::SbOpen), just(Tok::SbClose)),
+                )
+                .then(args.clone())
+                .then(just(Tok::Else).ignore_then(fallback).or_not())
+                .map_with(|(((callee, (gas, mem)), args), fallback), e| {
+                    Expr::new(
+                        ExprKind::Sandbox {
+                            callee: Box::new(callee),
+                            gas: gas.map(Box::new),
+                            mem: mem.flatten().map(Box::new),
+                            args,
+                            fallback: fallback.map(Box::new),
+                        },
+                        e.span(),
+                    )
+                });
 
-        unary.define(
             choice((
-                just(Tok::Minus).to(UnOp::Neg),
-                just(Tok::Tilde).to(UnOp::BitNot),
+                int, chr, string, boolean, new, spawn, sandbox, record, path_expr, paren, array,
             ))
-            .then(unary.clone())
-            .map_with(|(op, x), e| Expr::new(ExprKind::Unary(op, Box::new(x)), e.span()))
-            .or(postfix),
-        );
+            .labelled("an expression")
+            .boxed()
+        });
+        let postfix = atom.foldl_with(post_ops, apply_post);
+
+        let unary = recursive(|unary| {
+            prefix
+                .then(unary)
+                .map_with(|(op, x), e| Expr::new(ExprKind::Unary(op, Box::new(x)), e.span()))
+                .or(postfix)
+        });
 
         let cast = unary.clone().foldl_with(
             just(Tok::As).ignore_then(type_expr()).repeated(),
@@ -452,22 +435,22 @@ where
             .repeated(),
             fold,
         );
-        arith.define(
-            term.clone().foldl_with(
-                bin(vec![(Tok::Plus, BinOp::Add), (Tok::Minus, BinOp::Sub)])
-                    .then(term)
-                    .repeated(),
-                fold,
-            ),
+        let arith = term.clone().foldl_with(
+            bin(vec![(Tok::Plus, BinOp::Add), (Tok::Minus, BinOp::Sub)])
+                .then(term)
+                .repeated(),
+            fold,
         );
-        shift.define(
-            arith.clone().foldl_with(
+        let shift = arith
+            .clone()
+            .foldl_with(
                 bin(vec![(Tok::Shl, BinOp::Shl), (Tok::Shr, BinOp::Shr)])
-                    .then(arith.clone())
+                    .then(arith)
                     .repeated(),
                 fold,
-            ),
-        );
+            )
+            .boxed();
+        shift_out = Some(shift.clone());
         let band = shift.clone().foldl_with(
             bin(vec![(Tok::Amp, BinOp::And)])
                 .then(shift.clone())
@@ -516,41 +499,71 @@ where
             .foldl_with(just(Tok::Or).ignore_then(and).repeated(), |a, b, e| {
                 Expr::new(ExprKind::Or(Box::new(a), Box::new(b)), e.span())
             });
-        expr.define(
-            or.clone()
-                .then(
-                    just(Tok::If)
-                        .ignore_then(or)
-                        .then_ignore(just(Tok::Else))
-                        .then(expr.clone())
-                        .or_not(),
-                )
-                .map_with(|(then, rest), e| match rest {
-                    None => then,
-                    Some((cond, els)) => Expr::new(
-                        ExprKind::Cond {
-                            cond: Box::new(cond),
-                            then: Box::new(then),
-                            els: Box::new(els),
-                        },
-                        e.span(),
-                    ),
-                })
-                .labelled("an expression"),
-        );
-    }
-    (expr.boxed(), shift.boxed())
+        or.clone()
+            .then(
+                just(Tok::If)
+                    .ignore_then(or)
+                    .then_ignore(just(Tok::Else))
+                    .then(expr.clone())
+                    .or_not(),
+            )
+            .map_with(|(then, rest), e| match rest {
+                None => then,
+                Some((cond, els)) => Expr::new(
+                    ExprKind::Cond {
+                        cond: Box::new(cond),
+                        then: Box::new(then),
+                        els: Box::new(els),
+                    },
+                    e.span(),
+                ),
+            })
+            .labelled("an expression")
+    });
+    let shift = shift_out.expect("the expression parser defines the shift level");
+    (expr.boxed(), shift)
+}
+
+enum Post {
+    Field(Ident),
+    Index(Expr),
+    Slice(Option<Expr>, Option<Expr>),
+    Call(Vec<Expr>),
+}
+
+/// Applies a postfix operation (field, index, slice, call) to `base`.
+fn apply_post<'t, 's: 't, I>(
+    base: Expr,
+    post: Post,
+    e: &mut chumsky::input::MapExtra<'t, '_, I, Ex<'t, 's>>,
+) -> Expr
+where
+    I: ValueInput<'t, Token = Tok<'s>, Span = Span>,
+{
+    let kind = match post {
+        Post::Field(f) => ExprKind::Field(Box::new(base), f),
+        Post::Index(i) => ExprKind::Index(Box::new(base), Box::new(i)),
+        Post::Slice(lo, hi) => ExprKind::Slice(Box::new(base), lo.map(Box::new), hi.map(Box::new)),
+        Post::Call(args) => ExprKind::Call {
+            callee: Box::new(base),
+            args,
+        },
+    };
+    Expr::new(kind, e.span())
 }
 
 /// The expressions a `case` matches: constants at the precedence of shifts, so that `|`
-/// separates alternatives.
-fn pattern<'t, 's: 't, I>() -> impl Parser<'t, I, Option<Expr>, Ex<'t, 's>> + Clone
+/// separates alternatives. `shift` must come from the same [`expr_parsers`] call as the
+/// expression parser used beside it (it refers to it weakly).
+fn pattern<'t, 's: 't, I>(
+    shift: BoxedP<'t, 's, I, Expr>,
+) -> impl Parser<'t, I, Option<Expr>, Ex<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Tok<'s>, Span = Span>,
 {
     select! { Tok::Ident("_") => () }
         .to(None)
-        .or(expr_parsers().1.map(Some))
+        .or(shift.map(Some))
         .labelled("a pattern")
 }
 
@@ -574,7 +587,7 @@ where
 {
     recursive(
         |block: Recursive<dyn Parser<'t, I, Vec<Stmt>, Ex<'t, 's>>>| {
-            let e = expr();
+            let (e, shift) = expr_parsers();
             let exprs = e
                 .clone()
                 .separated_by(just(Tok::Comma))
@@ -718,7 +731,7 @@ where
                 .map(|((var, iter), body)| StmtKind::For { var, iter, body });
             let case = just(Tok::Case)
                 .ignore_then(
-                    pattern()
+                    pattern(shift)
                         .separated_by(just(Tok::Pipe))
                         .at_least(1)
                         .collect::<Vec<_>>(),
