@@ -1313,14 +1313,26 @@ impl Gen<'_> {
                 }
             }
             SK::Assign(places, v) => {
-                // `a[i] = v`: address first, then the value, then one store.
+                // `a[i] = v`: the address first, then the value, then the store(s).
                 if let [Place::Elem(ix, t)] = places.as_slice() {
-                    if self.words(t) == 1 {
-                        let off = self.addr(ix);
+                    let w = self.words(t);
+                    let off = self.addr(ix);
+                    if w == 1 {
                         self.expr(v);
                         self.store_word(ix.byte, off);
                         return;
                     }
+                    let a = self.temp();
+                    self.set(a);
+                    let vs = self.spill(v);
+                    for (k, t) in vs.iter().enumerate() {
+                        self.get(a);
+                        self.get(*t);
+                        self.e(Instr::Store64(off + 8 * k as u32));
+                    }
+                    self.release_all(&vs);
+                    self.release(a);
+                    return;
                 }
                 self.expr(v);
                 for p in places.iter().rev() {
