@@ -156,9 +156,23 @@ fn evolve_finds_three_x_plus_one_by_running_module_bytes() {
         .last()
         .unwrap()
         .ends_with(&format!("(error 0, gas {gas})")));
-    // Selected for low gas: x * 3 + 1 (local.get, push, mul, push, add, ret) costs 9
-    // gas a run and nothing exact is cheaper; the run ends close to it.
-    assert!((9 * 8..=12 * 8).contains(&gas), "{gas}");
+    // Selected for low gas: nothing exact is cheaper than x * 3 + 1, and the run ends
+    // within a few instructions of it on each of the 8 samples.
+    let best = rarvm_runtime::asm::assemble_verified(
+        "func f(x) -> 1\n local.get x\n push 3\n mul\n push 1\n add\n ret\nend\n",
+        "best.rasm",
+    )
+    .unwrap();
+    let mut optimum = 0;
+    for x in 0..8 {
+        let mut root = Box::new(rarvm_runtime::process::Process::new(best.clone(), 0));
+        root.port.push(x);
+        optimum += rarvm_runtime::machine::run(root, &mut rarvm_interp::Interp, 1000, 0).gas_used;
+    }
+    assert!(
+        gas >= optimum && gas <= optimum + 8 * 3,
+        "{gas} vs {optimum}"
+    );
     // Deterministic: the same seed evolves the same way.
     let again = run_with(
         &c,
