@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rarvm_lang::{compile, compile_str, Compiled, Diagnostics, FsLoader, Options};
 use rarvm_runtime::host::{Call, Host, Reply};
 use rarvm_runtime::keys::{HostKey, KeyError, KeyKind};
-use rarvm_runtime::process::{Fault, Key, Process, Status};
+use rarvm_runtime::process::{Fault, Process, Status};
 use rarvm_runtime::{machine, Engine};
 
 pub fn repo() -> PathBuf {
@@ -129,11 +129,7 @@ pub fn root(c: &Compiled, setup: &Setup<'_>) -> Box<Process> {
             KeyKind::Clock => 1,
             _ => 0,
         };
-        let key = HostKey::new(kind, &g.name, state);
-        let bytes = key.footprint();
-        root.keys.push(Key::Host(Box::new(key)));
-        root.footprint += bytes;
-        root.mem_limit += bytes;
+        root.grant_key(HostKey::new(kind, &g.name, state));
     }
     root.port.extend_from_slice(setup.args);
     root
