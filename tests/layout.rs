@@ -29,9 +29,12 @@ const RULES: &[(&str, &[&str])] = &[
     // The Entish compiler lowers to the machine's modules and knows no engine.
     ("rarvm-lang", &["rarvm-runtime"]),
     // Everything above the library uses the library, not the machine's internals.
-    ("rarvm-cli", &["rarvm"]),
-    ("rarvm-conformance", &["rarvm"]),
-    ("rarvm-benches", &["rarvm", "rarvm-conformance"]),
+    ("rarvm-cli", &["rarvm", "rarvm-lang"]),
+    ("rarvm-conformance", &["rarvm", "rarvm-lang"]),
+    (
+        "rarvm-benches",
+        &["rarvm", "rarvm-lang", "rarvm-conformance"],
+    ),
 ];
 
 /// Dependencies of `rarvm` that only its default features bring in: without them it is an
