@@ -170,6 +170,7 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
         entry: 0,
         data,
         funcs,
+        debug: None,
     };
     if let Err(e) = rarvm_runtime::verify(module.clone()) {
         let f = e.func.as_ref().map_or(0, |(i, _)| *i as usize);

@@ -560,6 +560,7 @@ fn parse(src: &str, file: &str) -> Result<(Module, Lines), AsmError> {
             entry,
             data,
             funcs,
+            debug: None,
         },
         lines,
     ))

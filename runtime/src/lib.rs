@@ -2,7 +2,8 @@
 //!
 //! - [`isa`]: the instruction set, defined once as a table.
 //! - [`module`] and [`verify`]: modules, their canonical encoding, and the verifier that
-//!   produces the [`VerifiedModule`] engines run.
+//!   produces the [`VerifiedModule`] engines run; [`debug`]: a module's optional source
+//!   positions, which no engine reads.
 //! - [`asm`]: the `.rasm` assembler and the disassembler.
 //! - [`process`]: process state; [`machine`]: the process tree, the run chain and the
 //!   intentional resource model; [`sys`]: the process-tree and bulk-memory instructions
@@ -39,6 +40,7 @@
 pub mod asm;
 pub mod codec;
 mod codes;
+pub mod debug;
 pub mod engine;
 pub mod host;
 pub mod image;

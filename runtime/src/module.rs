@@ -2,16 +2,18 @@
 //!
 //! A [`Module`] is unverified; [`crate::verify`] turns it into a
 //! [`crate::VerifiedModule`], the only form an engine runs. Every field of the
-//! encoding is fixed-width and every accepted input re-encodes to the same bytes.
+//! encoding but the numbers of the optional debug section ([`crate::debug`]) is
+//! fixed-width, and every accepted input re-encodes to the same bytes.
 
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::debug::DebugInfo;
 use crate::isa::{ImmKind, Instr, Opcode};
 use crate::limits::*;
 
 /// The first bytes of every encoded module.
 pub const MODULE_MAGIC: &[u8; 8] = b"RARVMMOD";
 /// The module format version this build reads and writes.
-pub const MODULE_VERSION: u32 = 1;
+pub const MODULE_VERSION: u32 = 2;
 
 /// An unverified module.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +25,9 @@ pub struct Module {
     /// Bytes copied into initial memory, in order.
     pub data: Vec<DataSegment>,
     pub funcs: Vec<Function>,
+    /// Where each instruction came from in its source, if the compiler said so. Engines
+    /// never read it; it is part of the encoding, so it counts in the code footprint.
+    pub debug: Option<DebugInfo>,
 }
 
 /// Bytes placed in initial memory at `offset`.
@@ -104,6 +109,15 @@ impl Module {
             w.len32(code.len());
             w.raw(&code);
         }
+        match &self.debug {
+            None => w.u32(0),
+            Some(d) => {
+                let mut section = Writer::default();
+                d.encode(&mut section);
+                w.len32(section.bytes.len());
+                w.raw(&section.bytes);
+            }
+        }
         w.bytes
     }
 
@@ -111,7 +125,8 @@ impl Module {
     ///
     /// # Errors
     /// A [`DecodeError`] naming the byte offset and the problem: bad magic or version,
-    /// truncation, counts beyond the limits, unknown opcodes, malformed names, trailing bytes.
+    /// truncation, counts beyond the limits, unknown opcodes, malformed names, a malformed
+    /// debug section, trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Module, DecodeError> {
         Self::decode_within(bytes, u64::MAX)
     }
@@ -187,12 +202,27 @@ impl Module {
                 tables,
             });
         }
+        let debug_len = r.u32("debug section length")?;
+        let debug = if debug_len == 0 {
+            None
+        } else {
+            let section_at = r.pos();
+            let section = r.take(u64::from(debug_len), "debug section")?;
+            // The whole section is held from here on: count it before decoding it.
+            meter.check(r.pos())?;
+            let debug = DebugInfo::decode(section, &funcs).map_err(|mut e| {
+                e.offset += section_at;
+                e
+            })?;
+            Some(debug)
+        };
         r.expect_end("module")?;
         Ok(Module {
             memory_size,
             entry,
             data,
             funcs,
+            debug,
         })
     }
 
@@ -304,6 +334,7 @@ fn decode_code(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::debug::Run;
 
     fn sample() -> Module {
         Module {
@@ -326,7 +357,34 @@ mod tests {
                 ],
                 tables: vec![vec![2, 2, 3]],
             }],
+            debug: None,
         }
+    }
+
+    /// The sample with a debug section: a line far from 0 and back, a column needing two
+    /// LEB128 bytes.
+    fn with_debug() -> Module {
+        let mut m = sample();
+        m.debug = Some(DebugInfo {
+            files: vec!["sample.et".into()],
+            funcs: vec![crate::debug::FuncDebug {
+                name: "main".into(),
+                file: 0,
+                runs: vec![
+                    Run {
+                        pc: 0,
+                        line: 1000,
+                        col: 1,
+                    },
+                    Run {
+                        pc: 2,
+                        line: 3,
+                        col: 200,
+                    },
+                ],
+            }],
+        });
+        m
     }
 
     #[test]
@@ -350,6 +408,59 @@ mod tests {
             .unwrap_err()
             .message
             .contains("trailing"));
+    }
+
+    #[test]
+    fn debug_sections_decode_canonically_and_within_the_budget() {
+        let m = with_debug();
+        let bytes = m.encode();
+        assert_eq!(bytes.len(), sample().encode().len() + 39);
+        let back = Module::decode(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.encode(), bytes);
+        for n in 0..bytes.len() {
+            assert!(Module::decode(&bytes[..n]).is_err(), "prefix {n} accepted");
+        }
+        // The section's bytes count in the footprint the decoder may hold.
+        let need = code_footprint(bytes.len() as u64, 4, 1);
+        assert!(Module::decode_within(&bytes, need).is_ok());
+        let short = Module::decode_within(&bytes, need - 1).unwrap_err();
+        assert_eq!(short.too_large, Some(need));
+        // A run's column of 200 padded to three bytes is the same number, not the same
+        // encoding.
+        let col = bytes.len() - 2;
+        assert_eq!(bytes[col..], [0xc8, 0x01]);
+        let mut padded = bytes[..col].to_vec();
+        padded.extend_from_slice(&[0xc8, 0x81, 0x00]);
+        let len_at = sample().encode().len() - 4;
+        padded[len_at] += 1;
+        let e = Module::decode(&padded).unwrap_err();
+        assert!(e.message.contains("shortest form"), "{e}");
+    }
+
+    #[test]
+    fn debug_sections_bound_what_they_allocate() {
+        let bytes = with_debug().encode();
+        let at = sample().encode().len();
+        // More files than functions.
+        let mut many = bytes.clone();
+        many[at..at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert!(Module::decode(&many).unwrap_err().message.contains("limit"));
+        // More runs than instructions.
+        let runs_at = bytes.len() - 9 - 4;
+        let mut runs = bytes.clone();
+        runs[runs_at..runs_at + 4].copy_from_slice(&5u32.to_le_bytes());
+        assert!(Module::decode(&runs).unwrap_err().message.contains("limit"));
+        // Every single-byte change is an error or another canonical module, never a panic.
+        for i in at..bytes.len() {
+            for v in [0, 1, 0x7f, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[i] = v;
+                if let Ok(m) = Module::decode(&b) {
+                    assert_eq!(m.encode(), b);
+                }
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::codec::DecodeError;
+use crate::debug::Position;
 use crate::isa::{Field, Flow, ImmKind, Metering, StackEffect};
 use crate::limits::*;
 use crate::module::{code_footprint, is_valid_name, Function, Module};
@@ -69,6 +70,8 @@ pub enum VerifyErrorKind {
         height: u32,
     },
     FallsOffEnd,
+    /// A debug section that does not describe the module's code.
+    BadDebug(String),
 }
 
 impl fmt::Display for VerifyErrorKind {
@@ -111,6 +114,7 @@ impl fmt::Display for VerifyErrorKind {
                 write!(f, "ret needs exactly {r} on the stack, it holds {h}")
             }
             FallsOffEnd => write!(f, "control falls off the end of the function"),
+            BadDebug(m) => write!(f, "debug section: {m}"),
         }
     }
 }
@@ -212,6 +216,12 @@ impl VerifiedModule {
         self.module.funcs.len() as u32
     }
 
+    /// The source position of instruction `pc` of function `func`, if the module carries
+    /// a debug section that gives one.
+    pub fn position(&self, func: u32, pc: u32) -> Option<Position> {
+        self.module.debug.as_ref()?.position(func, pc)
+    }
+
     /// Index of the function named `name`.
     pub fn func_index(&self, name: &str) -> Option<u32> {
         self.module
@@ -289,7 +299,7 @@ impl std::error::Error for LoadError {}
 pub fn decode_verified(bytes: &[u8], limit: u64) -> Result<Arc<VerifiedModule>, LoadError> {
     let module = Module::decode_within(bytes, limit).map_err(LoadError::Decode)?;
     // The decoder accepts only canonical encodings: these bytes are the module's encoding.
-    check(module, bytes.into()).map_err(LoadError::Verify)
+    check(module, Some(bytes.into())).map_err(LoadError::Verify)
 }
 
 /// Verifies `module`.
@@ -297,12 +307,12 @@ pub fn decode_verified(bytes: &[u8], limit: u64) -> Result<Arc<VerifiedModule>, 
 /// # Errors
 /// The first problem found, naming the function, the instruction index and the reason.
 pub fn verify(module: Module) -> Result<Arc<VerifiedModule>, VerifyError> {
-    let bytes = module.encode().into_boxed_slice();
-    check(module, bytes)
+    check(module, None)
 }
 
-/// Verifies `module`, whose canonical encoding is `bytes`.
-fn check(module: Module, bytes: Box<[u8]>) -> Result<Arc<VerifiedModule>, VerifyError> {
+/// Verifies `module`, whose canonical encoding is `bytes` (computed once it verifies, if
+/// not given).
+fn check(module: Module, bytes: Option<Box<[u8]>>) -> Result<Arc<VerifiedModule>, VerifyError> {
     let err = |kind| VerifyError {
         func: None,
         pc: None,
@@ -353,6 +363,14 @@ fn check(module: Module, bytes: Box<[u8]>) -> Result<Arc<VerifiedModule>, Verify
         }
         info.push(verify_function(&module, f).map_err(|(pc, kind)| at(pc, kind))?);
     }
+    if let Some(debug) = &module.debug {
+        debug.check(&module.funcs).map_err(|e| VerifyError {
+            func: e.func.map(|i| (i, module.funcs[i as usize].name.clone())),
+            pc: e.pc,
+            kind: VerifyErrorKind::BadDebug(e.message),
+        })?;
+    }
+    let bytes = bytes.unwrap_or_else(|| module.encode().into_boxed_slice());
     let code_footprint = code_footprint(
         bytes.len() as u64,
         module.instruction_count(),
@@ -572,6 +590,7 @@ mod tests {
             entry: 0,
             data: vec![],
             funcs: vec![f],
+            debug: None,
         })
     }
 
@@ -679,6 +698,41 @@ mod tests {
     }
 
     #[test]
+    fn debug_sections_must_describe_the_code() {
+        use crate::debug::{DebugInfo, FuncDebug, Run};
+        let run = |pc, line, col| Run { pc, line, col };
+        let with = |files: &[&str], file, runs: Vec<Run>| Module {
+            memory_size: 0,
+            entry: 0,
+            data: vec![],
+            funcs: vec![func(0, 0, vec![Nop, Nop, Ret])],
+            debug: Some(DebugInfo {
+                files: files.iter().map(|f| f.to_string()).collect(),
+                funcs: vec![FuncDebug {
+                    name: "f".into(),
+                    file,
+                    runs,
+                }],
+            }),
+        };
+        let ok = verify(with(&["a.et"], 0, vec![run(0, 1, 1), run(2, 1, 5)])).unwrap();
+        assert_eq!(ok.position(0, 1).unwrap().to_string(), "a.et:1:1 in f");
+        assert_eq!(ok.position(0, 2).unwrap().to_string(), "a.et:1:5 in f");
+        let bad = |m: Module| match verify(m).unwrap_err().kind {
+            VerifyErrorKind::BadDebug(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(bad(with(&["a.et"], 0, vec![run(3, 1, 1)])).contains("past"));
+        assert!(bad(with(&["a.et"], 0, vec![run(1, 1, 1), run(1, 2, 1)])).contains("order"));
+        assert!(bad(with(&["a.et"], 0, vec![run(0, 1, 1), run(1, 1, 1)])).contains("same"));
+        assert!(bad(with(&["a.et"], 1, vec![])).contains("does not exist"));
+        assert!(bad(with(&["a.et", "b.et"], 0, vec![])).contains("2 debug files"));
+        let mut two = with(&["a.et"], 0, vec![]);
+        two.debug.as_mut().unwrap().funcs.push(FuncDebug::default());
+        assert!(bad(two).contains("2 debug entries for 1 functions"));
+    }
+
+    #[test]
     fn module_level_checks() {
         let f = func(0, 0, vec![Ret]);
         let m = |memory_size, entry, data| Module {
@@ -686,6 +740,7 @@ mod tests {
             entry,
             data,
             funcs: vec![f.clone()],
+            debug: None,
         };
         assert_eq!(
             verify(m(0, 1, vec![])).unwrap_err().kind,
@@ -713,6 +768,7 @@ mod tests {
             entry: 0,
             data: vec![],
             funcs: vec![f.clone(), f],
+            debug: None,
         };
         assert_eq!(
             verify(dup).unwrap_err().kind,

@@ -240,7 +240,7 @@ fn processes_as_values_spawn_run_yield_resume_save_load_drop() {
 
 #[test]
 fn spawn_bytes_of_a_module_written_by_the_program() {
-    let src = "import std.module as m\n\ndef main(x):\n    code = new u8[64]\n    at = m.op_u32(code, 0, m.LOCAL_GET, 0)\n    at = m.push(code, at, 3)\n    at = m.op(code, at, m.MUL)\n    at = m.op(code, at, m.RET)\n    out = new u8[128]\n    n = m.header(out, 0, 0, 0, 1)\n    n = m.function(out, n, \"f\", 1, 1, 0, code[:at])\n    c, err = spawn_bytes(out[:n])\n    c.push(x)\n    c.run(1000, 0)\n    bad, err2 = spawn_bytes(out[:n - 1])\n    return err, c.pop(), err2, bad as u64\n";
+    let src = "import std.module as m\n\ndef main(x):\n    code = new u8[64]\n    at = m.op_u32(code, 0, m.LOCAL_GET, 0)\n    at = m.push(code, at, 3)\n    at = m.op(code, at, m.MUL)\n    at = m.op(code, at, m.RET)\n    out = new u8[128]\n    n = m.header(out, 0, 0, 0, 1)\n    n = m.finish(out, m.function(out, n, \"f\", 1, 1, 0, code[:at]))\n    c, err = spawn_bytes(out[:n])\n    c.push(x)\n    c.run(1000, 0)\n    bad, err2 = spawn_bytes(out[:n - 1])\n    return err, c.pop(), err2, bad as u64\n";
     assert_eq!(results(src, &[14]), vec![0, 42, 1, u64::MAX]);
 }
 
