@@ -1,5 +1,6 @@
 //! A read-only view of a process tree: what a paused run looks like from outside.
 
+use rarvm_runtime::debug::Position;
 use rarvm_runtime::keys::KeyKind;
 use rarvm_runtime::process::{path_name, Fault, Key, Process, Status};
 
@@ -89,6 +90,28 @@ impl<'a> ProcessView<'a> {
     pub fn at(&self) -> Option<(&'a str, u32)> {
         let f = self.0.frames.last()?;
         Some((&self.0.module.func(f.func).name, f.pc))
+    }
+
+    /// Where it is stopped in its source, when its module carries a debug section
+    /// (`docs/SPEC.md` §3.2): the position of its top frame's instruction — the one that
+    /// faulted, halted or could not be paid for, or the `recurse` of a running child — and
+    /// for a `yielded` process the `yield` it executed.
+    pub fn position(&self) -> Option<Position> {
+        let f = self.0.frames.last()?;
+        let pc = match self.0.status {
+            Status::Yielded => f.pc.checked_sub(1)?,
+            _ => f.pc,
+        };
+        self.0.module.position(f.func, pc)
+    }
+
+    /// [`ProcessView::position`] as `file:LINE:COL in FUNCTION` if there is one, else
+    /// [`ProcessView::at`] as `FUNCTION:PC`; `None` without frames.
+    pub fn location(&self) -> Option<String> {
+        match self.position() {
+            Some(p) => Some(p.to_string()),
+            None => self.at().map(|(func, pc)| format!("{func}:{pc}")),
+        }
     }
 
     /// Its host keys, with their slots.

@@ -64,6 +64,7 @@ pub use engine::EngineKind;
 pub use error::Error;
 pub use inspect::{KeyView, ProcessView};
 pub use program::{text, Input, Program};
+pub use rarvm_runtime::debug::Position;
 pub use rarvm_runtime::process::{Fault, Status};
 pub use vm::{Outcome, Vm};
 

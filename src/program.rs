@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rarvm_runtime::asm;
+use rarvm_runtime::debug::Position;
 use rarvm_runtime::module::{Module, MODULE_MAGIC};
 use rarvm_runtime::verify::{self, VerifiedModule};
 
@@ -70,6 +71,18 @@ impl Program {
             .iter()
             .flat_map(|f| f.code.iter().map(|i| i.info().mnemonic))
             .collect()
+    }
+
+    /// The source position of instruction `pc` of function `func`, when the program
+    /// carries a debug section (`docs/SPEC.md` §3.2) that gives one: a compiled Entish
+    /// program does, assembler text does not.
+    pub fn position(&self, func: u32, pc: u32) -> Option<Position> {
+        self.0.position(func, pc)
+    }
+
+    /// True when the program says where its code came from (a debug section).
+    pub fn has_positions(&self) -> bool {
+        self.0.module().debug.is_some()
     }
 
     /// The data segments: offsets and bytes placed in initial memory.

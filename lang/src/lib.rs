@@ -70,25 +70,9 @@ impl Default for Options {
     }
 }
 
-/// A position in the source: `file.et:LINE:COL in FUNCTION`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Position {
-    pub file: String,
-    pub line: u32,
-    pub col: u32,
-    /// The Entish name of the function (`main`, `io.print`).
-    pub function: String,
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{} in {}",
-            self.file, self.line, self.col, self.function
-        )
-    }
-}
+/// A position in the source: `file.et:LINE:COL in FUNCTION` (the runtime's, which reads
+/// it from a module's debug section).
+pub use rarvm_runtime::debug::Position;
 
 /// Where each instruction of a compiled module came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -109,192 +93,44 @@ pub struct FuncMap {
     pub positions: Vec<(u32, u32)>,
 }
 
-/// Why debug-section bytes were rejected.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DebugDecodeError(pub String);
-
-impl fmt::Display for DebugDecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bad debug section: {}", self.0)
-    }
-}
-
-impl std::error::Error for DebugDecodeError {}
-
-/// Appends `v` as minimal unsigned LEB128.
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// Reads a minimal unsigned LEB128 number.
-fn unleb(r: &mut rarvm_runtime::codec::Reader<'_>) -> Result<u64, DebugDecodeError> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let b = r.u8("number").map_err(|x| DebugDecodeError(x.message))?;
-        let part = u64::from(b & 0x7f);
-        if i == 9 && b > 1 {
-            return Err(DebugDecodeError("a number beyond 64 bits".into()));
-        }
-        v |= part << (7 * i);
-        if b & 0x80 == 0 {
-            if i > 0 && b == 0 {
-                return Err(DebugDecodeError("a number not in its shortest form".into()));
-            }
-            return Ok(v);
-        }
-    }
-    Err(DebugDecodeError("a number beyond 64 bits".into()))
-}
-
-/// The first bytes of an encoded source map (the proposed module debug section).
-pub const DEBUG_MAGIC: &[u8; 8] = b"RARVMDBG";
-
 impl SourceMap {
-    /// The canonical encoding proposed for a module's debug section (little-endian):
-    /// `RARVMDBG`, version u32 (1), the file names (count u32, then each as len u32 and
-    /// UTF-8 bytes), then for each function: its Entish name (len u8, bytes), its file
-    /// u32, and its positions as runs, one for each instruction where the position
-    /// changes: a count u32, then per run three minimal unsigned LEB128 numbers — the pc
-    /// step from the previous run (0 for the first, at pc 0; else at least 1), the line
-    /// as a zigzag-encoded difference from the previous run's line (from 0), and the
-    /// column.
-    pub fn encode(&self, files: &[SourceFile]) -> Vec<u8> {
-        let mut w = rarvm_runtime::codec::Writer::default();
-        w.raw(DEBUG_MAGIC);
-        w.u32(1);
-        w.len32(files.len());
-        for f in files {
-            w.len32(f.name.len());
-            w.raw(f.name.as_bytes());
-        }
-        w.len32(self.funcs.len());
-        for f in &self.funcs {
-            let name = &f.name.as_bytes()[..f.name.len().min(255)];
-            w.u8(name.len() as u8);
-            w.raw(name);
-            w.u32(f.file);
-            let runs: Vec<(usize, (u32, u32))> = f
-                .positions
-                .iter()
-                .enumerate()
-                .filter(|(pc, p)| *pc == 0 || f.positions[pc - 1] != **p)
-                .map(|(pc, p)| (pc, *p))
-                .collect();
-            w.len32(runs.len());
-            let (mut last_pc, mut last_line) = (0u64, 0i64);
-            for (pc, (line, col)) in runs {
-                leb(&mut w.bytes, pc as u64 - last_pc);
-                let d = i64::from(line) - last_line;
-                leb(&mut w.bytes, ((d << 1) ^ (d >> 63)) as u64);
-                leb(&mut w.bytes, u64::from(col));
-                last_pc = pc as u64;
-                last_line = i64::from(line);
-            }
-        }
-        w.bytes
-    }
-
-    /// Decodes [`SourceMap::encode`]'s bytes, given each function's instruction count;
-    /// gives the map and the file names. Only canonical encodings are accepted.
-    ///
-    /// # Errors
-    /// Truncated or trailing bytes, counts that do not match `code_lens`, runs out of
-    /// order or repeating a position, names that are not UTF-8, files out of range.
-    pub fn decode(
-        bytes: &[u8],
-        code_lens: &[u32],
-    ) -> Result<(SourceMap, Vec<String>), DebugDecodeError> {
-        let bad = |m: &str| DebugDecodeError(m.to_string());
-        let mut r = rarvm_runtime::codec::Reader::new(bytes);
-        let e = |x: rarvm_runtime::codec::DecodeError| DebugDecodeError(x.message);
-        if r.take(8, "magic").map_err(e)? != DEBUG_MAGIC {
-            return Err(bad("bad magic"));
-        }
-        if r.u32("version").map_err(e)? != 1 {
-            return Err(bad("unsupported version"));
-        }
-        let nfiles = r.count("file count", 1 << 16, 4).map_err(e)?;
-        let mut files = Vec::with_capacity(nfiles);
-        for _ in 0..nfiles {
-            let n = r.u32("name length").map_err(e)?;
-            let name = r.take(u64::from(n), "file name").map_err(e)?;
-            files.push(
-                String::from_utf8(name.to_vec()).map_err(|_| bad("a file name is not UTF-8"))?,
-            );
-        }
-        let nfuncs = r.count("function count", code_lens.len(), 9).map_err(e)?;
-        if nfuncs != code_lens.len() {
-            return Err(bad("the function count differs from the module's"));
-        }
-        let mut funcs = Vec::with_capacity(nfuncs);
-        for &len in code_lens {
-            let n = r.u8("name length").map_err(e)?;
-            let name =
-                String::from_utf8(r.take(u64::from(n), "function name").map_err(e)?.to_vec())
-                    .map_err(|_| bad("a function name is not UTF-8"))?;
-            let file = r.u32("file").map_err(e)?;
-            if file as usize >= nfiles {
-                return Err(bad("a file index is out of range"));
-            }
-            let nruns = r.count("run count", len as usize, 3).map_err(e)?;
-            let mut positions: Vec<(u32, u32)> = Vec::with_capacity(len as usize);
-            let mut prev: Option<(u32, (u32, u32))> = None;
-            let mut line = 0i64;
-            for _ in 0..nruns {
-                let step = unleb(&mut r)?;
-                let pc = prev.map_or(0, |(q, _)| u64::from(q)).checked_add(step);
-                let pc = pc
-                    .and_then(|p| u32::try_from(p).ok())
-                    .ok_or_else(|| bad("a pc out of range"))?;
-                if prev.is_some() && step == 0 {
-                    return Err(bad("runs out of order"));
+    /// The map as a module's debug section (`docs/SPEC.md` §3.2): the files that hold an
+    /// emitted function, in order of their first function, and for each function a run
+    /// at each instruction whose position differs from the one before.
+    pub fn debug_info(&self, files: &[SourceFile]) -> rarvm_runtime::debug::DebugInfo {
+        use rarvm_runtime::debug::{DebugInfo, FuncDebug, Run};
+        let mut index: Vec<Option<u32>> = vec![None; files.len()];
+        let mut names = Vec::new();
+        let funcs = self
+            .funcs
+            .iter()
+            .map(|f| {
+                let file = *index[f.file as usize].get_or_insert_with(|| {
+                    names.push(files[f.file as usize].name.clone());
+                    names.len() as u32 - 1
+                });
+                let runs = f
+                    .positions
+                    .iter()
+                    .enumerate()
+                    .filter(|(pc, p)| *pc == 0 || f.positions[pc - 1] != **p)
+                    .map(|(pc, &(line, col))| Run {
+                        pc: pc as u32,
+                        line,
+                        col,
+                    })
+                    .collect();
+                FuncDebug {
+                    name: f.name.clone(),
+                    file,
+                    runs,
                 }
-                let z = unleb(&mut r)?;
-                line = line
-                    .checked_add(((z >> 1) as i64) ^ -((z & 1) as i64))
-                    .ok_or_else(|| bad("a line out of range"))?;
-                let col =
-                    u32::try_from(unleb(&mut r)?).map_err(|_| bad("a column out of range"))?;
-                let p = (
-                    u32::try_from(line).map_err(|_| bad("a line out of range"))?,
-                    col,
-                );
-                match prev {
-                    None if pc != 0 => return Err(bad("the first run must start at pc 0")),
-                    Some((q, pp)) if pc <= q || pp == p => {
-                        return Err(bad("runs out of order or repeating a position"))
-                    }
-                    _ => {}
-                }
-                if pc >= len {
-                    return Err(bad("a run starts past the function's end"));
-                }
-                if let Some((_, pp)) = prev {
-                    positions.resize(pc as usize, pp);
-                }
-                prev = Some((pc, p));
-            }
-            match prev {
-                Some((_, pp)) => positions.resize(len as usize, pp),
-                None if len > 0 => return Err(bad("a function without positions")),
-                None => {}
-            }
-            funcs.push(FuncMap {
-                name,
-                file,
-                positions,
-            });
+            })
+            .collect();
+        DebugInfo {
+            files: names,
+            funcs,
         }
-        r.expect_end("debug section").map_err(e)?;
-        Ok((SourceMap { funcs }, files))
     }
 
     /// The source position of instruction `pc` of function `func`, with `files` the
@@ -321,10 +157,69 @@ pub struct GrantDecl {
     pub kind: u8,
 }
 
+impl GrantDecl {
+    /// The name of its kind (`console`, `fs`, `custom16`).
+    pub fn kind_name(&self) -> String {
+        rarvm_runtime::keys::KeyKind::from_code(self.kind)
+            .map_or_else(|| format!("kind {}", self.kind), |k| k.name())
+    }
+}
+
+impl fmt::Display for GrantDecl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "grant {}: {}", self.name, self.kind_name())
+    }
+}
+
+/// Why the grants a host offers do not fit the program's `grant` declarations
+/// ([`Compiled::order_grants`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantMismatch {
+    /// A declared grant that nothing offered under its name.
+    Missing(GrantDecl),
+    /// A grant offered under a declared name, of another kind.
+    Kind { declared: GrantDecl, given: u8 },
+    /// A grant offered under a name the program does not declare.
+    Undeclared { name: String, kind: u8 },
+    /// Two grants offered under one name.
+    Twice(String),
+}
+
+impl fmt::Display for GrantMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = |k: u8| {
+            rarvm_runtime::keys::KeyKind::from_code(k)
+                .map_or_else(|| format!("kind {k}"), |k| k.name())
+        };
+        match self {
+            GrantMismatch::Missing(d) => write!(
+                f,
+                "the program declares `{d}`, but no grant is named `{}`",
+                d.name
+            ),
+            GrantMismatch::Kind { declared, given } => write!(
+                f,
+                "the program declares `{declared}`, but the grant named `{}` is a {} key",
+                declared.name,
+                kind(*given)
+            ),
+            GrantMismatch::Undeclared { name, kind: k } => write!(
+                f,
+                "the grant `{name}` ({}) is not one the program declares",
+                kind(*k)
+            ),
+            GrantMismatch::Twice(name) => write!(f, "two grants are named `{name}`"),
+        }
+    }
+}
+
+impl std::error::Error for GrantMismatch {}
+
 /// The result of a successful compilation.
 #[derive(Clone, Debug)]
 pub struct Compiled {
-    /// The module; it passes [`rarvm_runtime::verify`].
+    /// The module; it passes [`rarvm_runtime::verify`]. It carries the source map as its
+    /// debug section ([`SourceMap::debug_info`]) unless [`Compiled::strip`] dropped it.
     pub module: rarvm_runtime::module::Module,
     pub source_map: SourceMap,
     /// Every file that took part, the main file first.
@@ -337,6 +232,51 @@ impl Compiled {
     /// The canonical module bytes.
     pub fn bytes(&self) -> Vec<u8> {
         self.module.encode()
+    }
+
+    /// Drops the module's debug section: the bytes no longer say where code came from,
+    /// and are smaller (the source map stays here).
+    pub fn strip(&mut self) {
+        self.module.debug = None;
+    }
+
+    /// Puts the grants a host offers — `(name, kind code)` each — in the order of the
+    /// program's declarations (`docs/LANG.md` §9): for each [`GrantDecl`] in slot order, the
+    /// index in `offered` of the grant of its name. Every declared grant must be offered,
+    /// with its kind, and nothing else.
+    ///
+    /// # Errors
+    /// The first declared grant not offered or of another kind, the first offered grant
+    /// not declared, or a name offered twice.
+    pub fn order_grants(&self, offered: &[(&str, u8)]) -> Result<Vec<usize>, GrantMismatch> {
+        for (i, (name, _)) in offered.iter().enumerate() {
+            if offered[..i].iter().any(|(n, _)| n == name) {
+                return Err(GrantMismatch::Twice(name.to_string()));
+            }
+        }
+        let mut order = Vec::with_capacity(self.grants.len());
+        for d in &self.grants {
+            let Some(i) = offered.iter().position(|(n, _)| *n == d.name) else {
+                return Err(GrantMismatch::Missing(d.clone()));
+            };
+            if offered[i].1 != d.kind {
+                return Err(GrantMismatch::Kind {
+                    declared: d.clone(),
+                    given: offered[i].1,
+                });
+            }
+            order.push(i);
+        }
+        if let Some((name, kind)) = offered
+            .iter()
+            .find(|(n, _)| !self.grants.iter().any(|d| d.name == *n))
+        {
+            return Err(GrantMismatch::Undeclared {
+                name: name.to_string(),
+                kind: *kind,
+            });
+        }
+        Ok(order)
     }
 
     /// `file.et:LINE:COL in FUNCTION` for instruction `pc` of function `func`.

@@ -165,12 +165,13 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
     if !diags.is_empty() {
         return Err(diags);
     }
+    let source_map = SourceMap { funcs: maps };
     let module = Module {
         memory_size,
         entry: 0,
         data,
         funcs,
-        debug: None,
+        debug: Some(source_map.debug_info(&p.files)),
     };
     if let Err(e) = rarvm_runtime::verify(module.clone()) {
         let f = e.func.as_ref().map_or(0, |(i, _)| *i as usize);
@@ -186,7 +187,7 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
     }
     Ok(Compiled {
         module,
-        source_map: SourceMap { funcs: maps },
+        source_map,
         files: p.files.clone(),
         grants: p.grants.clone(),
     })

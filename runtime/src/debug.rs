@@ -182,11 +182,8 @@ impl DebugInfo {
     /// # Errors
     /// The first problem, with the function and run it is in.
     pub fn check(&self, funcs: &[Function]) -> Result<(), DebugError> {
-        let err = |func: Option<u32>, pc: Option<u32>, message: String| DebugError {
-            func,
-            pc,
-            message,
-        };
+        let err =
+            |func: Option<u32>, pc: Option<u32>, message: String| DebugError { func, pc, message };
         if self.funcs.len() != funcs.len() {
             return Err(err(
                 None,

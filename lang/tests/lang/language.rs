@@ -340,33 +340,40 @@ fn arrays_and_records_travel_to_children_by_copy() {
 }
 
 #[test]
-fn source_maps_encode_canonically_as_the_proposed_debug_section() {
-    let c = compile_file("examples/library.et");
-    let bytes = c.source_map.encode(&c.files);
-    let lens: Vec<u32> = c.module.funcs.iter().map(|f| f.code.len() as u32).collect();
-    let (map, files) = rarvm_lang::SourceMap::decode(&bytes, &lens).unwrap();
-    assert_eq!(map, c.source_map);
-    assert_eq!(
-        files,
-        c.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
-    );
-    assert_eq!(map.encode(&c.files), bytes);
-    for n in 0..bytes.len() {
-        assert!(
-            rarvm_lang::SourceMap::decode(&bytes[..n], &lens).is_err(),
-            "prefix {n}"
-        );
+fn modules_carry_the_source_map_as_their_debug_section() {
+    let mut c = compile_file("examples/library.et");
+    let bytes = c.bytes();
+    let m = rarvm_runtime::module::Module::decode(&bytes).unwrap();
+    assert_eq!(m, c.module);
+    let v = rarvm_runtime::verify(m).unwrap();
+    let mut instrs = 0;
+    for (i, f) in c.module.funcs.iter().enumerate() {
+        for pc in 0..f.code.len() as u32 {
+            assert_eq!(v.position(i as u32, pc), c.position(i as u32, pc));
+        }
+        instrs += f.code.len();
     }
-    let mut long = bytes.clone();
-    long.push(0);
-    assert!(rarvm_lang::SourceMap::decode(&long, &lens).is_err());
-    // Runs make it small: far fewer than 12 bytes per instruction.
-    let instrs: u32 = lens.iter().sum();
+    // The files are named as the compilation names them, the main file first.
+    let debug = c.module.debug.as_ref().unwrap();
+    assert_eq!(debug.files[0], c.files[0].name);
+    assert!(debug
+        .files
+        .iter()
+        .all(|f| c.files.iter().any(|s| s.name == *f)));
+    // A file that holds no emitted code is not named.
+    let only_constants = compile_src("from std.keys import READ\n\ndef main():\n    return READ\n");
+    assert_eq!(only_constants.module.debug.unwrap().files, ["test.et"]);
+    // Runs make it small: a few bytes per instruction, and stripping drops them all.
+    c.strip();
+    let stripped = c.bytes();
+    let section = bytes.len() - stripped.len();
     assert!(
-        (bytes.len() as u32) < instrs * 6,
-        "{} bytes for {instrs} instructions",
-        bytes.len()
+        section < instrs * 3,
+        "{section} bytes for {instrs} instructions"
     );
+    let m = rarvm_runtime::module::Module::decode(&stripped).unwrap();
+    assert_eq!(m.debug, None);
+    assert_eq!(m.funcs, c.module.funcs);
 }
 
 #[test]
@@ -476,4 +483,41 @@ fn no_round_trips_through_locals() {
             }
         }
     }
+}
+
+#[test]
+fn a_child_made_from_bytes_pays_for_its_positions() {
+    // A parent spawns the compiled `f` from bytes in its memory, with and without the
+    // debug section: gas and footprint differ by exactly the section's bytes.
+    let mut c = compile_src("def main(x):\n    return x * 3 + 1\n");
+    let full = c.bytes();
+    c.strip();
+    let bare = c.bytes();
+    let section = (full.len() - bare.len()) as u64;
+    assert!(section > 0);
+    let run_parent = |bytes: &[u8]| {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let src = format!(
+            ".data 0 x\"{hex}\"\nfunc main() -> 1\n    push 0\n    push {}\n    spawn.bytes\n    drop\n    push 7\n    child.push\n    halt\nend\n",
+            bytes.len()
+        );
+        let m = rarvm_runtime::asm::assemble_verified(&src, "parent.rasm").unwrap();
+        let root = Box::new(rarvm_runtime::Process::new(m, 0));
+        let root = rarvm_runtime::machine::run(root, &mut rarvm_interp::Interp, 1_000_000, 1 << 20);
+        assert_eq!(root.status, Status::Halted);
+        (root.gas_used, root.footprint, root.memory.len() as u64)
+    };
+    let (gas_full, fp_full, mem_full) = run_parent(&full);
+    let (gas_bare, fp_bare, mem_bare) = run_parent(&bare);
+    assert_eq!(
+        gas_full - gas_bare,
+        section,
+        "spawn.bytes charges 200 + len"
+    );
+    let memory = mem_full - mem_bare;
+    assert_eq!(
+        fp_full - fp_bare,
+        memory + section,
+        "the child's code footprint"
+    );
 }
