@@ -1,15 +1,19 @@
-//! The `rarvm` command line: run, resume, inspect, assemble and disassemble.
+//! The `rarvm` command line: run, resume, inspect, compile, check, assemble and
+//! disassemble.
 //!
 //! Exit status: 0 returned, halted or yielded; 3 out of gas; 4 out of memory; 5 fault;
-//! 2 bad usage or input; 1 an output could not be written.
+//! 2 bad usage or input (an Entish program with errors included); 1 an output could not
+//! be written.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use rarvm::host::{RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
+use clap::{Parser, Subcommand, ValueEnum};
+use rarvm::host::{Grant, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
 use rarvm::os::{parse_grant, tty, TtyPrompt};
-use rarvm::{image, EngineKind, Field, Input, Outcome, ProcessView, Status, Vm};
+use rarvm::{image, EngineKind, Field, Input, Outcome, ProcessView, Program, Status, Vm};
+use rarvm_lang::{Compiled, FsLoader, Options};
 use serde_json::{json, Value};
 
 const EXIT_IO: u8 = 1;
@@ -34,9 +38,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run `.rasm` source, a module or an image.
+    /// Run an Entish program (`.et`), `.rasm` source, a module or an image.
     Run {
-        /// `.rasm` source, a binary module, or an image to continue.
+        /// An Entish program (`.et`), `.rasm` source, a binary module, or an image to
+        /// continue.
         file: PathBuf,
         /// Gas for the root process.
         #[arg(long, default_value = DEFAULT_GAS, value_parser = parse_u64, allow_hyphen_values = true)]
@@ -72,6 +77,26 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Compile an Entish program (`.et`) into a binary module or `.rasm` text.
+    Compile {
+        /// The program's main file.
+        file: PathBuf,
+        /// Where to write the output.
+        #[arg(short = 'o', long = "output")]
+        out: PathBuf,
+        /// What to write: a binary module, or `.rasm` text (which has no source positions).
+        #[arg(long, value_enum, default_value = "module")]
+        emit: Emit,
+        /// Leave out the source positions (the module's debug section).
+        #[arg(long)]
+        strip: bool,
+    },
+    /// Report the errors of an Entish program (`.et`) without compiling it; exit 2 if
+    /// there are any.
+    Check {
+        /// The program's main file.
+        file: PathBuf,
+    },
     /// Assemble `.rasm` source into a binary module.
     Asm {
         /// `.rasm` source.
@@ -80,11 +105,21 @@ enum Cmd {
         #[arg(short = 'o', long = "output")]
         out: PathBuf,
     },
-    /// Print a module (binary or source, or an image's root module) as `.rasm` text.
+    /// Print a module (binary or source, an Entish program's, or an image's root module)
+    /// as `.rasm` text.
     Disasm {
-        /// A binary module, `.rasm` source or an image.
+        /// A binary module, `.rasm` source, an Entish program (`.et`) or an image.
         file: PathBuf,
     },
+}
+
+/// What `compile` writes.
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// A binary module (`docs/SPEC.md` §3.1), with source positions unless `--strip`.
+    Module,
+    /// `.rasm` text, as `rarvm disasm` prints it.
+    Rasm,
 }
 
 #[derive(clap::Args)]
@@ -103,7 +138,8 @@ struct Common {
     json: bool,
     /// Grant the root a resource, as [NAME=]console | clock | clock:virtual | random:SEED |
     /// fs:DIR:ro | fs:DIR:rw | net:HOST:PORT (repeatable; a new root gets key i for the i-th
-    /// grant, a resumed image's keys bind to grants by name).
+    /// grant — for an Entish program, the key its i-th `grant NAME: KIND` names — and a
+    /// resumed image's keys bind to grants by name).
     #[arg(long = "grant", value_name = "SPEC")]
     grants: Vec<String>,
     /// Ask on the terminal for more gas or memory, and about operations a grant does not allow.
@@ -198,10 +234,16 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             common,
             args,
         } => {
-            let bytes = read(&file)?;
-            let (mut vm, input_hash, mem) = match Input::parse(bytes, &file.display().to_string())
-                .map_err(|e| usage(e.to_string()))?
-            {
+            let (input, compiled) = if is_entish(&file) {
+                let compiled = compile(&file)?;
+                (Input::Program(program_of(&compiled)), Some(compiled))
+            } else {
+                let bytes = read(&file)?;
+                let input = Input::parse(bytes, &file.display().to_string())
+                    .map_err(|e| usage(e.to_string()))?;
+                (input, None)
+            };
+            let (mut vm, input_hash, mem) = match input {
                 Input::Program(m) => {
                     let words = args
                         .iter()
@@ -224,7 +266,11 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
                     (vm, Some(image::hash_hex(&bytes)), mem.unwrap_or(0))
                 }
             };
-            execute(&mut vm, &file, gas, mem, &common, input_hash)
+            let order = compiled.as_ref().map(|compiled| GrantOrder {
+                file: &file,
+                compiled,
+            });
+            execute(&mut vm, &file, gas, mem, &common, input_hash, order)
         }
         Cmd::Resume {
             image: path,
@@ -242,6 +288,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
                 mem,
                 &common,
                 Some(image::hash_hex(&bytes)),
+                None,
             )
         }
         Cmd::Inspect { image: path, json } => {
@@ -251,6 +298,28 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             inspect(&vm, &bytes, json);
             Ok(0)
         }
+        Cmd::Compile {
+            file,
+            out,
+            emit,
+            strip,
+        } => {
+            let mut compiled = compile(&file)?;
+            if strip {
+                compiled.strip();
+            }
+            match emit {
+                Emit::Module => write(&out, &compiled.bytes())?,
+                Emit::Rasm => write(&out, compiled.rasm().as_bytes())?,
+            }
+            Ok(0)
+        }
+        Cmd::Check { file } => {
+            read(&file)?;
+            rarvm_lang::check(&FsLoader, &file).map_err(|d| diagnostics(&file, &d))?;
+            println!("{}: no errors", file.display());
+            Ok(0)
+        }
         Cmd::Asm { file, out } => {
             let src = read(&file)?;
             let text = String::from_utf8(src)
@@ -258,6 +327,10 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             let m = rarvm::Program::from_source(&text, &file.display().to_string())
                 .map_err(|e| usage(e.to_string()))?;
             write(&out, &m.to_bytes())?;
+            Ok(0)
+        }
+        Cmd::Disasm { file } if is_entish(&file) => {
+            print!("{}", compile(&file)?.rasm());
             Ok(0)
         }
         Cmd::Disasm { file } => {
@@ -276,6 +349,43 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// True for an Entish program's main file: its name ends in `.et`.
+fn is_entish(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "et")
+}
+
+/// Compiles the Entish program whose main file is `path`; on errors, prints them (in
+/// colour on a terminal) and fails with exit status 2.
+fn compile(path: &Path) -> Result<Compiled, Failure> {
+    read(path)?;
+    rarvm_lang::compile(&FsLoader, path, &Options::default()).map_err(|d| diagnostics(path, &d))
+}
+
+/// Prints `d` to standard error, rendered with the source lines, and gives the failure
+/// that names how many there were.
+fn diagnostics(path: &Path, d: &rarvm_lang::Diagnostics) -> Failure {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprint!("{}", d.render(color));
+    let n = d.len();
+    usage(format!(
+        "{}: {n} error{}",
+        path.display(),
+        if n == 1 { "" } else { "s" }
+    ))
+}
+
+/// The compiled module as a program: through its canonical bytes, which keep its source
+/// positions.
+fn program_of(compiled: &Compiled) -> Program {
+    Program::from_bytes(&compiled.bytes()).expect("compiled modules decode and verify")
+}
+
+/// An Entish program whose `grant` declarations fix the root's key slots.
+struct GrantOrder<'a> {
+    file: &'a Path,
+    compiled: &'a Compiled,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -299,14 +409,52 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure(EXIT_IO, format!("cannot write {}: {e}", path.display())))
 }
 
-/// Applies `--deterministic`, the grants, `--ask` and `--replay` to `vm`.
-fn configure_host(vm: &mut Vm, common: &Common) -> Result<(), Failure> {
+/// Applies `--deterministic`, the grants (for an Entish program, in the order of its
+/// declarations), `--ask` and `--replay` to `vm`.
+fn configure_host(vm: &mut Vm, common: &Common, order: Option<GrantOrder>) -> Result<(), Failure> {
     if common.deterministic {
         vm.set_deterministic().map_err(|e| usage(e.to_string()))?;
     }
+    let mut grants: Vec<Option<(String, Grant)>> = Vec::new();
     for spec in &common.grants {
         let (name, grant) = parse_grant(spec, common.deterministic).map_err(usage)?;
-        vm.grant(name.as_deref(), grant)
+        let name = name.unwrap_or_else(|| grant.kind().name());
+        grants.push(Some((name, grant)));
+    }
+    let slots: Vec<usize> = match order {
+        None => (0..grants.len()).collect(),
+        Some(GrantOrder { file, compiled }) => {
+            let offered: Vec<(&str, u8)> = grants
+                .iter()
+                .flatten()
+                .map(|(name, g)| (name.as_str(), g.kind().code()))
+                .collect();
+            compiled.order_grants(&offered).map_err(|e| {
+                let hint = match &e {
+                    rarvm_lang::GrantMismatch::Missing(d) => {
+                        let kind = d.kind_name();
+                        let spec = match kind.as_str() {
+                            "random" => "random:SEED".to_string(),
+                            "fs" => "fs:DIR:ro".to_string(),
+                            "net" => "net:HOST:PORT".to_string(),
+                            _ => kind.clone(),
+                        };
+                        let name = if d.name == kind {
+                            String::new()
+                        } else {
+                            format!("{}=", d.name)
+                        };
+                        format!(" (give it with --grant {name}{spec})")
+                    }
+                    _ => String::new(),
+                };
+                usage(format!("{}: {e}{hint}", file.display()))
+            })?
+        }
+    };
+    for i in slots {
+        let (name, grant) = grants[i].take().expect("each grant is placed once");
+        vm.grant(Some(&name), grant)
             .map_err(|e| usage(e.to_string()))?;
     }
     if common.ask {
@@ -329,10 +477,11 @@ fn execute(
     mem: u64,
     common: &Common,
     input_hash: Option<String>,
+    order: Option<GrantOrder>,
 ) -> Result<u8, Failure> {
     vm.set_engine(common.engine)
         .map_err(|e| usage(e.to_string()))?;
-    configure_host(vm, common)?;
+    configure_host(vm, common, order)?;
     let program = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -408,10 +557,11 @@ fn execute(
             "image_hash": image_hash,
             "engine": common.engine.name(),
             "transcript": vm.transcript().len(),
+            "at": at(&vm.root()),
         });
         println!("{v}");
     } else {
-        print_outcome(&out);
+        print_outcome(&out, at(&vm.root()));
         if let Some((path, hash)) = written {
             println!("image:    {} (blake3 {hash})", path.display());
         }
@@ -419,10 +569,13 @@ fn execute(
     Ok(exit_code(&out))
 }
 
-fn print_outcome(out: &Outcome) {
+fn print_outcome(out: &Outcome, at: Option<String>) {
     match out.fault {
         Some(f) => println!("status:   fault ({f})"),
         None => println!("status:   {}", out.status),
+    }
+    if let Some(at) = at {
+        println!("at:       {at}");
     }
     let words: Vec<String> = out.results.iter().map(u64::to_string).collect();
     println!("result:   {}", words.join(" "));
@@ -439,9 +592,11 @@ fn exit_code(out: &Outcome) -> u8 {
     }
 }
 
-/// Where a process is stopped: its top frame's function and instruction index.
+/// Where a process is stopped: `file.et:LINE:COL in FUNCTION` when its module carries
+/// source positions, else its top frame's function and instruction index; nothing when
+/// it has no frames (ready, returned).
 fn at(p: &ProcessView<'_>) -> Option<String> {
-    p.at().map(|(func, pc)| format!("{func}:{pc}"))
+    p.location()
 }
 
 fn inspect(vm: &Vm, bytes: &[u8], json: bool) {

@@ -340,3 +340,184 @@ fn resume_accepts_an_engine_and_matches_the_interpreter() {
     assert_eq!(a["stack"], b["stack"]);
     assert_eq!(a["gas_used"], b["gas_used"]);
 }
+
+/// An Entish program in a scratch directory: `get` faults out of bounds for an index
+/// past 2.
+fn entish(dir: &Path) -> PathBuf {
+    let src = dir.join("bounds.et");
+    std::fs::write(
+        &src,
+        "def get(a: [u64], i) -> u64:\n    return a[i]\n\ndef main(i):\n    a = [10, 20, 30]\n    return get(a, i)\n",
+    )
+    .unwrap();
+    src
+}
+
+#[test]
+fn entish_programs_run_with_source_positions() {
+    let o = rarvm(&["run", "examples/sandbox.et", "--", "41"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("result:   42"), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("at:"),
+        "a returned root has no position"
+    );
+
+    let dir = scratch("entish");
+    let src = entish(&dir);
+    let o = rarvm(&["run", p(&src), "--", "1"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("result:   20"));
+    let o = rarvm(&["run", p(&src), "--", "7"]);
+    assert_eq!(o.status.code(), Some(5), "fault");
+    let at = format!("at:       {}:2:12 in get\n", p(&src));
+    assert!(stdout(&o).contains(&at), "{}", stdout(&o));
+    for engine in ["interp", "jit", "auto"] {
+        let o = rarvm(&["run", "--json", "--engine", engine, p(&src), "--", "7"]);
+        let v = json(&o);
+        assert_eq!(v["fault"], "out_of_bounds");
+        assert_eq!(v["at"], format!("{}:2:12 in get", p(&src)), "{engine}");
+    }
+    // Out of gas at the call, written to an image that keeps the positions.
+    let img = dir.join("b.img");
+    let o = rarvm(&[
+        "run",
+        "--gas",
+        "30",
+        "--snapshot",
+        p(&img),
+        p(&src),
+        "--",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains(":6:12 in main\n"), "{}", stdout(&o));
+    let o = rarvm(&["inspect", p(&img)]);
+    assert!(stdout(&o).contains(":6:12 in main\n"), "{}", stdout(&o));
+    let v = json(&rarvm(&["inspect", "--json", p(&img)]));
+    assert_eq!(v["processes"][0]["at"], format!("{}:6:12 in main", p(&src)));
+    let o = rarvm(&["resume", p(&img)]);
+    assert!(stdout(&o).contains("result:   20"), "{}", stdout(&o));
+}
+
+#[test]
+fn compile_writes_modules_and_text_and_strips_positions() {
+    let dir = scratch("compile");
+    let src = entish(&dir);
+    let (module, stripped, text) = (dir.join("b.mod"), dir.join("s.mod"), dir.join("b.rasm"));
+    for (out, extra) in [
+        (&module, vec![]),
+        (&stripped, vec!["--strip"]),
+        (&text, vec!["--emit", "rasm"]),
+    ] {
+        let mut args = vec!["compile", p(&src), "-o", p(out)];
+        args.extend(extra);
+        let o = rarvm(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let (full, bare) = (
+        std::fs::read(&module).unwrap(),
+        std::fs::read(&stripped).unwrap(),
+    );
+    assert!(bare.len() < full.len());
+    let o = rarvm(&["run", p(&module), "--", "9"]);
+    assert!(stdout(&o).contains(":2:12 in get\n"), "{}", stdout(&o));
+    // Without positions a stop is named by function and instruction.
+    let o = rarvm(&["run", p(&stripped), "--", "9"]);
+    assert!(stdout(&o).contains("at:       get:"), "{}", stdout(&o));
+    // The text assembles to the stripped module.
+    let again = dir.join("again.mod");
+    let o = rarvm(&["asm", p(&text), "-o", p(&again)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&again).unwrap(), bare);
+    let o = rarvm(&["disasm", p(&src)]);
+    assert_eq!(stdout(&o), std::fs::read_to_string(&text).unwrap());
+}
+
+#[test]
+fn check_reports_every_error_with_its_position_and_exits_2() {
+    let dir = scratch("check");
+    let good = entish(&dir);
+    let o = rarvm(&["check", p(&good)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bad = dir.join("bad.et");
+    std::fs::write(
+        &bad,
+        "def main(x):\n    y: bool = x\n    return nope\n\ndef f() -> u64:\n    pass\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run", "compile"] {
+        let mut args = vec![cmd, p(&bad)];
+        if cmd == "compile" {
+            args.extend(["-o", "unused.mod"]);
+        }
+        let o = rarvm(&args);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = stderr(&o);
+        for (at, code) in [
+            ("2:15", "type"),
+            ("3:12", "unknown-name"),
+            ("5:5", "missing-return"),
+        ] {
+            assert!(
+                err.contains(&format!("[{code}] Error: {}:{at}: ", p(&bad))),
+                "{cmd}: {err}"
+            );
+        }
+        assert!(
+            err.contains("    y: bool = x\n"),
+            "the source line is shown: {err}"
+        );
+        assert!(!err.contains('\x1b'), "no colour off a terminal: {err}");
+        assert!(
+            err.ends_with(&format!("rarvm: {}: 3 errors\n", p(&bad))),
+            "{err}"
+        );
+    }
+    let o = rarvm(&["check", "no/such/file.et"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("rarvm: cannot read no/such/file.et"));
+}
+
+#[test]
+fn declared_grants_take_their_slots_by_name() {
+    let library = "examples/library.et";
+    let shelf = "fs:examples/library:ro";
+    // The order on the command line does not matter: declarations fix the slots.
+    for grants in [["console", shelf], [shelf, "console"]] {
+        let mut args = vec!["run", library];
+        for g in grants {
+            args.extend(["--grant", g]);
+        }
+        let o = rarvm(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("result:   30 1 1 3 3"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--grant", "console"],
+            "examples/library.et: the program declares `grant fs: fs`, but no grant is named `fs` (give it with --grant fs:DIR:ro)",
+        ),
+        (
+            vec!["--grant", "console", "--grant", shelf, "--grant", "random:1"],
+            "the grant `random` (random) is not one the program declares",
+        ),
+        (
+            vec!["--grant", "fs=console", "--grant", "console"],
+            "the program declares `grant fs: fs`, but the grant named `fs` is a console key",
+        ),
+    ];
+    for (grants, expect) in cases {
+        let mut args = vec!["run", library];
+        args.extend(grants);
+        let o = rarvm(&args);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "{err}");
+    }
+}
