@@ -1,7 +1,8 @@
 //! Spec tests as data.
 //!
-//! A case is an assembler file (`.rasm`) whose `;!` comment lines are directives, or a
-//! `.case` file of directives that loads a checked-in image. Directives:
+//! A case is an assembler file (`.rasm`) whose `;!` comment lines are directives, an
+//! Entish program (`.et`) whose `#!` comment lines are the same directives, or a `.case`
+//! file of directives that loads a checked-in image. Directives:
 //!
 //! ```text
 //! ;! run 7 0            a run: a new root with these entry arguments (or, in a .case,
@@ -23,7 +24,8 @@
 //!                       slice; the final image must equal one uninterrupted run's
 //! ;! load fixture.img   (.case only) the image the runs start from
 //! ;! grant SPEC         grant the root a resource, as `rarvm --grant` (`fs:scratch:rw`
-//!                       names the case's scratch directory, emptied before every run)
+//!                       names the case's scratch directory, emptied before every run);
+//!                       an Entish program's grants take the slots it declares them in
 //! ;! file a/b.txt "hi"  a file in the scratch directory before every run ("text" or x"hex")
 //! ;! stdin "text"       the console's input
 //! ;! deterministic      a deterministic host (virtual clock)
@@ -322,15 +324,23 @@ impl Case {
         Case::parse(path, &text)
     }
 
+    /// Parses a case: `.et` text is an Entish program with `#!` directives, anything else
+    /// assembler text (or a `.case` file) with `;!` directives.
+    ///
+    /// # Errors
+    /// A malformed directive (with its line), or a program that does not assemble or
+    /// compile.
     pub fn parse(path: &Path, text: &str) -> Result<Case, String> {
         let name = path.display().to_string();
+        let entish = is_entish(path);
+        let prefix = directive_prefix(path);
         let err = |line: usize, m: String| format!("{name}:{line}: {m}");
         let mut runs: Vec<Run> = Vec::new();
         let mut image: Option<Vec<u8>> = None;
         let mut host = HostSpec::default();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
-            let Some(d) = raw.trim_start().strip_prefix(";!") else {
+            let Some(d) = raw.trim_start().strip_prefix(prefix) else {
                 continue;
             };
             let words: Vec<&str> = d
@@ -476,10 +486,18 @@ impl Case {
             }
         }
         if runs.is_empty() {
-            return Err(format!("{name}: no `;! run` directive"));
+            return Err(format!("{name}: no `{prefix} run` directive"));
         }
         let source = match image {
             Some(bytes) => Source::Image(bytes),
+            None if entish => {
+                let compiled = compile_entish(path)?;
+                host.grants =
+                    declared_order(&compiled, &host.grants).map_err(|e| format!("{name}: {e}"))?;
+                Source::Program(
+                    Program::from_bytes(&compiled.bytes()).map_err(|e| format!("{name}: {e}"))?,
+                )
+            }
             None => Source::Program(Program::from_source(text, &name).map_err(|e| e.to_string())?),
         };
         Ok(Case {
@@ -668,6 +686,7 @@ impl Case {
     /// The case cannot run.
     pub fn bless(&self) -> Result<Option<String>, String> {
         let text = std::fs::read_to_string(&self.path).map_err(|e| e.to_string())?;
+        let prefix = directive_prefix(&self.path);
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         let mut changed = false;
         for run in &self.runs {
@@ -681,7 +700,7 @@ impl Case {
                         if *old != hash {
                             let l = &mut lines[line - 1];
                             let indent = &l[..l.len() - l.trim_start().len()];
-                            *l = format!("{indent};! expect image {hash}");
+                            *l = format!("{indent}{prefix} expect image {hash}");
                             changed = true;
                         }
                     }
@@ -690,6 +709,69 @@ impl Case {
         }
         Ok(changed.then(|| lines.join("\n") + "\n"))
     }
+}
+
+/// True for an Entish case.
+fn is_entish(path: &Path) -> bool {
+    path.extension().and_then(|x| x.to_str()) == Some("et")
+}
+
+/// What starts a directive line: `#!` in Entish, `;!` elsewhere.
+fn directive_prefix(path: &Path) -> &'static str {
+    if is_entish(path) {
+        "#!"
+    } else {
+        ";!"
+    }
+}
+
+/// Reads files below a directory, by paths relative to it.
+struct Below(PathBuf);
+
+impl rarvm_lang::SourceLoader for Below {
+    fn load(&self, path: &Path) -> Result<String, String> {
+        rarvm_lang::FsLoader.load(&self.0.join(path))
+    }
+}
+
+/// Compiles the Entish program at `path`, naming its files relative to its directory, so
+/// that its source positions — and so its module bytes and image hashes — do not depend
+/// on where the repository is.
+fn compile_entish(path: &Path) -> Result<rarvm_lang::Compiled, String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file = path.file_name().map(PathBuf::from).unwrap_or_default();
+    rarvm_lang::compile(
+        &Below(dir.to_path_buf()),
+        &file,
+        &rarvm_lang::Options::default(),
+    )
+    .map_err(|d| d.render(false))
+}
+
+/// `grants` (as `rarvm --grant` takes them) in the order of the program's declarations.
+fn declared_order(
+    compiled: &rarvm_lang::Compiled,
+    grants: &[String],
+) -> Result<Vec<String>, String> {
+    let offered: Vec<(String, u8)> = grants
+        .iter()
+        .map(|spec| {
+            let (name, body) = match spec.split_once('=') {
+                Some((name, body)) if !name.contains(':') => (Some(name), body),
+                _ => (None, spec.as_str()),
+            };
+            let kind = body.split(':').next().unwrap_or("");
+            let code = rarvm::host::KeyKind::BUILT_IN
+                .into_iter()
+                .find(|k| k.name() == kind)
+                .ok_or_else(|| format!("grant `{spec}`: unknown kind `{kind}`"))?
+                .code();
+            Ok((name.unwrap_or(kind).to_string(), code))
+        })
+        .collect::<Result<_, String>>()?;
+    let offered: Vec<(&str, u8)> = offered.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    let order = compiled.order_grants(&offered).map_err(|e| e.to_string())?;
+    Ok(order.into_iter().map(|i| grants[i].clone()).collect())
 }
 
 /// The step directives apply to: the last step of the last run.
@@ -783,7 +865,7 @@ pub fn find_cases(dir: &Path) -> Vec<PathBuf> {
                 stack.push(p);
             } else if matches!(
                 p.extension().and_then(|x| x.to_str()),
-                Some("rasm" | "case")
+                Some("rasm" | "case" | "et")
             ) {
                 out.push(p);
             }

@@ -1,8 +1,7 @@
 //! The Entish compiler's tests: diagnostics, the language's semantics run on the
-//! interpreter, the examples, the benchmark kernels, the conformance cases, the program
+//! interpreter, the examples, the benchmark kernels, the program
 //! generator, determinism and robustness.
 
-mod cases;
 mod common;
 mod diagnostics;
 mod examples;
