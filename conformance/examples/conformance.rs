@@ -1,7 +1,7 @@
 //! The differential fuzzer and the fixture maintenance commands:
 //!
 //! ```text
-//! cargo run --release -p rarvm-conformance --example conformance -- fuzz --programs N --seed S [--threads T]
+//! cargo run --release -p rarvm-conformance --example conformance -- fuzz --programs N --seed S [--threads T] [--lang-every K]
 //! cargo run --release -p rarvm-conformance --example conformance -- show --seed S --program I
 //! cargo run --release -p rarvm-conformance --example conformance -- bless
 //! ```
@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rarvm_conformance::case::{find_cases, Case};
-use rarvm_conformance::oracle::{fuzz_one, Oracle};
+use rarvm_conformance::oracle::{entish_source, fuzz_one_with, is_entish, Oracle, LANG_EVERY};
 use rarvm_conformance::{gen, rng::Rng};
 
 #[derive(Parser)]
@@ -34,13 +34,19 @@ enum Cmd {
         /// Worker threads (default: the available parallelism).
         #[arg(long)]
         threads: Option<usize>,
+        /// One program in K is a random Entish program, compiled (0: none).
+        #[arg(long, value_name = "K", default_value_t = LANG_EVERY)]
+        lang_every: u64,
     },
-    /// Print program I of seed S as assembler text.
+    /// Print program I of seed S: assembler text, or Entish source.
     Show {
         #[arg(long)]
         seed: u64,
         #[arg(long)]
         program: u64,
+        /// As for `fuzz`: one program in K is an Entish program.
+        #[arg(long, value_name = "K", default_value_t = LANG_EVERY)]
+        lang_every: u64,
     },
     /// Rewrite the `expect image` hashes of the cases with the interpreter's (deliberate
     /// format or semantics changes only).
@@ -53,19 +59,28 @@ fn main() -> ExitCode {
             programs,
             seed,
             threads,
-        } => fuzz(programs, seed, threads),
-        Cmd::Show { seed, program } => {
-            print!(
-                "{}",
-                gen::render(&gen::program(&mut Rng::for_item(seed, program)))
-            );
+            lang_every,
+        } => fuzz(programs, seed, threads, lang_every),
+        Cmd::Show {
+            seed,
+            program,
+            lang_every,
+        } => {
+            if is_entish(program, lang_every) {
+                print!("{}", entish_source(seed, program));
+            } else {
+                print!(
+                    "{}",
+                    gen::render(&gen::program(&mut Rng::for_item(seed, program)))
+                );
+            }
             ExitCode::SUCCESS
         }
         Cmd::Bless => bless(),
     }
 }
 
-fn fuzz(programs: u64, seed: u64, threads: Option<usize>) -> ExitCode {
+fn fuzz(programs: u64, seed: u64, threads: Option<usize>, lang_every: u64) -> ExitCode {
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
@@ -89,7 +104,7 @@ fn fuzz(programs: u64, seed: u64, threads: Option<usize>) -> ExitCode {
                     if i >= programs {
                         break;
                     }
-                    match fuzz_one(&mut oracle, seed, i) {
+                    match fuzz_one_with(&mut oracle, seed, i, lang_every) {
                         Ok(n) => {
                             exits.fetch_add(n, Ordering::Relaxed);
                         }

@@ -10,6 +10,10 @@
 //! Every root is granted the same keys ([`fuzz_host`]): a console, a random generator, a
 //! virtual clock and a scratch directory, reset before each run, so key operations, their
 //! transcripts and what they print are compared too.
+//!
+//! Most programs come from the assembler generator ([`gen`]); every [`LANG_EVERY`]-th is a
+//! random well-typed Entish program ([`rarvm_lang::gen`]), compiled, so the code the
+//! compiler emits — and its debug section, which images carry — is compared as well.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -273,12 +277,43 @@ pub fn schedule(oracle: &Oracle, rng: &mut Rng, module: &Program) -> Result<Sche
     Ok(Schedule { args, steps })
 }
 
-/// Generates program `index` of run `seed` and checks it.
+/// By default, one program in this many is an Entish program ([`is_entish`]).
+pub const LANG_EVERY: u64 = 10;
+
+/// True when program `index` of a run is an Entish program, with one in `every` (none for
+/// 0): the last of each group of `every`.
+pub fn is_entish(index: u64, every: u64) -> bool {
+    every > 0 && index % every == every - 1
+}
+
+/// The Entish source of program `index` of run `seed` (when [`is_entish`]).
+pub fn entish_source(seed: u64, index: u64) -> String {
+    rarvm_lang::gen::program(Rng::for_item(seed, index).next_u64())
+}
+
+/// Generates program `index` of run `seed` and checks it, one program in [`LANG_EVERY`]
+/// being an Entish one.
 ///
 /// # Errors
 /// A report of the divergence, with the seed, the minimized program as assembler text, and
 /// the schedule that shows it.
 pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, String> {
+    fuzz_one_with(oracle, seed, index, LANG_EVERY)
+}
+
+/// [`fuzz_one`] with one Entish program in `lang_every` (none for 0).
+///
+/// # Errors
+/// As [`fuzz_one`]; for an Entish program, the report holds its source.
+pub fn fuzz_one_with(
+    oracle: &mut Oracle,
+    seed: u64,
+    index: u64,
+    lang_every: u64,
+) -> Result<u64, String> {
+    if is_entish(index, lang_every) {
+        return fuzz_entish(oracle, seed, index);
+    }
     let mut rng = Rng::for_item(seed, index);
     let program = gen::program(&mut rng);
     let text = gen::render(&program);
@@ -305,6 +340,30 @@ pub fn fuzz_one(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, Strin
     }
 }
 
+/// Compiles Entish program `index` of run `seed` and checks it.
+fn fuzz_entish(oracle: &mut Oracle, seed: u64, index: u64) -> Result<u64, String> {
+    let mut rng = Rng::for_item(seed, index);
+    let src = rarvm_lang::gen::program(rng.next_u64());
+    let what = format!("seed {seed}, program {index} (Entish)");
+    let compiled = guarded(|| {
+        rarvm_lang::compile_str("generated.et", &src, &rarvm_lang::Options::default())
+            .map_err(|d| d.to_string())
+    })
+    .map_err(|e| {
+        format!("{what}: the generator made a program that does not compile: {e}\n{src}")
+    })?;
+    let module = Program::from_bytes(&compiled.bytes())
+        .map_err(|e| format!("{what}: the compiled module does not load: {e}\n{src}"))?;
+    let schedule = guarded(|| schedule(oracle, &mut rng, &module))
+        .map_err(|e| format!("{what}: the probe run failed: {e}\n{src}"))?;
+    oracle.check(&module, &schedule).map_err(|e| {
+        format!(
+            "divergence: {what}: {e}\nschedule: args {:?}, stops (gas, memory) {:?}\nprogram:\n{src}",
+            schedule.args, schedule.steps
+        )
+    })
+}
+
 /// Removes statements and simplifies results while the divergence persists.
 pub fn minimize(
     oracle: &mut Oracle,
@@ -324,5 +383,25 @@ pub fn minimize(
             }
         }
         return (program, what);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entish_programs_are_mixed_in_and_agree_on_every_engine() {
+        assert!(!is_entish(0, LANG_EVERY) && is_entish(LANG_EVERY - 1, LANG_EVERY));
+        assert!(!(0..100).any(|i| is_entish(i, 0)));
+        assert!((0..100).all(|i| is_entish(i, 1)));
+        let mut oracle = Oracle::new();
+        for index in 0..30 {
+            let compared =
+                fuzz_one_with(&mut oracle, 3, index, 1).unwrap_or_else(|e| panic!("{e}"));
+            assert!(compared > 0);
+        }
+        assert_eq!(entish_source(3, 5), entish_source(3, 5));
+        assert_ne!(entish_source(3, 5), entish_source(3, 6));
     }
 }
