@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use rarvm::{EngineKind, Program, Vm};
-use rarvm_benches::{big_module, kernels, report, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT};
+use rarvm_benches::{
+    big_entish, big_module, kernels, report, Rarvm, Wasmi, Wasmtime, GAS, MEM, SANDBOX_WAT,
+};
 use rarvm_conformance::adversarial;
 
 const SANDBOX_OPS: u64 = 200;
@@ -23,6 +25,10 @@ const KERNEL_ENGINES: [&str; 7] = [
     "wasmtime",
     "wasmi",
 ];
+/// The engines each kernel's Entish version runs on, beside the assembler's.
+const ENTISH: [EngineKind; 2] = [EngineKind::Interp, EngineKind::Jit];
+/// Functions of the generated program the Entish compile-speed group compiles.
+const ENTISH_COMPILE_FUNCS: usize = 500;
 const SANDBOX_ENGINES: [&str; 5] = ["interp", "jit", "auto", "wasmtime", "wasmi"];
 const RARVM: [EngineKind; 4] = [
     EngineKind::Interp,
@@ -40,10 +46,17 @@ fn kernel_groups(c: &mut Criterion) {
             .iter()
             .map(|&e| (e, Rarvm::new(k.rasm, args, e)))
             .collect();
+        let mut entish: Vec<(EngineKind, Rarvm)> = ENTISH
+            .iter()
+            .map(|&e| (e, Rarvm::entish(k.et, &format!("{}.et", k.name), args, e)))
+            .collect();
         let wasmtime = Wasmtime::new(k.wat, false);
         let wasmi = Wasmi::new(k.wat);
         for (e, r) in &mut rarvm {
             assert_eq!(r.run(), expected, "{} on rarvm {}", k.name, e.name());
+        }
+        for (e, r) in &mut entish {
+            assert_eq!(r.run(), expected, "{}.et on rarvm {}", k.name, e.name());
         }
         assert_eq!(
             wasmtime.run("run", a, b),
@@ -60,6 +73,11 @@ fn kernel_groups(c: &mut Criterion) {
         for (e, r) in &mut rarvm {
             g.bench_function(e.name(), |bn| bn.iter(|| black_box(r.run())));
         }
+        for (e, r) in &mut entish {
+            g.bench_function(format!("entish-{}", e.name()), |bn| {
+                bn.iter(|| black_box(r.run()))
+            });
+        }
         g.bench_function("native", |bn| bn.iter(|| black_box((k.native)())));
         g.bench_function("wasmtime", |bn| {
             bn.iter(|| black_box(wasmtime.run("run", a, b)))
@@ -67,6 +85,29 @@ fn kernel_groups(c: &mut Criterion) {
         g.bench_function("wasmi", |bn| bn.iter(|| black_box(wasmi.run("run", a, b))));
         g.finish();
     }
+}
+
+/// Entish compile speed in source lines per second: a large generated program, and the six
+/// kernels together (parsing, checking, lowering and verifying).
+fn entish_compile_group(c: &mut Criterion, big: &str, big_lines: usize) {
+    let options = rarvm_lang::Options::default();
+    let mut g = c.benchmark_group("compile-entish");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(big_lines as u64));
+    g.bench_function("generated", |bn| {
+        bn.iter(|| black_box(rarvm_lang::compile_str("big.et", big, &options).unwrap()))
+    });
+    let ks = kernels();
+    let lines: usize = ks.iter().map(|k| k.et.lines().count()).sum();
+    g.throughput(Throughput::Elements(lines as u64));
+    g.bench_function("kernels", |bn| {
+        bn.iter(|| {
+            for k in &ks {
+                black_box(rarvm_lang::compile_str(k.name, k.et, &options).unwrap());
+            }
+        })
+    });
+    g.finish();
 }
 
 fn sandbox_group(c: &mut Criterion) {
@@ -198,7 +239,9 @@ fn main() {
         .output_directory(&criterion_dir)
         .configure_from_args();
     let (big, instructions) = big_module(200, 64);
+    let (big_et, big_et_lines) = big_entish(ENTISH_COMPILE_FUNCS);
     kernel_groups(&mut c);
+    entish_compile_group(&mut c, &big_et, big_et_lines);
     sandbox_group(&mut c);
     nesting_group(&mut c);
     image_group(&mut c);
@@ -216,6 +259,9 @@ fn main() {
         depths: &DEPTHS,
         image_sizes: &IMAGE_MIB,
         compile_instructions: instructions,
+        entish_engines: &ENTISH.map(|e| e.name()),
+        entish_lines: big_et_lines,
+        entish_kernel_lines: kernels().iter().map(|k| k.et.lines().count()).sum(),
         costs: &costs,
     };
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");

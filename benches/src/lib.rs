@@ -1,6 +1,7 @@
 //! rarvm's benchmarks: the same kernels on rarvm's interpreter, JIT and auto, on native Rust,
-//! on Wasmtime with fuel and on wasmi with fuel, measured side by side by criterion; and the
-//! report (`docs/BENCHMARKS.md`) written from criterion's estimates.
+//! on Wasmtime with fuel and on wasmi with fuel, and written in Entish and compiled, measured
+//! side by side by criterion; and the report (`docs/BENCHMARKS.md`) written from criterion's
+//! estimates.
 //!
 //! `cargo bench -p rarvm-benches` runs every group and writes the report.
 
@@ -13,10 +14,13 @@ use rarvm::{EngineKind, Program, Status, Vm};
 pub const GAS: u64 = u64::MAX / 2;
 pub const MEM: u64 = 1 << 30;
 
-/// A kernel: one algorithm written in rarvm assembler and WAT, with its native version.
+/// A kernel: one algorithm written in rarvm assembler, in Entish and in WAT, with its
+/// native version.
 pub struct Kernel {
     pub name: &'static str,
     pub rasm: &'static str,
+    /// The same algorithm in Entish (`benches/programs/NAME.et`), taking the same arguments.
+    pub et: &'static str,
     pub wat: &'static str,
     pub args: [u64; 2],
     /// How many of `args` the rarvm entry function takes.
@@ -37,6 +41,7 @@ pub fn kernels() -> Vec<Kernel> {
         Kernel {
             name: "fib",
             rasm: include_str!("../programs/fib.rasm"),
+            et: include_str!("../programs/fib.et"),
             wat: include_str!("../wat/fib.wat"),
             args: [32, 0],
             rasm_args: 1,
@@ -45,6 +50,7 @@ pub fn kernels() -> Vec<Kernel> {
         Kernel {
             name: "sieve",
             rasm: include_str!("../programs/sieve.rasm"),
+            et: include_str!("../programs/sieve.et"),
             wat: include_str!("../wat/sieve.wat"),
             args: [10_000_000, 0],
             rasm_args: 1,
@@ -53,6 +59,7 @@ pub fn kernels() -> Vec<Kernel> {
         Kernel {
             name: "matmul",
             rasm: include_str!("../programs/matmul.rasm"),
+            et: include_str!("../programs/matmul.et"),
             wat: include_str!("../wat/matmul.wat"),
             args: [200, 0],
             rasm_args: 1,
@@ -61,6 +68,7 @@ pub fn kernels() -> Vec<Kernel> {
         Kernel {
             name: "hash",
             rasm: include_str!("../programs/hash.rasm"),
+            et: include_str!("../programs/hash.et"),
             wat: include_str!("../wat/hash.wat"),
             args: [131_072, 32],
             rasm_args: 2,
@@ -69,6 +77,7 @@ pub fn kernels() -> Vec<Kernel> {
         Kernel {
             name: "sort",
             rasm: include_str!("../programs/sort.rasm"),
+            et: include_str!("../programs/sort.et"),
             wat: include_str!("../wat/sort.wat"),
             args: [200_000, 0],
             rasm_args: 1,
@@ -77,6 +86,7 @@ pub fn kernels() -> Vec<Kernel> {
         Kernel {
             name: "bf",
             rasm: include_str!("../programs/bf.rasm"),
+            et: include_str!("../programs/bf.et"),
             wat: include_str!("../wat/bf.wat"),
             args: [0, 0],
             rasm_args: 0,
@@ -95,6 +105,15 @@ pub struct Rarvm {
 impl Rarvm {
     pub fn new(src: &str, args: &[u64], engine: EngineKind) -> Rarvm {
         let module = Program::from_source(src, "bench.rasm").unwrap_or_else(|e| panic!("{e}"));
+        Rarvm::of(module, args, engine)
+    }
+
+    /// The Entish program `src` (its main file named `name`), compiled.
+    pub fn entish(src: &str, name: &str, args: &[u64], engine: EngineKind) -> Rarvm {
+        Rarvm::of(compile_entish(src, name), args, engine)
+    }
+
+    fn of(module: Program, args: &[u64], engine: EngineKind) -> Rarvm {
         let mut vm = Vm::new(&module, args).expect("arguments match");
         vm.set_engine(engine).expect("the engine runs on this host");
         Rarvm {
@@ -113,6 +132,48 @@ impl Rarvm {
         assert_eq!(out.status, Status::Returned, "{out:?}");
         out.results[0]
     }
+}
+
+/// Compiles an Entish program held in memory (standard-library imports only).
+///
+/// # Panics
+/// If it does not compile, with the diagnostics.
+pub fn compile_entish(src: &str, name: &str) -> Program {
+    let compiled = rarvm_lang::compile_str(name, src, &rarvm_lang::Options::default())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    Program::from_bytes(&compiled.bytes()).expect("compiled modules load")
+}
+
+/// A large Entish program of `funcs` functions of 13 lines each, with branches, loops,
+/// arrays and records, and a `main` calling each: what the compile-speed group compiles.
+/// Returns the source and its line count.
+pub fn big_entish(funcs: usize) -> (String, usize) {
+    let mut src = String::from("typ P {u64 x, i64 y}\n\n");
+    for f in 0..funcs {
+        src.push_str(&format!(
+            "# function {f}\n\
+             def f{f}(a: [u64], n, p: P) -> u64:\n\
+             \x20   total = 0\n\
+             \x20   for i in range(len(a)):\n\
+             \x20       if a[i] % 3 == 0 and i < n:\n\
+             \x20           total += a[i] * {f}\n\
+             \x20       elif a[i] > p.x:\n\
+             \x20           total ^= a[i] >> 2\n\
+             \x20       else:\n\
+             \x20           a[i] = total + (p.y as u64)\n\
+             \x20   while n > 0:\n\
+             \x20       n -= 1\n\
+             \x20       total = total * 31 + n\n\
+             \x20   return total\n\n"
+        ));
+    }
+    src.push_str("def main(n):\n    a = new u64[16]\n    t = 0\n");
+    for f in 0..funcs {
+        src.push_str(&format!("    t += f{f}(a, n, P{{n, -1}})\n"));
+    }
+    src.push_str("    return t\n");
+    let lines = src.lines().count();
+    (src, lines)
 }
 
 /// A compiled WebAssembly module on Wasmtime with fuel; each run is a new store and instance.

@@ -66,6 +66,12 @@ pub struct Inputs<'a> {
     pub depths: &'a [u32],
     pub image_sizes: &'a [u64],
     pub compile_instructions: usize,
+    /// The engines each kernel's Entish version runs on (`kernel-NAME/entish-ENGINE`).
+    pub entish_engines: &'a [&'a str],
+    /// Source lines of the generated program `compile-entish/generated` compiles.
+    pub entish_lines: usize,
+    /// Source lines of the six Entish kernels (`compile-entish/kernels`).
+    pub entish_kernel_lines: usize,
     /// Gas each costs-group run uses, by benchmark name.
     pub costs: &'a [(String, u64)],
 }
@@ -138,6 +144,8 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
          jit.\n"
     )
     .unwrap();
+
+    entish(&mut md, inp);
 
     // Sandbox cost.
     writeln!(md, "## Sandbox cost\n").unwrap();
@@ -256,6 +264,73 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     let svg_path = docs.join("benchmarks.svg");
     draw(&plot, &svg_path).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok((md_path, svg_path))
+}
+
+/// Goal for the Entish kernels: at most this much slower than the hand-written assembler on
+/// the JIT.
+pub const ENTISH_GOAL: f64 = 1.15;
+
+/// The Entish section: each kernel compiled from `benches/programs/NAME.et` against its
+/// hand-written `.rasm` twin on the same engines, and the compiler's speed.
+fn entish(md: &mut String, inp: &Inputs<'_>) {
+    let get = |id: String| median(inp.criterion, &id);
+    writeln!(md, "## Entish\n").unwrap();
+    writeln!(
+        md,
+        "The same kernels written in Entish (`benches/programs/*.et`) and compiled by `rarvm-lang`, \
+         against the hand-written assembler on the same engine: entish/rasm is the time ratio (goal on \
+         the JIT: at most {ENTISH_GOAL:.2}).\n"
+    )
+    .unwrap();
+    write!(md, "| kernel |").unwrap();
+    for e in inp.entish_engines {
+        write!(md, " rasm {e} | entish {e} | entish/rasm {e} |").unwrap();
+    }
+    writeln!(md).unwrap();
+    writeln!(md, "|{}", "---|".repeat(1 + 3 * inp.entish_engines.len())).unwrap();
+    let mut worst: Option<(String, f64)> = None;
+    for k in inp.kernels {
+        write!(md, "| {k} |").unwrap();
+        for e in inp.entish_engines {
+            let rasm = get(format!("kernel-{k}/{e}"));
+            let et = get(format!("kernel-{k}/entish-{e}"));
+            let r = ratio(et, rasm);
+            if *e == "jit" {
+                if let Some(r) = r {
+                    if worst.as_ref().is_none_or(|(_, w)| r > *w) {
+                        worst = Some((k.to_string(), r));
+                    }
+                }
+            }
+            write!(md, " {} | {} | {} |", ms(rasm), ms(et), fmt_ratio(r)).unwrap();
+        }
+        writeln!(md).unwrap();
+    }
+    if let Some((k, w)) = worst {
+        writeln!(
+            md,
+            "\nWorst on the JIT: `{k}` at {w:.2} (goal: at most {ENTISH_GOAL:.2})."
+        )
+        .unwrap();
+    }
+    let speed = |id: &str, lines: usize| {
+        let t = get(format!("compile-entish/{id}"));
+        (
+            ms(t),
+            t.map_or("–".into(), |t| format!("{:.0}", lines as f64 / (t / 1e9))),
+        )
+    };
+    let (gen_t, gen_speed) = speed("generated", inp.entish_lines);
+    let (k_t, k_speed) = speed("kernels", inp.entish_kernel_lines);
+    writeln!(
+        md,
+        "\n- Compile speed: a generated program of {} lines in {gen_t} ({gen_speed} lines per second); \
+         the six kernels, {} lines, in {k_t} ({k_speed} \
+         lines per second). Both include parsing, type checking, lowering, the debug section and \
+         verification.\n",
+        inp.entish_lines, inp.entish_kernel_lines
+    )
+    .unwrap();
 }
 
 /// The costs section: host ns per gas of every adversarial class on every engine.
