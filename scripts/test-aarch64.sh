@@ -44,6 +44,10 @@ cases=(
     "sieve.rasm 20000"
     "replicate.rasm"
     "nested.rasm 3"
+    "sandbox.et 41"
+    "sandbox_loop.et 41"
+    "replicate.et"
+    "nested.et 3"
 )
 compared=0
 for case in "${cases[@]}"; do

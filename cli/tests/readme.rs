@@ -105,3 +105,40 @@ fn readme_console_sessions_print_what_they_show() {
         std::fs::write(root.join("README.md"), lines.join("\n") + "\n").unwrap();
     }
 }
+
+/// The README's Entish programs (its ```` ```python ```` blocks) compile.
+#[test]
+fn readme_entish_programs_compile() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut programs: Vec<(usize, String)> = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in readme.lines().enumerate() {
+        match (&mut current, line.trim_end()) {
+            (None, "```python") => current = Some((i + 1, String::new())),
+            (Some(_), "```") => programs.push(current.take().expect("in a block")),
+            (Some((_, text)), l) => {
+                text.push_str(l);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(programs.len() >= 2, "the README shows Entish programs");
+    let dir = std::env::temp_dir().join(format!("rarvm-readme-et-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (line, text) in programs {
+        let file = dir.join(format!("readme_{line}.et"));
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rarvm"))
+            .args(["check", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "README.md:{line}: the program does not compile:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
