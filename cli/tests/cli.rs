@@ -521,3 +521,31 @@ fn declared_grants_take_their_slots_by_name() {
         assert!(err.contains(expect), "{err}");
     }
 }
+
+#[test]
+fn yields_and_halts_are_reported_at_their_statements() {
+    let dir = scratch("stops");
+    let y = dir.join("y.et");
+    std::fs::write(
+        &y,
+        "def main(x):\n    y = x + 1\n    yield y\n    return y * 2\n",
+    )
+    .unwrap();
+    let o = rarvm(&["run", p(&y), "--", "3"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with(&format!(
+        "status:   yielded\nat:       {}:3:5 in main\nresult:   4\n",
+        p(&y)
+    )));
+    let h = dir.join("h.et");
+    std::fs::write(
+        &h,
+        "def main(x):\n    if x > 2:\n        halt()\n    return 1\n",
+    )
+    .unwrap();
+    let v = json(&rarvm(&["run", "--json", p(&h), "--", "3"]));
+    assert_eq!(v["status"], "halted");
+    assert_eq!(v["at"], format!("{}:3:9 in main", p(&h)));
+    let v = json(&rarvm(&["run", "--json", p(&h), "--", "1"]));
+    assert!(v["at"].is_null(), "a returned root has no position");
+}
