@@ -346,6 +346,30 @@ pub fn cases() -> Vec<Case> {
             BOTH,
         );
     }
+    // A parent switching between two children, each parked with a chain of 5,000 frozen
+    // processes under it: every switch puts one chain back into its slots and takes the
+    // other out of them.
+    let depth = 5_000u64;
+    let level = "func level(d) -> 0 locals(c)\n    local.get d\n    jz spin\n    spawn level\n    local.tee c\n    local.get d\n    push 1\n    sub\n    child.push\n    local.get c\n    push 0x7fffffffffffffff\n    push 0x7fffffffffffffff\n    recurse\n    drop\nspin:\n    jmp spin\nend\n";
+    let build = |var: &str| {
+        format!(
+            "    spawn level\n    local.tee {var}\n    push {depth}\n    child.push\n    local.get {var}\n    push {}\n    push {}\n    recurse\n    drop\n",
+            depth * 600,
+            depth * 4096
+        )
+    };
+    case(
+        "recurse-switch-deep",
+        "recurse alternating between two children parked with 5,000 frozen processes each",
+        format!(
+            "{level}func main() -> 0 locals(a, b)\n{}{}top:\n    local.get a\n    push 1\n    push 0\n    recurse\n    drop\n    local.get b\n    push 1\n    push 0\n    recurse\n    drop\n    jmp top\nend\n",
+            build("a"),
+            build("b")
+        ),
+        20_000_000,
+        1 << 30,
+        BOTH,
+    );
     for entries in [10usize, 20_000] {
         out.push(Case {
             name: if entries == 10 {

@@ -246,7 +246,7 @@ fn write_record<S: Sink>(p: &Process, module: u32, out: &mut S) {
     out.u32(p.entry);
     out.u8(p.status as u8);
     out.u8(p.fault as u8);
-    out.u16(0);
+    out.u16(p.parked_slot.map_or(0, |s| s as u16 + 1));
     out.u64(p.gas_left);
     out.u64(p.gas_used);
     out.u64(p.mem_limit);
@@ -439,9 +439,16 @@ fn read_record(
         Status::from_u8(r.u8("status")?).ok_or_else(|| r.error_at(status_at, "unknown status"))?;
     let fault = Fault::from_u8(r.u8("fault")?)
         .ok_or_else(|| r.error_at(status_at + 1, "unknown fault code"))?;
-    if r.u16("reserved")? != 0 {
-        return Err(r.error_at(status_at + 2, "reserved field is not zero"));
-    }
+    let parked_slot = match r.u16("parked slot")? {
+        0 => None,
+        n if usize::from(n) <= MAX_KEYS => Some(u32::from(n) - 1),
+        n => {
+            return Err(r.error_at(
+                status_at + 2,
+                format!("parked slot {} is beyond any key list", n - 1),
+            ))
+        }
+    };
     let gas_left = r.u64("gas left")?;
     let gas_used = r.u64("gas used")?;
     let mem_limit = r.u64("memory limit")?;
@@ -494,6 +501,7 @@ fn read_record(
         frames,
         stack,
         keys: nkeys,
+        parked_slot,
     });
     Ok((Box::new(p), nkeys))
 }
@@ -594,6 +602,30 @@ fn validate(p: &mut Process, is_root: bool) -> Result<(), String> {
             .position(|k| matches!(k, Key::Process(c) if c.status == Status::Running))
             .expect("one child is running");
         p.running_slot = Some(slot as u32);
+        let Key::Process(child) = &p.keys[slot] else {
+            unreachable!("the running child is a process")
+        };
+        p.frozen_depth = child.frozen_depth + 1;
+    }
+    if let Some(slot) = p.parked_slot {
+        // A child that stopped with processes frozen (or parked) inside it.
+        let parked = match p.keys.get(slot as usize) {
+            Some(Key::Process(c))
+                if !matches!(c.status, Status::Running | Status::Ready)
+                    && (c.running_child().is_some() || c.parked_slot.is_some()) =>
+            {
+                c.frozen_depth
+            }
+            _ => {
+                return Err(format!(
+                    "slot {slot} holds no stopped child with processes frozen inside it, so nothing is parked there"
+                ))
+            }
+        };
+        if in_recurse {
+            return Err("a process running a child has no child parked".into());
+        }
+        p.frozen_depth = parked + 1;
     }
     if in_recurse
         && !matches!(
@@ -671,7 +703,10 @@ fn check_frames(p: &Process, in_recurse: bool) -> Result<(), String> {
             let op = func.code[f.pc as usize].opcode();
             let ok = match p.status {
                 _ if in_recurse => op == Opcode::Recurse,
-                Status::Running | Status::OutOfGas => info.is_block_start(f.pc),
+                // At a block start, or at a `recurse` whose re-linking was not paid (§8).
+                Status::Running | Status::OutOfGas => {
+                    info.is_block_start(f.pc) || op == Opcode::Recurse
+                }
                 Status::Yielded => {
                     f.pc > 0
                         && info.is_block_start(f.pc)

@@ -134,6 +134,16 @@ pub struct Process {
     stack_init: usize,
     /// A hint: the slot of the running child frozen inside this process, if any.
     pub(crate) running_slot: Option<u32>,
+    /// While off the spine: how many processes the machine takes out of their slots below
+    /// this one when it resumes it (its frozen running children, and the chains parked
+    /// under them), so it knows what re-linking them costs before doing it (`docs/SPEC.md`
+    /// §8).
+    pub(crate) frozen_depth: u32,
+    /// The slot of the child *parked* under this process: a child that stopped while
+    /// processes stayed frozen inside it, and that this process has not since turned away
+    /// from (resumed another child, saved or dropped it). Resuming it costs no re-linking.
+    /// Part of the tree's state, and of images (`docs/SPEC.md` §8, §11).
+    pub parked_slot: Option<u32>,
 }
 
 /// Spare capacity a stopped process keeps in each of its vectors beyond what they hold: a
@@ -169,6 +179,8 @@ impl Process {
             on_spine: false,
             stack_init: 0,
             running_slot: None,
+            frozen_depth: 0,
+            parked_slot: None,
         };
         p.footprint = p.self_footprint();
         p.mem_limit = p.footprint;
@@ -197,6 +209,8 @@ impl Process {
             on_spine: false,
             stack_init,
             running_slot: None,
+            frozen_depth: 0,
+            parked_slot: d.parked_slot,
         }
     }
 
@@ -345,7 +359,8 @@ impl Process {
             .any(|v| matches!(v, Visit::Key(_, Key::Host(k)) if !k.is_pure()))
     }
 
-    /// The slot of the child frozen inside this process's `recurse`, if any.
+    /// The slot of the child frozen inside this process's `recurse`, if any (the machine
+    /// and the image decoder keep [`Process::running_slot`] pointing at it).
     pub fn running_child(&self) -> Option<u32> {
         if !matches!(
             self.status,
@@ -353,13 +368,9 @@ impl Process {
         ) {
             return None;
         }
-        let is_running = |k: &Key| matches!(k, Key::Process(c) if c.status == Status::Running);
-        if let Some(slot) = self.running_slot {
-            if self.keys.get(slot as usize).is_some_and(is_running) {
-                return Some(slot);
-            }
-        }
-        self.keys.iter().position(is_running).map(|i| i as u32)
+        let slot = self.running_slot?;
+        matches!(self.keys.get(slot as usize), Some(Key::Process(c)) if c.status == Status::Running)
+            .then_some(slot)
     }
 
     /// The lowest empty slot, or the next one past the end.
@@ -497,6 +508,7 @@ pub(crate) struct Decoded {
     pub stack: Vec<u64>,
     /// How many key slots follow.
     pub keys: usize,
+    pub parked_slot: Option<u32>,
 }
 
 /// One step of [`Process::walk`].

@@ -25,6 +25,7 @@ mod tree;
 use crate::engine::Stop;
 use crate::engine::{Budget, Engine, Exit};
 use crate::host::{Host, NoHost};
+use crate::limits::RELINK_GAS;
 use crate::ops;
 use crate::process::{Fault, Key, Process, Status};
 use tree::MinTree;
@@ -137,7 +138,12 @@ impl Machine {
     }
 
     /// Appends `p` to the spine below the leaf and makes it the leaf.
-    fn push(&mut self, mut p: Box<Process>, slot: u32) {
+    fn push(&mut self, p: Box<Process>, slot: u32) {
+        self.leaf = self.link(p, slot);
+    }
+
+    /// Appends `p` to the end of the spine (activated, as its counters say); its index.
+    fn link(&mut self, mut p: Box<Process>, slot: u32) -> usize {
         debug_assert_eq!(
             self.chain.len(),
             if self.chain.is_empty() {
@@ -155,7 +161,7 @@ impl Machine {
             resume_to: j,
         });
         self.activate(j);
-        self.leaf = j;
+        j
     }
 
     /// Makes `p` (just taken from `slot` of the leaf, or the root) the new leaf, then
@@ -176,16 +182,48 @@ impl Machine {
             Status::Yielded | Status::OutOfGas | Status::OutOfMemory => p.status = Status::Running,
             Status::Running => {}
         }
+        let frozen = p.frozen_depth;
+        let top = self.chain.len();
         self.push(p, slot);
-        while let Some(k) = self.proc(self.leaf).running_child() {
+        self.leaf = self.descend(self.leaf);
+        // A chain parked under the leaf goes back below it, as it was when the run that
+        // parked it stopped (the image records it), and so on for chains parked deeper.
+        loop {
+            let last = self.chain.len() - 1;
+            let Some(k) = self.proc(last).parked_slot else {
+                break;
+            };
+            let Key::Process(c) =
+                std::mem::replace(&mut self.proc(last).keys[k as usize], Key::Active)
+            else {
+                unreachable!("a parked slot holds a process")
+            };
+            let j = self.link(c, k);
+            let deepest = self.descend(j);
+            self.chain[j].resume_to = deepest;
+            let c = self.chain[j].proc.take().expect("just linked");
+            self.proc(last).keys[k as usize] = Key::Process(c);
+        }
+        debug_assert_eq!(
+            self.chain.len() - top - 1,
+            frozen as usize,
+            "a process knows the depth of the chain frozen in it"
+        );
+        Ok(())
+    }
+
+    /// Links the running children frozen below link `j`, one below the other; the index of
+    /// the deepest.
+    fn descend(&mut self, mut j: usize) -> usize {
+        while let Some(k) = self.proc(j).running_child() {
             let Key::Process(child) =
-                std::mem::replace(&mut self.proc(self.leaf).keys[k as usize], Key::Active)
+                std::mem::replace(&mut self.proc(j).keys[k as usize], Key::Active)
             else {
                 unreachable!("running_child returns a process slot")
             };
-            self.push(child, k);
+            j = self.link(child, k);
         }
-        Ok(())
+        j
     }
 
     /// The leaf's effective budget.
@@ -227,6 +265,7 @@ impl Machine {
             matches!(self.proc(self.leaf).keys.get(slot), Some(Key::Process(c)) if c.on_spine);
         if !intact {
             self.chain.truncate(self.leaf + 1);
+            self.proc(self.leaf).parked_slot = None;
         }
     }
 
@@ -249,7 +288,7 @@ impl Machine {
             Exit::Recurse => self.recurse(),
             Exit::Invoke => unreachable!("the run loop executes key.invoke"),
             Exit::Fold => {
-                self.fold_parked();
+                self.fold_parked(false);
                 None
             }
         }
@@ -306,7 +345,7 @@ impl Machine {
         p.trim();
         if i == 0 {
             self.leaf = 0;
-            self.fold_parked();
+            self.fold_parked(true);
             let mut root = self
                 .chain
                 .pop()
@@ -323,13 +362,19 @@ impl Machine {
                 .and_then(|l| l.proc)
                 .expect("the stopped link");
             p.on_spine = false;
-            p
+            p.frozen_depth = 0;
+            (p, None)
         } else {
             self.chain[i].resume_to = resume_to;
-            self.chain[i].proc.take().expect("the stopped link")
+            (
+                self.chain[i].proc.take().expect("the stopped link"),
+                Some(slot as u32),
+            )
         };
+        let (p, parked) = p;
         self.leaf = i - 1;
         let parent = self.proc(i - 1);
+        parent.parked_slot = parked;
         parent.keys[slot] = Key::Process(p);
         complete_recurse(parent, status);
         None
@@ -347,6 +392,29 @@ impl Machine {
         else {
             return self.fault(Fault::InvalidKey);
         };
+        // Resuming a child with processes frozen in it takes them out of their slots onto the
+        // spine: paid first, at RELINK_GAS per process, unless it is the child parked under
+        // this one, whose chain is there already. Putting a parked chain back into its
+        // slots when this process turns to another child is work its entry (or its
+        // building) paid for. Both are tree state, the same however the run was sliced
+        // (`docs/SPEC.md` §8).
+        let Key::Process(c) = &p.keys[index] else {
+            unreachable!("slot was checked to hold a process")
+        };
+        let relinked = if p.parked_slot == Some(index as u32) || c.status.is_final() {
+            0
+        } else {
+            u64::from(c.frozen_depth)
+        };
+        if relinked > 0 {
+            let cost = relinked.saturating_mul(RELINK_GAS);
+            if self.gas.min_prefix(leaf) < i128::from(cost) {
+                let i = self.gas.first_below(leaf, i128::from(cost)).unwrap_or(leaf);
+                return self.stop(i, Status::OutOfGas);
+            }
+            self.gas.add_prefix(leaf, -i128::from(cost));
+        }
+        let p = self.proc(leaf);
         p.stack.truncate(n - 3);
         p.trim();
         let Key::Process(mut child) = std::mem::replace(&mut p.keys[index], Key::Active) else {
@@ -356,6 +424,7 @@ impl Machine {
         child.mem_limit = child.mem_limit.saturating_add(mem);
         let parked = self.chain.len() > leaf + 1;
         if parked && child.on_spine {
+            debug_assert_eq!(self.proc(leaf).parked_slot, Some(index as u32));
             // Resume the parked child: it rejoins the active chain, and execution continues
             // where it stopped — in it, or in the deepest process frozen inside it.
             if child.status.is_final() {
@@ -366,6 +435,7 @@ impl Machine {
                 return None;
             }
             child.status = Status::Running;
+            self.proc(leaf).parked_slot = None;
             let j = leaf + 1;
             self.chain[j].proc = Some(child);
             self.activate(j);
@@ -376,7 +446,7 @@ impl Machine {
             // The leaf turns to another child: put the parked one back together first.
             let p = self.proc(leaf);
             p.keys[index] = Key::Process(child);
-            self.fold_parked();
+            self.fold_parked(false);
             let p = self.proc(leaf);
             let Key::Process(c) = std::mem::replace(&mut p.keys[index], Key::Active) else {
                 unreachable!("slot was checked to hold a process")
@@ -393,8 +463,9 @@ impl Machine {
     }
 
     /// Puts the parked links back into their parents' key slots, so the leaf's subtree is
-    /// an ordinary tree again.
-    fn fold_parked(&mut self) {
+    /// an ordinary tree again. With `keep`, the parked chains stay parked (the root stopped:
+    /// entering it again puts them back on the spine); else the leaf turns away from them.
+    fn fold_parked(&mut self, keep: bool) {
         let first = self.leaf + 1;
         // Bring the processes parked in slots into their links, settling the frozen ones.
         for j in first..self.chain.len() {
@@ -410,16 +481,34 @@ impl Machine {
                 self.settle(j);
             }
         }
+        // Each folded process learns how many frozen ones hang below it.
+        let mut below = 0;
         while self.chain.len() > first {
             let link = self.chain.pop().expect("parked link");
             let mut p = link.proc.expect("folded links hold their process");
             p.on_spine = false;
+            if !keep {
+                p.parked_slot = None;
+            }
+            p.frozen_depth = below;
+            below = if p.status == Status::Running || keep {
+                below + 1
+            } else {
+                0
+            };
             if p.status == Status::Running {
                 p.trim();
             }
             let parent = self.proc(self.chain.len() - 1);
             parent.running_slot = (p.status == Status::Running).then_some(link.slot);
             parent.keys[link.slot as usize] = Key::Process(p);
+        }
+        let leaf = self.leaf;
+        let p = self.proc(leaf);
+        if keep {
+            p.frozen_depth = below;
+        } else {
+            p.parked_slot = None;
         }
     }
 }
