@@ -41,6 +41,13 @@ fn images() -> Vec<(String, Vec<u8>)> {
             out.push((format!("{name} after {gas} gas"), vm.image()));
         }
     }
+    // Children parked under the root, with chains of frozen processes (SPEC §8.2).
+    let parked = switch_parked();
+    for gas in [700, 3_000, 5_000] {
+        let mut vm = Vm::new(&parked, &[]).unwrap();
+        vm.run(gas, 1 << 20);
+        out.push((format!("switch_parked.rasm after {gas} gas"), vm.image()));
+    }
     for (name, args, gases) in cases {
         let m = example(name);
         out.push((format!("{name} ready"), Vm::new(&m, args).unwrap().image()));
@@ -51,6 +58,47 @@ fn images() -> Vec<(String, Vec<u8>)> {
         }
     }
     out
+}
+
+fn switch_parked() -> Program {
+    let path = format!(
+        "{}/conformance/tests/cases/intentional/switch_parked.rasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Program::from_source(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+/// Where the root's process record starts: after the magic, version and module table.
+fn root_record(bytes: &[u8]) -> usize {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    let mut at = 16;
+    for _ in 0..u32_at(12) {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        at += 8 + len as usize;
+    }
+    at
+}
+
+#[test]
+fn a_parked_slot_must_name_a_stopped_child_with_frozen_processes() {
+    let mut vm = Vm::new(&switch_parked(), &[]).unwrap();
+    vm.run(5_000, 1 << 20);
+    let bytes = vm.image();
+    let field = root_record(&bytes) + 10;
+    let parked = u16::from_le_bytes([bytes[field], bytes[field + 1]]);
+    assert!(parked > 0, "the root stopped with a child parked under it");
+    for (value, why) in [
+        (4_097u16, "beyond any key list"),
+        (100, "nothing is parked there"),
+        (3, "nothing is parked there"),
+    ] {
+        let mut bad = bytes.clone();
+        bad[field..field + 2].copy_from_slice(&value.to_le_bytes());
+        let err = Vm::from_image(&bad)
+            .err()
+            .expect("a wrong parked slot is an error");
+        assert!(err.to_string().contains(why), "{value}: {err}");
+    }
 }
 
 struct Rng(u64);
