@@ -154,9 +154,7 @@ pub(crate) fn translate(
     tx.reload_memory();
     tx.dispatch(entry_pc);
     tx.body();
-    if let Some(t) = tx.tail {
-        tx.b.seal_block(t);
-    }
+    tx.fill_tail();
     tx.b.seal_all_blocks();
 }
 
@@ -388,18 +386,29 @@ impl Tx<'_, '_> {
     }
 
     /// The shared exit tail: `(pc, words, reason, arg, fuel)` — records this frame at `pc`
-    /// holding `words` words, writes the exit and returns to the runtime.
+    /// holding `words` words, writes the exit and returns to the runtime. Declared here at
+    /// its first use; [`Tx::fill_tail`] writes its body once every block is filled.
     fn tail(&mut self) -> Block {
         if let Some(t) = self.tail {
             return t;
         }
-        let here = self.b.current_block();
         let t = self.b.create_block();
         self.b.set_cold_block(t);
         for _ in 0..5 {
             self.b.append_block_param(t, I64);
         }
+        self.tail = Some(t);
+        t
+    }
+
+    /// Writes the exit tail's body, if any exit uses it (after the function's body: a
+    /// block is filled before the builder switches away from it).
+    fn fill_tail(&mut self) {
+        let Some(t) = self.tail else {
+            return;
+        };
         self.b.switch_to_block(t);
+        self.b.seal_block(t);
         let p = self.b.block_params(t).to_vec();
         let (pc, words, reason, arg, fuel) = (p[0], p[1], p[2], p[3], p[4]);
         let base = self.base_idx();
@@ -412,11 +421,6 @@ impl Tx<'_, '_> {
         self.store_ctx(offset_of!(Ctx, exit_arg), arg);
         self.store_ctx(offset_of!(Ctx, fuel), fuel);
         self.return_exit();
-        if let Some(here) = here {
-            self.b.switch_to_block(here);
-        }
-        self.tail = Some(t);
-        t
     }
 
     /// Writes the locals and the bottom `h` operands to `vals`.

@@ -139,11 +139,6 @@ impl Machine {
 
     /// Appends `p` to the spine below the leaf and makes it the leaf.
     fn push(&mut self, p: Box<Process>, slot: u32) {
-        self.leaf = self.link(p, slot);
-    }
-
-    /// Appends `p` to the end of the spine (activated, as its counters say); its index.
-    fn link(&mut self, mut p: Box<Process>, slot: u32) -> usize {
         debug_assert_eq!(
             self.chain.len(),
             if self.chain.is_empty() {
@@ -152,6 +147,11 @@ impl Machine {
                 self.leaf + 1
             }
         );
+        self.leaf = self.link(p, slot);
+    }
+
+    /// Appends `p` to the end of the spine (activated, as its counters say); its index.
+    fn link(&mut self, mut p: Box<Process>, slot: u32) -> usize {
         p.on_spine = true;
         let j = self.chain.len();
         self.chain.push(Link {
@@ -215,6 +215,11 @@ impl Machine {
     /// Links the running children frozen below link `j`, one below the other; the index of
     /// the deepest.
     fn descend(&mut self, mut j: usize) -> usize {
+        debug_assert_eq!(
+            self.chain.len(),
+            j + 1,
+            "descending from the end of the spine"
+        );
         while let Some(k) = self.proc(j).running_child() {
             let Key::Process(child) =
                 std::mem::replace(&mut self.proc(j).keys[k as usize], Key::Active)
