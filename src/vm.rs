@@ -215,6 +215,16 @@ impl Vm {
         self.outcome()
     }
 
+    /// Adds `gas` and `mem` bytes to the root's allowances without running it: what
+    /// [`Vm::run`] adds before it runs. A host that runs the root in slices (`docs/SPEC.md`
+    /// §8.1) credits the rest of the total this way once the root is final or yielded, so
+    /// it ends in the same image as one run with the whole total.
+    pub fn add_allowance(&mut self, gas: u64, mem: u64) {
+        let root = self.root_mut();
+        root.gas_left = root.gas_left.saturating_add(gas);
+        root.mem_limit = root.mem_limit.saturating_add(mem);
+    }
+
     /// The root's current status, counters and port.
     pub fn outcome(&self) -> Outcome {
         let r = self.root_ref();

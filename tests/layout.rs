@@ -29,7 +29,9 @@ const RULES: &[(&str, &[&str])] = &[
     // The Entish compiler lowers to the machine's modules and knows no engine.
     ("rarvm-lang", &["rarvm-runtime"]),
     // Everything above the library uses the library, not the machine's internals.
-    ("rarvm-cli", &["rarvm", "rarvm-lang"]),
+    // The cluster moves jobs as images; it knows only the library.
+    ("rarvm-cluster", &["rarvm"]),
+    ("rarvm-cli", &["rarvm", "rarvm-lang", "rarvm-cluster"]),
     ("rarvm-conformance", &["rarvm", "rarvm-lang"]),
     (
         "rarvm-benches",

@@ -1,9 +1,9 @@
 //! The `rarvm` command line: run, resume, inspect, compile, check, assemble and
-//! disassemble.
+//! disassemble; submit jobs to a cluster of workers, be one, and follow a job.
 //!
 //! Exit status: 0 returned, halted or yielded; 3 out of gas; 4 out of memory; 5 fault;
 //! 2 bad usage or input (an Entish program with errors included); 1 an output could not
-//! be written.
+//! be written or the broker could not be reached.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -111,6 +111,71 @@ enum Cmd {
         /// A binary module, `.rasm` source, an Entish program (`.et`) or an image.
         file: PathBuf,
     },
+    /// Submit a job to the workers: create the root, store its image, print the job's id.
+    Submit {
+        /// An Entish program (`.et`), `.rasm` source, a binary module, or an image to
+        /// continue.
+        file: PathBuf,
+        /// Total gas for the root over all its slices.
+        #[arg(long, default_value = DEFAULT_GAS, value_parser = parse_u64, allow_hyphen_values = true)]
+        gas: u64,
+        /// Bytes of memory the root may allocate beyond its footprint [default: 67108864 for
+        /// a new root, 0 when FILE is an image]
+        #[arg(long, value_parser = parse_u64, allow_hyphen_values = true)]
+        mem: Option<u64>,
+        /// Gas per slice (a worker gives the smaller of this and its own --slice).
+        #[arg(long, value_parser = parse_u64, allow_hyphen_values = true)]
+        slice: Option<u64>,
+        /// Engine for the job's slices (default: each worker's).
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<EngineKind>,
+        /// Grant the root a resource whose answers travel with the job: clock (virtual),
+        /// clock:virtual or random:SEED, as [NAME=]SPEC (repeatable, as for `run`).
+        #[arg(long = "grant", value_name = "SPEC")]
+        grants: Vec<String>,
+        #[command(flatten)]
+        nats: Nats,
+        /// Words passed to the entry function (decimal u64).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Work on jobs: pull a task, run one slice, store the next state; forever.
+    Worker {
+        /// Engine for jobs that name none.
+        #[arg(long, default_value = "auto", value_parser = parse_engine)]
+        engine: EngineKind,
+        /// The most gas one slice gets.
+        #[arg(long, default_value = "100000000", value_parser = parse_u64, allow_hyphen_values = true)]
+        slice: u64,
+        /// This worker's name in the slices it runs [default: HOST-PID]
+        #[arg(long)]
+        name: Option<String>,
+        /// Print nothing per slice.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        nats: Nats,
+    },
+    /// Show a job: its state, its slices and which worker ran each, and its result.
+    Job {
+        /// The id `submit` printed.
+        id: String,
+        /// Wait until the job is done.
+        #[arg(long)]
+        wait: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        nats: Nats,
+    },
+}
+
+#[derive(clap::Args)]
+struct Nats {
+    /// The NATS server with JetStream.
+    #[arg(long = "nats", value_name = "URL", default_value = rarvm_cluster::DEFAULT_URL)]
+    url: String,
 }
 
 /// What `compile` writes.
@@ -234,44 +299,36 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             common,
             args,
         } => {
-            let (input, compiled) = if is_entish(&file) {
-                let compiled = compile(&file)?;
-                (Input::Program(program_of(&compiled)), Some(compiled))
-            } else {
-                let bytes = read(&file)?;
-                let input = Input::parse(bytes, &file.display().to_string())
-                    .map_err(|e| usage(e.to_string()))?;
-                (input, None)
-            };
-            let (mut vm, input_hash, mem) = match input {
-                Input::Program(m) => {
-                    let words = args
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| {
-                            parse_u64(a).map_err(|e| usage(format!("argument {}: {e}", i + 1)))
-                        })
-                        .collect::<Result<Vec<u64>, _>>()?;
-                    let vm = Vm::new(&m, &words).map_err(|e| usage(e.to_string()))?;
-                    (vm, None, mem.unwrap_or(DEFAULT_MEM))
-                }
-                Input::Image(bytes) => {
-                    if !args.is_empty() {
-                        return Err(usage(
-                            "arguments can only be passed to a new process, not to an image",
-                        ));
-                    }
-                    let vm = Vm::from_image(&bytes)
-                        .map_err(|e| usage(format!("{}: {e}", file.display())))?;
-                    (vm, Some(image::hash_hex(&bytes)), mem.unwrap_or(0))
-                }
-            };
+            let (mut vm, input_hash, mem, compiled) = load_root(&file, mem, &args)?;
             let order = compiled.as_ref().map(|compiled| GrantOrder {
                 file: &file,
                 compiled,
             });
             execute(&mut vm, &file, gas, mem, &common, input_hash, order)
         }
+        Cmd::Submit {
+            file,
+            gas,
+            mem,
+            slice,
+            engine,
+            grants,
+            nats,
+            args,
+        } => submit(&file, gas, mem, slice, engine, grants, &nats, &args),
+        Cmd::Worker {
+            engine,
+            slice,
+            name,
+            quiet,
+            nats,
+        } => worker(engine, slice, name, quiet, &nats),
+        Cmd::Job {
+            id,
+            wait,
+            json,
+            nats,
+        } => job(&id, wait, json, &nats),
         Cmd::Resume {
             image: path,
             gas,
@@ -709,4 +766,250 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A root from `file`: a new process of a program (an Entish one compiled first) with
+/// `args`, or an image to continue; with its input hash (for an image), the memory to add
+/// (`mem`, else the default for its kind) and the compiled Entish program.
+type Root = (Vm, Option<String>, u64, Option<Compiled>);
+
+fn load_root(file: &Path, mem: Option<u64>, args: &[String]) -> Result<Root, Failure> {
+    let (input, compiled) = if is_entish(file) {
+        let compiled = compile(file)?;
+        (Input::Program(program_of(&compiled)), Some(compiled))
+    } else {
+        let bytes = read(file)?;
+        let input =
+            Input::parse(bytes, &file.display().to_string()).map_err(|e| usage(e.to_string()))?;
+        (input, None)
+    };
+    match input {
+        Input::Program(m) => {
+            let words = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| parse_u64(a).map_err(|e| usage(format!("argument {}: {e}", i + 1))))
+                .collect::<Result<Vec<u64>, _>>()?;
+            let vm = Vm::new(&m, &words).map_err(|e| usage(e.to_string()))?;
+            Ok((vm, None, mem.unwrap_or(DEFAULT_MEM), compiled))
+        }
+        Input::Image(bytes) => {
+            if !args.is_empty() {
+                return Err(usage(
+                    "arguments can only be passed to a new process, not to an image",
+                ));
+            }
+            let vm =
+                Vm::from_image(&bytes).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            Ok((vm, Some(image::hash_hex(&bytes)), mem.unwrap_or(0), None))
+        }
+    }
+}
+
+/// A cluster error as a failure: the broker's with exit status 1, the rest as bad input.
+fn cluster_failure(e: rarvm_cluster::Error) -> Failure {
+    match e {
+        rarvm_cluster::Error::Connect(_) | rarvm_cluster::Error::Broker(_) => {
+            Failure(EXIT_IO, e.to_string())
+        }
+        _ => usage(e.to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn submit(
+    file: &Path,
+    gas: u64,
+    mem: Option<u64>,
+    slice: Option<u64>,
+    engine: Option<EngineKind>,
+    grants: Vec<String>,
+    nats: &Nats,
+    args: &[String],
+) -> Result<u8, Failure> {
+    if slice == Some(0) {
+        return Err(usage("--slice must be at least 1 gas"));
+    }
+    for spec in &grants {
+        rarvm_cluster::job_grant(spec).map_err(cluster_failure)?;
+    }
+    let (mut vm, _, mem, compiled) = load_root(file, mem, args)?;
+    let common = Common {
+        engine: engine.unwrap_or_default(),
+        jit_stats: false,
+        snapshot: None,
+        json: false,
+        grants: grants.clone(),
+        ask: false,
+        no_ask: true,
+        deterministic: true,
+        replay: None,
+    };
+    let order = compiled
+        .as_ref()
+        .map(|compiled| GrantOrder { file, compiled });
+    configure_host(&mut vm, &common, order)?;
+    let spec = rarvm_cluster::JobSpec {
+        program: file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        gas,
+        mem,
+        slice,
+        engine: engine.map(|e| e.name().to_string()),
+        grants,
+    };
+    let image = vm.image();
+    let id = rarvm_cluster::block_on(async {
+        let cluster = rarvm_cluster::Cluster::connect(&nats.url).await?;
+        cluster.submit(&image, spec).await
+    })
+    .map_err(cluster_failure)?;
+    println!("{id}");
+    Ok(0)
+}
+
+fn worker(
+    engine: EngineKind,
+    slice: u64,
+    name: Option<String>,
+    quiet: bool,
+    nats: &Nats,
+) -> Result<u8, Failure> {
+    if slice == 0 {
+        return Err(usage("--slice must be at least 1 gas"));
+    }
+    if let Some(name) = &name {
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(usage(
+                "--name must be 1 to 128 characters, none of them control characters",
+            ));
+        }
+    }
+    // Fail early, here, if this host lacks the engine.
+    Vm::new(
+        &Program::from_source("func main() -> 0\n    ret\nend\n", "probe.rasm")
+            .expect("the probe assembles"),
+        &[],
+    )
+    .and_then(|mut vm| vm.set_engine(engine))
+    .map_err(|e| usage(e.to_string()))?;
+    let opts = rarvm_cluster::WorkerOptions {
+        name: name.unwrap_or_else(rarvm_cluster::default_worker_name),
+        engine,
+        slice,
+        verbose: !quiet,
+    };
+    rarvm_cluster::block_on(async {
+        let config = rarvm_cluster::Config {
+            retry_connect: true,
+            ..Default::default()
+        };
+        let cluster = loop {
+            match rarvm_cluster::Cluster::connect_with(&nats.url, config.clone()).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    eprintln!("{}: {e}; trying again", opts.name);
+                    tokio_sleep().await;
+                }
+            }
+        };
+        if !quiet {
+            println!("{}: working on {}", opts.name, nats.url);
+        }
+        cluster.work(&opts).await;
+    });
+    Ok(0)
+}
+
+/// A pause before trying the broker again.
+async fn tokio_sleep() {
+    rarvm_cluster::sleep(std::time::Duration::from_millis(500)).await;
+}
+
+fn job(id: &str, wait: bool, json: bool, nats: &Nats) -> Result<u8, Failure> {
+    rarvm_cluster::check_id(id).map_err(cluster_failure)?;
+    let (record, last) = rarvm_cluster::block_on(async {
+        let cluster = rarvm_cluster::Cluster::connect(&nats.url).await?;
+        let record = if wait {
+            cluster.wait(id, None).await?
+        } else {
+            cluster.job(id).await?
+        };
+        let last = match &record.result {
+            Some(r) => Some(cluster.image(&r.image.hash).await?),
+            None => None,
+        };
+        Ok::<_, rarvm_cluster::Error>((record, last))
+    })
+    .map_err(cluster_failure)?;
+    let vm = match &last {
+        Some(bytes) => Some(
+            Vm::from_image(bytes)
+                .map_err(|e| usage(format!("the final image of job {id} does not decode: {e}")))?,
+        ),
+        None => None,
+    };
+    let slices: Vec<Value> = record
+        .slices
+        .iter()
+        .map(|s| {
+            json!({
+                "worker": s.worker,
+                "gas": s.gas,
+                "status": s.status,
+                "gas_used": s.gas_used,
+                "image_hash": s.image.hash,
+                "image_bytes": s.image.bytes,
+            })
+        })
+        .collect();
+    if json {
+        let mut v = json!({
+            "id": record.id,
+            "state": record.state.name(),
+            "program": record.spec.program,
+            "gas_total": record.spec.gas,
+            "slices": slices,
+            "error": record.error,
+        });
+        if let (Some(vm), Some(r)) = (&vm, &record.result) {
+            let out = vm.outcome();
+            let obj = v.as_object_mut().expect("an object");
+            obj.insert("status".into(), json!(out.status.name()));
+            obj.insert("fault".into(), json!(out.fault.map(|f| f.name())));
+            obj.insert("gas_used".into(), json!(out.gas_used));
+            obj.insert("gas_left".into(), json!(out.gas_left));
+            obj.insert("stack".into(), json!(out.results));
+            obj.insert("image_hash".into(), json!(r.image.hash));
+            obj.insert("transcript".into(), json!(vm.transcript().len()));
+            obj.insert("at".into(), json!(at(&vm.root())));
+        }
+        println!("{v}");
+    } else {
+        println!("job:      {}", record.id);
+        println!("program:  {}", record.spec.program);
+        println!("state:    {}", record.state.name());
+        println!(
+            "slices:   {} ({} of {} gas given)",
+            record.slices.len(),
+            record.gas_given(),
+            record.spec.gas
+        );
+        for (i, s) in record.slices.iter().enumerate() {
+            println!("  {i:>4}  {:<24} {:>14} gas  {}", s.worker, s.gas, s.status);
+        }
+        if let Some(e) = &record.error {
+            println!("error:    {e}");
+        }
+        if let (Some(vm), Some(r)) = (&vm, &record.result) {
+            print_outcome(&vm.outcome(), at(&vm.root()));
+            println!("image:    blake3 {}", r.image.hash);
+        }
+    }
+    if record.error.is_some() {
+        return Ok(EXIT_USAGE);
+    }
+    Ok(vm.map_or(0, |vm| exit_code(&vm.outcome())))
 }
