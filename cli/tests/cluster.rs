@@ -403,3 +403,82 @@ fn commands_submit_work_and_show_a_job_and_refuse_bad_input() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot reach the broker"), "{err}");
 }
+
+#[test]
+fn forged_tasks_fail_their_job_or_are_dropped_and_workers_go_on() {
+    let Some(broker) = Broker::start("forged") else {
+        return;
+    };
+    let url = broker.url();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let cluster = rt
+        .block_on(Cluster::connect(&url))
+        .expect("the broker answers");
+    let c = Case {
+        file: "examples/fib.rasm",
+        arg: 10,
+        gas: 1_000_000,
+        slice: 1_000_000,
+    };
+    let img = first_image(&c);
+    // A job whose first task is followed by a forgery of its slice 1 and garbage.
+    let id = rt
+        .block_on(cluster.submit(&img, spec(&c)))
+        .expect("submitted");
+    let victim = rt
+        .block_on(cluster.submit(&img, spec(&c)))
+        .expect("submitted");
+    rt.block_on(async {
+        let client = async_nats::connect(url.as_str()).await.expect("a client");
+        let js = async_nats::jetstream::new(client);
+        // No headers at all.
+        js.publish(rarvm_cluster::SUBJECT, "garbage".into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+        // The victim's slice 0 again, under a new message id, with bytes that are not
+        // its image: the hash check catches it (or it is a stale duplicate by then).
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Rarvm-Job", victim.as_str());
+        h.insert("Rarvm-Slice", "0");
+        h.insert("Rarvm-Image", image::hash_hex(&img).as_str());
+        h.insert("Nats-Msg-Id", "forged");
+        js.publish_with_headers(rarvm_cluster::SUBJECT, h, "not an image".into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+        // A bad job id.
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Rarvm-Job", "../../etc");
+        h.insert("Rarvm-Slice", "x");
+        h.insert("Rarvm-Image", "00");
+        js.publish_with_headers(rarvm_cluster::SUBJECT, h, "".into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+    });
+    let after = rt
+        .block_on(cluster.submit(&img, spec(&c)))
+        .expect("submitted");
+    let _worker = Worker::start(&url, "solo", 100_000_000);
+    let want = local(&c);
+    for job in [&id, &after] {
+        let r = rt
+            .block_on(cluster.wait(job, Some(Duration::from_secs(30))))
+            .expect("it finishes");
+        assert_eq!(r.state, State::Done, "{:?}", r.error);
+        assert_eq!(r.result.expect("a result").image.hash, want.3);
+    }
+    let r = rt
+        .block_on(cluster.wait(&victim, Some(Duration::from_secs(30))))
+        .expect("it finishes");
+    match r.state {
+        // The genuine task came first; the forgery was a stale duplicate.
+        State::Done => assert_eq!(r.result.expect("a result").image.hash, want.3),
+        State::Failed => panic!("the genuine task runs before the forgery: {:?}", r.error),
+        s => panic!("unexpected state {s:?}"),
+    }
+}

@@ -58,13 +58,24 @@ async fn main() {
     let t = Instant::now();
     let mut ids = Vec::new();
     for _ in 0..n {
-        ids.push(client.submit(&image(&p, 10), spec(1_000_000, 1_000_000)).await.expect("submit"));
+        ids.push(
+            client
+                .submit(&image(&p, 10), spec(1_000_000, 1_000_000))
+                .await
+                .expect("submit"),
+        );
     }
     for id in &ids {
-        client.wait(id, Some(Duration::from_secs(120))).await.expect("done");
+        client
+            .wait(id, Some(Duration::from_secs(120)))
+            .await
+            .expect("done");
     }
     let s = t.elapsed().as_secs_f64();
-    println!("tiny jobs (fib 10, one slice): {n} in {s:.2} s = {:.0} jobs/s", n as f64 / s);
+    println!(
+        "tiny jobs (fib 10, one slice): {n} in {s:.2} s = {:.0} jobs/s",
+        n as f64 / s
+    );
 
     let gas = 1_000_000_000;
     let t = Instant::now();
@@ -73,8 +84,14 @@ async fn main() {
     let out = vm.run(gas, DEFAULT_MEM);
     let local = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let id = client.submit(&image(&p, 40), spec(gas, 10_000_000)).await.expect("submit");
-    let r = client.wait(&id, Some(Duration::from_secs(600))).await.expect("done");
+    let id = client
+        .submit(&image(&p, 40), spec(gas, 10_000_000))
+        .await
+        .expect("submit");
+    let r = client
+        .wait(&id, Some(Duration::from_secs(600)))
+        .await
+        .expect("done");
     let sliced = t.elapsed().as_secs_f64();
     let res = r.result.expect("a result");
     assert_eq!(res.gas_used, out.gas_used);
