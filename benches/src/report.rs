@@ -250,6 +250,13 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     )
     .unwrap();
     costs(&mut md, inp);
+    writeln!(
+        md,
+        "\n## Cluster\n\nJobs per second for tiny jobs and the cost of slicing a 10⁹-gas job across three \
+         workers need a broker, so they are measured apart, by `cluster/examples/figures.rs` against a real \
+         `nats-server`: see [CLUSTER.md](CLUSTER.md#figures)."
+    )
+    .unwrap();
     writeln!(md, "\n![Ratios](benchmarks.svg)\n").unwrap();
     writeln!(
         md,
