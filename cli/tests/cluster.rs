@@ -482,3 +482,81 @@ fn forged_tasks_fail_their_job_or_are_dropped_and_workers_go_on() {
         s => panic!("unexpected state {s:?}"),
     }
 }
+
+#[test]
+fn a_task_that_reaches_the_delivery_cap_fails_its_job() {
+    let Some(broker) = Broker::start("cap") else {
+        return;
+    };
+    let url = broker.url();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let config = Config {
+        ack_wait: Duration::from_secs(1),
+        max_deliver: 3,
+        retry_connect: false,
+    };
+    let cluster = rt
+        .block_on(Cluster::connect_with(&url, config))
+        .expect("the broker answers");
+    let c = Case {
+        file: "examples/fib.rasm",
+        arg: 10,
+        gas: 1_000_000,
+        slice: 1_000_000,
+    };
+    let id = rt
+        .block_on(cluster.submit(&first_image(&c), spec(&c)))
+        .expect("submitted");
+    // Two deliveries taken by a "worker" that dies before acknowledging: pulled from the
+    // shared consumer and never acked, so the broker delivers them again after ack_wait.
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let client = async_nats::connect(url.as_str()).await.expect("a client");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .get_stream(rarvm_cluster::STREAM)
+            .await
+            .expect("the stream");
+        let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .get_consumer(rarvm_cluster::CONSUMER)
+            .await
+            .expect("the consumer");
+        for _ in 0..2 {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(Duration::from_secs(5))
+                .messages()
+                .await
+                .expect("a fetch");
+            let msg = batch.next().await.expect("the task").expect("a message");
+            assert_eq!(
+                msg.headers
+                    .as_ref()
+                    .unwrap()
+                    .get("Rarvm-Job")
+                    .unwrap()
+                    .as_str(),
+                id
+            );
+        }
+    });
+    // The third and last delivery goes to a real worker, which fails the job instead of
+    // leaving it running for ever.
+    let options = rarvm_cluster::WorkerOptions {
+        name: "last".into(),
+        engine: EngineKind::Interp,
+        slice: 1_000_000,
+        verbose: false,
+    };
+    let handled = rt
+        .block_on(cluster.work_one(&options, Duration::from_secs(5)))
+        .expect("a task");
+    assert!(
+        matches!(&handled, rarvm_cluster::Handled::Dropped(why) if why.contains("delivered 3 times")),
+        "{handled:?}"
+    );
+    let record = rt.block_on(cluster.job(&id)).expect("the record");
+    assert_eq!(record.state, State::Failed);
+    assert!(record.error.unwrap().contains("never completed"));
+}

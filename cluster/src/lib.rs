@@ -663,6 +663,12 @@ impl Cluster {
         }
     }
 
+    /// Whether this is the broker's last delivery of `msg` (its consumer's cap reached).
+    fn last_delivery(&self, msg: &jetstream::Message) -> bool {
+        let cap = self.consumer.cached_info().config.max_deliver;
+        cap > 0 && msg.info().is_ok_and(|i| i.delivered >= cap)
+    }
+
     async fn handle(&self, w: &WorkerOptions, msg: jetstream::Message) -> Result<Handled, Error> {
         let header = |name: &str| {
             msg.headers
@@ -701,6 +707,18 @@ impl Cluster {
             if record.image_before(n).hash != hash {
                 self.ack(&msg).await?;
                 return Ok(Handled::Duplicate { job: id, slice: n });
+            }
+            if computed.is_none() && self.last_delivery(&msg) {
+                // Every worker that took this slice so far died or ran past the ack wait:
+                // the broker will not deliver it again, so the job ends here, not silently.
+                let why = format!(
+                    "slice {n} was delivered {} times and never completed (every worker that \
+                     took it crashed or timed out); resubmit its image to try again",
+                    self.consumer.cached_info().config.max_deliver
+                );
+                self.fail(&id, why.clone()).await?;
+                self.ack(&msg).await?;
+                return Ok(Handled::Dropped(format!("job {id}: {why}")));
             }
             let c = match computed.take() {
                 Some(c) => c,
