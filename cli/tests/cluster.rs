@@ -168,6 +168,21 @@ fn spec(c: &Case) -> JobSpec {
     }
 }
 
+/// A runtime and a client whose consumer (created here, on a fresh broker) redelivers a
+/// task not acknowledged within `ack_wait`, at most `max_deliver` times.
+fn connect(url: &str, ack_wait: Duration, max_deliver: i64) -> (tokio::runtime::Runtime, Cluster) {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let config = Config {
+        ack_wait,
+        max_deliver,
+        retry_connect: false,
+    };
+    let cluster = rt
+        .block_on(Cluster::connect_with(url, config))
+        .expect("the broker answers");
+    (rt, cluster)
+}
+
 fn first_image(c: &Case) -> Vec<u8> {
     let mut vm = Vm::new(&program(c.file), &[c.arg]).expect("a root");
     rarvm_cluster::grant_job(&mut vm, &[]).expect("deterministic");
@@ -246,15 +261,7 @@ fn fifty_jobs_survive_killed_workers_and_a_broker_restart() {
     let url = broker.url();
     let cases = cases();
     assert_eq!(cases.len(), 50);
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let config = Config {
-        ack_wait: Duration::from_secs(2),
-        max_deliver: 100,
-        retry_connect: false,
-    };
-    let cluster = rt
-        .block_on(Cluster::connect_with(&url, config))
-        .expect("the broker answers");
+    let (rt, cluster) = connect(&url, Duration::from_secs(2), 100);
     let mut ids = Vec::new();
     for c in &cases {
         let id = rt
@@ -489,15 +496,7 @@ fn a_task_that_reaches_the_delivery_cap_fails_its_job() {
         return;
     };
     let url = broker.url();
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let config = Config {
-        ack_wait: Duration::from_secs(1),
-        max_deliver: 3,
-        retry_connect: false,
-    };
-    let cluster = rt
-        .block_on(Cluster::connect_with(&url, config))
-        .expect("the broker answers");
+    let (rt, cluster) = connect(&url, Duration::from_secs(1), 3);
     let c = Case {
         file: "examples/fib.rasm",
         arg: 10,
