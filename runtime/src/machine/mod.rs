@@ -360,7 +360,7 @@ impl Machine {
             return Some(root);
         }
         let slot = self.chain[i].slot as usize;
-        let p = if self.chain.len() == i + 1 {
+        let (p, parked) = if self.chain.len() == i + 1 {
             let mut p = self
                 .chain
                 .pop()
@@ -376,7 +376,6 @@ impl Machine {
                 Some(slot as u32),
             )
         };
-        let (p, parked) = p;
         self.leaf = i - 1;
         let parent = self.proc(i - 1);
         parent.parked_slot = parked;
