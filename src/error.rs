@@ -34,6 +34,8 @@ pub enum Error {
     Grant(GrantError),
     /// A transcript that does not continue this run's, which has `records` records.
     Replay { records: usize },
+    /// More words than a port holds.
+    Port { words: usize, max: usize },
 }
 
 impl fmt::Display for Error {
@@ -63,6 +65,12 @@ impl fmt::Display for Error {
                 f,
                 "the replayed transcript does not continue this run's ({records} records)"
             ),
+            Error::Port { words, max } => {
+                write!(
+                    f,
+                    "{words} words do not fit a port, which holds at most {max}"
+                )
+            }
         }
     }
 }

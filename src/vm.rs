@@ -225,6 +225,42 @@ impl Vm {
         root.mem_limit = root.mem_limit.saturating_add(mem);
     }
 
+    /// Gives the root exactly `gas` to use from now on, whatever it had left: a host that
+    /// grants a fresh allowance per turn (a vat) does this before each turn, so gas left
+    /// over from one turn is never banked for the next.
+    pub fn set_gas_left(&mut self, gas: u64) {
+        self.root_mut().gas_left = gas;
+    }
+
+    /// Replaces the root's port with `words` (the first word at the bottom, so the root's
+    /// `in` pops the last one first), as a parent's `child.push` would. A host resuming a
+    /// `yielded` or `ready` root with a message does this between runs.
+    ///
+    /// # Errors
+    /// [`Error::Port`] if `words` is longer than a port holds; the port is unchanged.
+    pub fn set_port(&mut self, words: &[u64]) -> Result<(), Error> {
+        if words.len() > rarvm_runtime::limits::MAX_PORT {
+            return Err(Error::Port {
+                words: words.len(),
+                max: rarvm_runtime::limits::MAX_PORT,
+            });
+        }
+        let port = &mut self.root_mut().port;
+        port.clear();
+        port.extend_from_slice(words);
+        Ok(())
+    }
+
+    /// Removes the host's answers so far from the root and returns them, freeing their
+    /// share of its footprint: a host that logs each turn's answers itself (a vat, which
+    /// replays them on restart) keeps the transcript to one turn's.
+    pub fn take_transcript(&mut self) -> Transcript {
+        let root = self.root_mut();
+        let freed: u64 = root.transcript.iter().map(Record::footprint).sum();
+        root.footprint -= freed;
+        std::mem::take(&mut root.transcript)
+    }
+
     /// The root's current status, counters and port.
     pub fn outcome(&self) -> Outcome {
         let r = self.root_ref();

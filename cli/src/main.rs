@@ -5,6 +5,8 @@
 //! 2 bad usage or input (an Entish program with errors included); 1 an output could not
 //! be written or the broker could not be reached.
 
+mod vat;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -155,6 +157,11 @@ enum Cmd {
         quiet: bool,
         #[command(flatten)]
         nats: Nats,
+    },
+    /// Vats: persistent objects invoked by messages, with a checkpoint per turn.
+    Vat {
+        #[command(subcommand)]
+        cmd: vat::VatCmd,
     },
     /// Show a job: its state, its slices and which worker ran each, and its result.
     Job {
@@ -329,6 +336,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             json,
             nats,
         } => job(&id, wait, json, &nats),
+        Cmd::Vat { cmd } => vat::dispatch(cmd),
         Cmd::Resume {
             image: path,
             gas,

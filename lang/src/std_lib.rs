@@ -13,6 +13,7 @@ const MODULES: &[(&str, &str)] = &[
     ("fs", include_str!("../std/fs.et")),
     ("net", include_str!("../std/net.et")),
     ("module", include_str!("../std/module.et")),
+    ("vat", include_str!("../std/vat.et")),
 ];
 
 /// The names of the standard library's modules.
