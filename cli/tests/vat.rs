@@ -181,7 +181,11 @@ fn two_vats_exchange_a_thousand_messages_exactly_once_through_twenty_kills() {
     for r in [&last_a, &last_b] {
         // Every message was executed once: 1,000 counted, none twice; every turn ran
         // once: the construction, the introduction and 1,000 messages, all committed.
-        assert_eq!(r["objects"][0]["port"], serde_json::json!([1000, 0]), "{r:#}");
+        assert_eq!(
+            r["objects"][0]["port"],
+            serde_json::json!([1000, 0]),
+            "{r:#}"
+        );
         assert_eq!(r["turns"]["recorded"], 2 * PER_VAT + 2, "{r:#}");
         assert_eq!(r["turns"]["yielded"], 2 * PER_VAT + 2, "{r:#}");
         assert_eq!(r["turn"], 2 * PER_VAT + 2, "{r:#}");
@@ -190,4 +194,286 @@ fn two_vats_exchange_a_thousand_messages_exactly_once_through_twenty_kills() {
     }
     println!("{kills} kills; both relays counted 1000, none twice");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `src` compiled as an object's program.
+fn object(name: &str, src: &str) -> rarvm::Program {
+    let compiled = rarvm_lang::compile_str(name, src, &rarvm_lang::Options::default())
+        .unwrap_or_else(|d| panic!("{name}: {}", d.render(false)));
+    rarvm::Program::from_bytes(&compiled.bytes()).expect("verifies")
+}
+
+fn counter() -> rarvm::Program {
+    let src = std::fs::read_to_string(root().join("examples/vat/counter.et")).expect("example");
+    object("counter.et", &src)
+}
+
+fn new_vat(test: &str) -> (PathBuf, Vat) {
+    let dir = scratch(test).join("v");
+    let vat = Vat::create(&dir, &format!("127.0.0.1:{}", free_port())).expect("creates");
+    (dir, vat)
+}
+
+fn turns(dir: &Path) -> usize {
+    rarvm_vat::run_turns(dir, &rarvm_vat::ServeOptions::default()).expect("turns run")
+}
+
+/// The port of the object `r` as the vat holds it now, restored from its log.
+fn port_of(dir: &Path, r: &SturdyRef) -> serde_json::Value {
+    let report = report(dir);
+    report["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .find(|o| o["ref"] == r.to_string())
+        .map(|o| o["port"].clone())
+        .expect("the object is listed")
+}
+
+fn statuses(dir: &Path, n: usize) -> Vec<String> {
+    let r = Vat::open(dir).expect("opens").inspect(n).expect("inspects");
+    r["turns"]["last"]
+        .as_array()
+        .expect("turns")
+        .iter()
+        .map(|t| t["status"].as_str().expect("a status").to_string())
+        .collect()
+}
+
+fn introduce(vat: &mut Vat, to: &SturdyRef, peer: &SturdyRef) {
+    vat.send(
+        to,
+        Message {
+            refs: vec![*peer],
+            ..Message::default()
+        },
+    )
+    .expect("queues");
+}
+
+const FLAKY: &str = r#"
+grant vat: custom16
+import std.vat as v
+
+def main():
+    sink: u64 = 0
+    count: u64 = 0
+    while True:
+        yield count
+        n = port_in()
+        if n == 0:
+            sink, _ = v.in_ref(vat, 0)
+        else:
+            w = port_in()
+            count += 1
+            v.put(vat, w)
+            v.send(vat, sink)
+            if w == 1:
+                trap()
+            elif w == 2:
+                while True:
+                    pass
+            elif w == 3:
+                big = new u8[4 << 20]
+                big[0] = 1
+"#;
+
+#[test]
+fn a_turn_that_faults_or_runs_out_is_rolled_back_whole_and_the_next_message_runs() {
+    let (dir, mut vat) = new_vat("rollback");
+    let sink = vat
+        .install(&counter(), &[], 1_000_000, 1 << 20)
+        .expect("installs");
+    let flaky = vat
+        .install(&object("flaky.et", FLAKY), &[], 10_000_000, 1 << 20)
+        .expect("installs");
+    introduce(&mut vat, &flaky, &sink);
+    for w in [5, 1, 2, 3, 7] {
+        vat.send(&flaky, Message::words(vec![w])).expect("queues");
+    }
+    // Both constructions, the introduction, five messages, and the two sends that
+    // committed.
+    assert_eq!(turns(&dir), 10);
+    // Only 5 and 7 counted, and only they reached the sink: the failed turns' state
+    // changes and sends are gone.
+    assert_eq!(port_of(&dir, &flaky), serde_json::json!([2]));
+    assert_eq!(port_of(&dir, &sink), serde_json::json!([12, 2]));
+    assert_eq!(
+        statuses(&dir, 9),
+        [
+            "yielded",
+            "yielded",
+            "yielded",
+            "yielded",
+            "fault",
+            "out_of_gas",
+            "out_of_memory",
+            "yielded",
+            "yielded",
+            "yielded"
+        ][1..]
+    );
+    let r = Vat::open(&dir)
+        .expect("opens")
+        .inspect(9)
+        .expect("inspects");
+    assert_eq!(r["turns"]["last"][3]["fault"], "trap", "{r:#}");
+}
+
+const CALLER: &str = r#"
+grant vat: custom16
+import std.vat as v
+
+def main():
+    c: u64 = 0
+    got: u64 = 0
+    while True:
+        yield got
+        n = port_in()
+        if n == 0:
+            c, _ = v.in_ref(vat, 0)
+        else:
+            x = port_in()
+            if x == 0:
+                _, e = v.call(vat, v.SELF)
+                got = e
+            else:
+                v.put(vat, x)
+                k, e = v.call(vat, c)
+                assert e == 0 and k == 2
+                got = v.result(vat, 0)
+                if x == 9:
+                    trap()
+"#;
+
+#[test]
+fn an_immediate_call_runs_the_callee_now_and_rolls_back_with_its_caller() {
+    let (dir, mut vat) = new_vat("call");
+    let callee = vat
+        .install(&counter(), &[], 1_000_000, 1 << 20)
+        .expect("installs");
+    let caller = vat
+        .install(&object("caller.et", CALLER), &[], 1_000_000, 1 << 20)
+        .expect("installs");
+    introduce(&mut vat, &caller, &callee);
+    for x in [5, 6] {
+        vat.send(&caller, Message::words(vec![x])).expect("queues");
+    }
+    turns(&dir);
+    assert_eq!(port_of(&dir, &caller), serde_json::json!([11]));
+    assert_eq!(port_of(&dir, &callee), serde_json::json!([11, 2]));
+    // A caller that fails after its call takes the callee's turn with it.
+    vat.send(&caller, Message::words(vec![9])).expect("queues");
+    turns(&dir);
+    assert_eq!(port_of(&dir, &callee), serde_json::json!([11, 2]));
+    // Calling itself: it is in its turn already.
+    vat.send(&caller, Message::words(vec![0])).expect("queues");
+    turns(&dir);
+    assert_eq!(
+        port_of(&dir, &caller),
+        serde_json::json!([rarvm_vat::power::errors::BUSY])
+    );
+}
+
+const MAKER: &str = r#"
+grant vat: custom16
+import std.vat as v
+
+def main():
+    buf = new u8[65536]
+    made: u64 = 0
+    while True:
+        yield made
+        words = port_in()
+        n = v.in_bytes(vat, buf)
+        r, e = v.make(vat, buf[:n], 50000)
+        if e == 0:
+            v.put(vat, 4)
+            v.send(vat, r)
+            made += 1
+"#;
+
+#[test]
+fn an_object_makes_objects_from_module_bytes_and_sends_to_them() {
+    let (dir, mut vat) = new_vat("make");
+    let maker = vat
+        .install(&object("maker.et", MAKER), &[], 1_000_000, 1 << 20)
+        .expect("installs");
+    for bytes in [counter().to_bytes(), b"not a module".to_vec()] {
+        vat.send(
+            &maker,
+            Message {
+                bytes,
+                ..Message::default()
+            },
+        )
+        .expect("queues");
+    }
+    turns(&dir);
+    assert_eq!(port_of(&dir, &maker), serde_json::json!([1]));
+    let r = report(&dir);
+    let objects = r["objects"].as_array().expect("objects");
+    assert_eq!(objects.len(), 2, "{r:#}");
+    assert_eq!(objects[1]["port"], serde_json::json!([4, 1]), "{r:#}");
+    assert_eq!(objects[1]["gas_per_turn"], 50000);
+}
+
+const BIG: &str = r#"
+grant vat: custom16
+
+def main():
+    mem = new u8[64 << 20]
+    turns: u64 = 0
+    while True:
+        yield turns, mem[0]
+        n = port_in()
+        mem[turns % 4096 * 16384] = 7
+        turns += 1
+"#;
+
+#[test]
+fn a_commit_costs_what_the_turn_changed_not_the_size_of_a_64_mib_object() {
+    let (dir, mut vat) = new_vat("big");
+    let big = vat
+        .install(&object("big.et", BIG), &[], 100_000_000, 80 << 20)
+        .expect("installs");
+    turns(&dir);
+    let db = dir.join("vat.db");
+    let wal = dir.join("vat.db-wal");
+    let size = || {
+        std::fs::metadata(&db).map_or(0, |m| m.len())
+            + std::fs::metadata(&wal).map_or(0, |m| m.len())
+    };
+    let before = size();
+    for _ in 0..200 {
+        vat.send(&big, Message::words(vec![])).expect("queues");
+        // One turn per commit, as a server under light load runs them.
+        rarvm_vat::run_turns(
+            &dir,
+            &rarvm_vat::ServeOptions {
+                batch: 1,
+                ..rarvm_vat::ServeOptions::default()
+            },
+        )
+        .expect("turns");
+    }
+    let grown = size() - before;
+    let r = report(&dir);
+    let o = &r["objects"][0];
+    assert_eq!(o["port"], serde_json::json!([200, 7]), "{r:#}");
+    assert!(o["memory"].as_u64().unwrap() >= 64 << 20, "{o:#}");
+    assert!(
+        o["image_bytes"].as_u64().unwrap() < 4096,
+        "no snapshot of 64 MiB: {o:#}"
+    );
+    // 200 commits wrote a few hundred bytes each (pages of the log, the turn records
+    // and the WAL's frames), never the object.
+    assert!(
+        grown < 8 << 20,
+        "200 commits grew the database by {grown} bytes"
+    );
+    println!(
+        "200 turns of a 64 MiB object, one commit each: database and WAL +{grown} bytes, log {} B",
+        o["log_bytes"]
+    );
 }

@@ -357,6 +357,28 @@ impl Default for ServeOptions {
     }
 }
 
+/// Runs the turns queued in `dir`'s vat without its server, committing `options.batch`
+/// at a time, until none is left; returns how many ran. Messages for other vats stay in
+/// the outbox for the server to send.
+///
+/// # Errors
+/// The database's.
+pub fn run_turns(dir: &Path, options: &ServeOptions) -> Result<usize, Error> {
+    let vat = Vat::open(dir)?;
+    let world = Arc::new(Mutex::new(turn::World::new(
+        store::connect(dir)?,
+        vat.id(),
+        options.engine,
+    )?));
+    let mut total = 0;
+    loop {
+        match turn::run_batch(&world, options.batch)? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}
+
 /// Runs the vat in `dir`: its turns, its listener and its senders, until `stop` is set.
 /// Prints nothing; returns once the last batch has committed.
 ///

@@ -294,3 +294,155 @@ pub(crate) fn open_ack(body: &[u8], pair: &SalsaBox, peer: &VatId, me: &VatId) -
     let plain = pair.decrypt(&nonce.into(), ct).ok()?;
     (plain == claimed.to_le_bytes()).then_some(claimed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Message;
+    use crate::Vat;
+
+    struct Pair {
+        a: Vat,
+        b: Vat,
+        inbound: Inbound,
+        a_secret: SecretKey,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Pair {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Vats `a` and `b`, `b` knowing `a`, and `b`'s receiving side.
+    fn pair(test: &str) -> Pair {
+        let dir = std::env::temp_dir().join(format!("rarvm-vat-net-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = Vat::create(&dir.join("a"), "127.0.0.1:1").expect("creates");
+        let mut b = Vat::create(&dir.join("b"), "127.0.0.1:2").expect("creates");
+        b.add_peer(&a.id(), "127.0.0.1:1").expect("gossips");
+        let inbound = Inbound {
+            secret: store::secret(&dir.join("b")).expect("a key"),
+            me: b.id(),
+            conn: Mutex::new(store::connect(&dir.join("b")).expect("connects")),
+            bell: Arc::new(crate::Bell::new()),
+        };
+        let a_secret = store::secret(&dir.join("a")).expect("a key");
+        Pair {
+            a,
+            b,
+            inbound,
+            a_secret,
+            dir,
+        }
+    }
+
+    fn boxed(from: &SecretKey, to: &VatId, seq: u64, word: u64) -> (u64, Vec<u8>) {
+        let me = store::public(from);
+        let d = Delivery {
+            target: [9; 16],
+            msg: Message::words(vec![word]),
+        };
+        let nonce = wire::nonce(BoxKind::Message, &me, to, seq);
+        let ct = SalsaBox::new(&PublicKey::from(*to), from)
+            .encrypt(&nonce.into(), d.encode().as_slice())
+            .expect("boxes");
+        (seq, ct)
+    }
+
+    fn queued(p: &Pair) -> i64 {
+        p.inbound
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn ack(p: &Pair, body: &[u8]) -> u64 {
+        let pair = SalsaBox::new(&PublicKey::from(p.b.id()), &p.a_secret);
+        open_ack(body, &pair, &p.b.id(), &p.a.id()).expect("the ACK opens")
+    }
+
+    #[test]
+    fn boxes_are_executed_in_sequence_once_and_acknowledged() {
+        let p = pair("order");
+        let b = p.b.id();
+        let send =
+            |boxes: Vec<(u64, Vec<u8>)>| accept(&p.inbound, &wire::encode_batch(&p.a.id(), &boxes));
+        // From the future: refused, nothing acknowledged.
+        let early = send(vec![boxed(&p.a_secret, &b, 3, 30)]).expect("answers");
+        assert_eq!(ack(&p, &early), 0);
+        assert_eq!(queued(&p), 0);
+        // In order, with a duplicate inside the batch.
+        let body = send(vec![
+            boxed(&p.a_secret, &b, 1, 10),
+            boxed(&p.a_secret, &b, 1, 10),
+            boxed(&p.a_secret, &b, 2, 20),
+        ])
+        .expect("answers");
+        assert_eq!(ack(&p, &body), 2);
+        assert_eq!(queued(&p), 2);
+        // A replay of an old box: acknowledged again, never executed again.
+        let again = send(vec![boxed(&p.a_secret, &b, 1, 10)]).expect("answers");
+        assert_eq!(ack(&p, &again), 2);
+        assert_eq!(queued(&p), 2);
+        let body = send(vec![boxed(&p.a_secret, &b, 3, 30)]).expect("answers");
+        assert_eq!(ack(&p, &body), 3);
+        assert_eq!(queued(&p), 3);
+        // An ACK that is tampered with does not open.
+        let mut forged = body.clone();
+        forged[0] ^= 1;
+        let pair = SalsaBox::new(&PublicKey::from(b), &p.a_secret);
+        assert_eq!(open_ack(&forged, &pair, &b, &p.a.id()), None);
+    }
+
+    #[test]
+    fn tampered_boxes_wrong_keys_and_unknown_vats_are_refused_whole() {
+        let p = pair("hostile");
+        let b = p.b.id();
+        let mut tampered = boxed(&p.a_secret, &b, 1, 10);
+        let last = tampered.1.len() - 1;
+        tampered.1[last] ^= 0x40;
+        let good = boxed(&p.a_secret, &b, 2, 20);
+        let (code, why) = accept(
+            &p.inbound,
+            &wire::encode_batch(
+                &p.a.id(),
+                &[boxed(&p.a_secret, &b, 1, 10), tampered.clone()],
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(why.contains("does not open"), "{why}");
+        assert_eq!(
+            queued(&p),
+            0,
+            "nothing of a request with a bad box is queued"
+        );
+        // A box made with another key, claiming to come from `a`.
+        let mallory = SecretKey::from_bytes([7; 32]);
+        let (code, _) = accept(
+            &p.inbound,
+            &wire::encode_batch(&p.a.id(), &[boxed(&mallory, &b, 1, 10)]),
+        )
+        .unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        // A vat `b` was never told about.
+        let (code, why) = accept(
+            &p.inbound,
+            &wire::encode_batch(&store::public(&mallory), &[boxed(&mallory, &b, 1, 10)]),
+        )
+        .unwrap_err();
+        assert_eq!(code, StatusCode::FORBIDDEN);
+        assert!(why.starts_with("unknown vat"), "{why}");
+        // A box for the nonce of another sequence number does not open either.
+        let moved = (5, good.1.clone());
+        assert!(accept(&p.inbound, &wire::encode_batch(&p.a.id(), &[moved])).is_err());
+        // Garbage.
+        let (code, _) = accept(&p.inbound, b"\x01\x02").unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert_eq!(queued(&p), 0);
+    }
+}

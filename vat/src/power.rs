@@ -3,7 +3,7 @@
 //! answers go into the transcript, so a replayed turn never reaches this code.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use rarvm::host::{HostKey, KeyKind, Reply, Resource, ResourceCall};
 
@@ -75,7 +75,8 @@ pub const MAKE_WORK: u64 = 1024;
 
 /// The resource behind one object's vat key.
 pub struct Power {
-    world: Option<Arc<Mutex<World>>>,
+    /// Weak: the world holds the objects that hold their keys.
+    world: Option<Weak<Mutex<World>>>,
     obj: crate::wire::Swiss,
     /// False while the object is being restored from its log: nothing may answer then.
     pub(crate) live: Arc<AtomicBool>,
@@ -84,11 +85,15 @@ pub struct Power {
 impl Power {
     /// A key for `obj` in `world`, answering once `live` is set.
     pub(crate) fn new(
-        world: Option<Arc<Mutex<World>>>,
+        world: Option<&Arc<Mutex<World>>>,
         obj: crate::wire::Swiss,
         live: Arc<AtomicBool>,
     ) -> Power {
-        Power { world, obj, live }
+        Power {
+            world: world.map(Arc::downgrade),
+            obj,
+            live,
+        }
     }
 }
 
@@ -103,11 +108,14 @@ impl Resource for Power {
 
     fn invoke(&mut self, call: ResourceCall<'_>) -> Reply {
         let world = match (&self.world, self.live.load(Ordering::Acquire)) {
-            (Some(w), true) => w,
-            _ => return fail(errors::REPLAY),
+            (Some(w), true) => w.upgrade(),
+            _ => None,
+        };
+        let Some(world) = world else {
+            return fail(errors::REPLAY);
         };
         if call.op == ops::CALL {
-            return crate::turn::call(world, &self.obj, call.arg, call.work_limit);
+            return crate::turn::call(&world, &self.obj, call.arg, call.work_limit);
         }
         let mut w = world.lock().expect("a turn never panics holding the world");
         w.answer(&self.obj, call)

@@ -113,7 +113,7 @@ impl World {
         let log = store::log(&self.conn, row.id)?;
         let pending = self.live.remove(obj).map(|l| l.pending).unwrap_or_default();
         let flag = Arc::new(AtomicBool::new(false));
-        let power = Power::new(Some(Arc::clone(world)), *obj, Arc::clone(&flag));
+        let power = Power::new(Some(world), *obj, Arc::clone(&flag));
         let (vm, refs) = restore(&row, &log, &pending, power, self.engine)?;
         flag.store(true, Ordering::Release);
         self.live.insert(
