@@ -30,6 +30,14 @@ pub(crate) enum VatCmd {
         #[arg(long, default_value = "interp", value_parser = parse_engine)]
         engine: EngineKind,
     },
+    /// Run the turns queued in DIR's vat without its server, then exit (messages for
+    /// other vats wait in the outbox for `start`).
+    Run {
+        dir: PathBuf,
+        /// Engine that runs the objects.
+        #[arg(long, default_value = "interp", value_parser = parse_engine)]
+        engine: EngineKind,
+    },
     /// Tell vats each other's addresses and public keys.
     Gossip {
         #[arg(required = true, num_args = 2..)]
@@ -107,6 +115,15 @@ pub(crate) fn dispatch(cmd: VatCmd) -> Result<u8, Failure> {
                 ..ServeOptions::default()
             };
             rarvm_vat::serve(&dir, &options, Arc::new(AtomicBool::new(false))).map_err(failed)?;
+            Ok(0)
+        }
+        VatCmd::Run { dir, engine } => {
+            let options = ServeOptions {
+                engine,
+                ..ServeOptions::default()
+            };
+            let n = rarvm_vat::run_turns(&dir, &options).map_err(failed)?;
+            println!("{n} turns");
             Ok(0)
         }
         VatCmd::Gossip { dirs } => {

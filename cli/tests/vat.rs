@@ -477,3 +477,51 @@ fn a_commit_costs_what_the_turn_changed_not_the_size_of_a_64_mib_object() {
         o["log_bytes"]
     );
 }
+
+/// The shell blocks of `examples/vat/README.md`, run as one script in a scratch
+/// directory on free ports: each prints exactly the lines its `# prints:` comments say.
+#[test]
+fn the_walk_through_in_examples_vat_does_what_it_says() {
+    let text = std::fs::read_to_string(root().join("examples/vat/README.md")).expect("README");
+    let mut script = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        match (inside, line) {
+            (false, "```sh") => inside = true,
+            (true, "```") => inside = false,
+            (true, l) => {
+                script.push_str(l);
+                script.push('\n');
+            }
+            (false, _) => {}
+        }
+    }
+    let expected: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.split_once("# prints: ").map(|(_, p)| p.trim_end()))
+        .collect();
+    assert!(expected.len() >= 8, "the walk-through says what it prints");
+    let dir = scratch("walk");
+    let mut script = script.replace("/tmp/vat-demo", dir.to_str().expect("UTF-8"));
+    for port in 7701..=7704 {
+        script = script.replace(
+            &format!("127.0.0.1:{port}"),
+            &format!("127.0.0.1:{}", free_port()),
+        );
+    }
+    let bin = Path::new(RARVM).parent().expect("a directory");
+    let script = script.replace("$PWD/target/release", bin.to_str().expect("UTF-8"));
+    let out = Command::new("bash")
+        .args(["-euc", &script])
+        .current_dir(root())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
