@@ -31,11 +31,15 @@ const RULES: &[(&str, &[&str])] = &[
     // Everything above the library uses the library, not the machine's internals.
     // The cluster moves jobs as images; it knows only the library.
     ("rarvm-cluster", &["rarvm"]),
-    ("rarvm-cli", &["rarvm", "rarvm-lang", "rarvm-cluster"]),
+    ("rarvm-vat", &["rarvm"]),
+    (
+        "rarvm-cli",
+        &["rarvm", "rarvm-lang", "rarvm-cluster", "rarvm-vat"],
+    ),
     ("rarvm-conformance", &["rarvm", "rarvm-lang"]),
     (
         "rarvm-benches",
-        &["rarvm", "rarvm-lang", "rarvm-conformance"],
+        &["rarvm", "rarvm-lang", "rarvm-conformance", "rarvm-vat"],
     ),
 ];
 

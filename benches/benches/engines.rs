@@ -197,6 +197,24 @@ fn costs_group(c: &mut Criterion) -> Vec<(String, u64)> {
     gas
 }
 
+/// Messages each vat benchmark turns or sends per iteration.
+const VAT_MESSAGES: u64 = 1000;
+
+fn vat_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vat");
+    g.sample_size(10)
+        .throughput(Throughput::Elements(VAT_MESSAGES));
+    let mut turns = rarvm_benches::vats::Turns::new();
+    g.bench_function(format!("turns-{VAT_MESSAGES}"), |bn| {
+        bn.iter_custom(|iters| (0..iters).map(|_| turns.run(VAT_MESSAGES)).sum())
+    });
+    let mut msgs = rarvm_benches::vats::Messages::new();
+    g.bench_function(format!("messages-{VAT_MESSAGES}"), |bn| {
+        bn.iter_custom(|iters| (0..iters).map(|_| msgs.run(VAT_MESSAGES)).sum())
+    });
+    g.finish();
+}
+
 fn jit_groups(c: &mut Criterion, instructions: usize, src: &str) {
     let module = Program::from_source(src, "big.rasm").unwrap();
     let mut g = c.benchmark_group("compile");
@@ -247,6 +265,7 @@ fn main() {
     image_group(&mut c);
     jit_groups(&mut c, instructions, &big);
     let costs = costs_group(&mut c);
+    vat_group(&mut c);
     c.final_summary();
 
     let names: Vec<&str> = kernels().iter().map(|k| k.name).collect();
@@ -263,6 +282,7 @@ fn main() {
         entish_lines: big_et_lines,
         entish_kernel_lines: kernels().iter().map(|k| k.et.lines().count()).sum(),
         costs: &costs,
+        vat_messages: VAT_MESSAGES,
     };
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     match report::write(&inputs, &docs) {

@@ -7,6 +7,7 @@
 
 pub mod native;
 pub mod report;
+pub mod vats;
 
 use rarvm::{EngineKind, Program, Status, Vm};
 

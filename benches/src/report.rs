@@ -74,6 +74,8 @@ pub struct Inputs<'a> {
     pub entish_kernel_lines: usize,
     /// Gas each costs-group run uses, by benchmark name.
     pub costs: &'a [(String, u64)],
+    /// Messages per iteration of the vat group (`vat/turns-N`, `vat/messages-N`).
+    pub vat_messages: u64,
 }
 
 /// Writes the report; returns the paths written.
@@ -250,6 +252,23 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     )
     .unwrap();
     costs(&mut md, inp);
+    let per_second = |id: &str| {
+        get(format!("vat/{id}-{}", inp.vat_messages)).map_or("–".into(), |t| {
+            format!("{:.0}", inp.vat_messages as f64 / (t / 1e9))
+        })
+    };
+    writeln!(
+        md,
+        "\n## Vats\n\nOne vat running {n} queued messages on a counter, 64 turns per durable commit (WAL, \
+         `synchronous=FULL`): **{} turns per second** (goal: at least 5,000). Two vat servers on loopback, \
+         {n} messages queued at one's relay, each run as a turn there, boxed, posted, acknowledged and run \
+         as a turn at the other: **{} messages per second** (goal: at least 1,000). See \
+         [VATS.md](VATS.md).",
+        per_second("turns"),
+        per_second("messages"),
+        n = inp.vat_messages
+    )
+    .unwrap();
     writeln!(
         md,
         "\n## Cluster\n\nJobs per second for tiny jobs and the cost of slicing a 10⁹-gas job across three \

@@ -209,18 +209,31 @@ impl Vat {
     /// # Errors
     /// [`Error::Message`] over the limits, or the database's.
     pub fn send(&mut self, to: &SturdyRef, msg: Message) -> Result<(), Error> {
-        if let Some(why) = msg.over_limit() {
-            return Err(Error::Message(why));
-        }
-        let d = wire::Delivery {
-            target: to.swiss,
-            msg,
-        };
+        self.send_all(std::iter::once((*to, msg)))
+    }
+
+    /// Queues every message, in order, in one transaction: all of them or none.
+    ///
+    /// # Errors
+    /// [`Error::Message`] naming the first over the limits, or the database's.
+    pub fn send_all(
+        &mut self,
+        msgs: impl IntoIterator<Item = (SturdyRef, Message)>,
+    ) -> Result<(), Error> {
         let tx = store::begin(&mut self.conn)?;
-        if to.vat == self.me {
-            store::enqueue(&tx, &d)?;
-        } else {
-            store::enqueue_out(&tx, &to.vat, &d)?;
+        for (to, msg) in msgs {
+            if let Some(why) = msg.over_limit() {
+                return Err(Error::Message(why));
+            }
+            let d = wire::Delivery {
+                target: to.swiss,
+                msg,
+            };
+            if to.vat == self.me {
+                store::enqueue(&tx, &d)?;
+            } else {
+                store::enqueue_out(&tx, &to.vat, &d)?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -235,6 +248,19 @@ impl Vat {
             store::set_peer(&self.conn, id, addr)?;
         }
         Ok(())
+    }
+
+    /// How many turns the vat has recorded, and how many of them yielded (committed):
+    /// cheap, without restoring any object.
+    ///
+    /// # Errors
+    /// The database's.
+    pub fn turn_counts(&self) -> Result<(u64, u64), Error> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(status = 'yielded'), 0) FROM turns",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
     }
 
     /// Objects with their current state (restored from their logs), queues, peers and
@@ -321,11 +347,7 @@ impl Vat {
             }
         }
         last.reverse();
-        let (committed, succeeded): (i64, i64) = tx.query_row(
-            "SELECT count(*), coalesce(sum(status = 'yielded'), 0) FROM turns",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (committed, succeeded) = self.turn_counts()?;
         Ok(json!({
             "vat": wire::hex(&self.me),
             "listen": self.listen()?,
