@@ -204,11 +204,11 @@ fn vat_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("vat");
     g.sample_size(10)
         .throughput(Throughput::Elements(VAT_MESSAGES));
-    let mut turns = rarvm_benches::vats::Turns::new();
+    let mut turns = rarvm_benches::vats::Turns::start();
     g.bench_function(format!("turns-{VAT_MESSAGES}"), |bn| {
         bn.iter_custom(|iters| (0..iters).map(|_| turns.run(VAT_MESSAGES)).sum())
     });
-    let mut msgs = rarvm_benches::vats::Messages::new();
+    let mut msgs = rarvm_benches::vats::Messages::start();
     g.bench_function(format!("messages-{VAT_MESSAGES}"), |bn| {
         bn.iter_custom(|iters| (0..iters).map(|_| msgs.run(VAT_MESSAGES)).sum())
     });

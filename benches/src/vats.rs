@@ -38,7 +38,7 @@ pub struct Turns {
 }
 
 impl Turns {
-    pub fn new() -> Turns {
+    pub fn start() -> Turns {
         let dir = scratch("turns").join("v");
         let mut vat = Vat::create(&dir, &free_addr()).expect("creates");
         let counter = vat
@@ -80,7 +80,7 @@ pub struct Messages {
 }
 
 impl Messages {
-    pub fn new() -> Messages {
+    pub fn start() -> Messages {
         let root = scratch("messages");
         let (da, db) = (root.join("a"), root.join("b"));
         let mut a = Vat::create(&da, &free_addr()).expect("creates");

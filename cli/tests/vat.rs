@@ -151,7 +151,7 @@ fn two_vats_exchange_a_thousand_messages_exactly_once_through_twenty_kills() {
         let victim = (next(&mut rng) % 2) as usize;
         servers[victim].kill();
         kills += 1;
-        if next(&mut rng) % 3 == 0 {
+        if next(&mut rng).is_multiple_of(3) {
             // Down for a while: the other keeps resending into the void.
             std::thread::sleep(Duration::from_millis(next(&mut rng) % 300));
         }

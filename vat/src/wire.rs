@@ -317,9 +317,12 @@ pub const MAX_BATCH: usize = 256;
 /// Most bytes of one box: a message at its limits, its target and the box's tag.
 pub const MAX_BOX: usize = 16 + 1 + MAX_WORDS * 8 + 4 + MAX_BYTES + 1 + MAX_REFS * 48 + 16;
 
+/// A sealed box and its sequence number.
+pub type SealedBox = (u64, Vec<u8>);
+
 /// A request from one vat to another: the sender's key, then boxes with their
 /// sequence numbers.
-pub fn encode_batch(from: &VatId, boxes: &[(u64, Vec<u8>)]) -> Vec<u8> {
+pub fn encode_batch(from: &VatId, boxes: &[SealedBox]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(from);
     out.extend_from_slice(&(boxes.len() as u32).to_le_bytes());
@@ -335,7 +338,7 @@ pub fn encode_batch(from: &VatId, boxes: &[(u64, Vec<u8>)]) -> Vec<u8> {
 ///
 /// # Errors
 /// The offset and the problem.
-pub fn decode_batch(bytes: &[u8]) -> Result<(VatId, Vec<(u64, Vec<u8>)>), String> {
+pub fn decode_batch(bytes: &[u8]) -> Result<(VatId, Vec<SealedBox>), String> {
     let mut r = Reader::new(bytes);
     let from = r.array::<32>("sender")?;
     let n = r.u32("box count")? as usize;
