@@ -318,6 +318,15 @@ fn a_turn_that_faults_or_runs_out_is_rolled_back_whole_and_the_next_message_runs
         .inspect(9)
         .expect("inspects");
     assert_eq!(r["turns"]["last"][3]["fault"], "trap", "{r:#}");
+    // Restoring after a rollback replayed the log: the commit snapshotted the object,
+    // so failing again costs no replay.
+    let o = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["ref"] == flaky.to_string())
+        .unwrap();
+    assert_eq!(o["log"], 0, "{o:#}");
 }
 
 const CALLER: &str = r#"
@@ -524,4 +533,112 @@ fn the_walk_through_in_examples_vat_does_what_it_says() {
     );
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const BURNER: &str = r#"
+grant vat: custom16
+
+def main():
+    total: u64 = 0
+    turns: u64 = 0
+    while True:
+        yield turns, total
+        n = port_in()
+        for i in range(100000):
+            total += i
+        turns += 1
+"#;
+
+#[test]
+fn a_long_log_becomes_a_snapshot_and_restores_to_the_same_state() {
+    let (dir, mut vat) = new_vat("snapshot");
+    let burner = vat
+        .install(&object("burner.et", BURNER), &[], 10_000_000, 1 << 20)
+        .expect("installs");
+    turns(&dir);
+    let fresh = report(&dir)["objects"][0]["image_bytes"].clone();
+    for _ in 0..30 {
+        vat.send(&burner, Message::words(vec![])).expect("queues");
+        turns(&dir);
+    }
+    let r = report(&dir);
+    let o = &r["objects"][0];
+    let sum: u64 = (0..100_000).sum();
+    assert_eq!(o["port"], serde_json::json!([30, 30 * sum]), "{o:#}");
+    assert!(
+        o["log"].as_u64().unwrap() < 30,
+        "a snapshot was written: {o:#}"
+    );
+    assert_ne!(o["image_bytes"], fresh, "{o:#}");
+}
+
+#[test]
+fn the_private_key_is_the_owners_alone_and_never_in_the_database() {
+    let (dir, mut vat) = new_vat("key");
+    let c = vat
+        .install(&counter(), &[], 100_000, 1 << 16)
+        .expect("installs");
+    vat.send(&c, Message::words(vec![1])).expect("queues");
+    turns(&dir);
+    let key = std::fs::read(dir.join("vat.key")).expect("the key file");
+    assert_eq!(key.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("vat.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    for file in ["vat.db", "vat.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(file)) {
+            assert!(
+                !bytes.windows(32).any(|w| w == key),
+                "{file} holds the private key"
+            );
+        }
+    }
+    let printed = rarvm(&["vat", "inspect", dir.to_str().unwrap(), "--json"]);
+    assert!(!printed.contains(&rarvm_vat::wire::hex(&key)));
+}
+
+#[test]
+fn hostile_command_lines_get_one_line_naming_the_problem() {
+    let (dir, _vat) = new_vat("cli");
+    let d = dir.to_str().unwrap();
+    let fails = |args: &[&str], says: &str| {
+        let out = Command::new(RARVM)
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("rarvm runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    let nowhere = dir.join("nothing-here");
+    fails(
+        &["vat", "inspect", nowhere.to_str().unwrap()],
+        "holds no vat",
+    );
+    fails(&["vat", "create", d], "holds a vat already");
+    fails(&["vat", "send", d, "rarvm-vat://zz/yy", "1"], "hex digits");
+    fails(
+        &["vat", "send", d, "http://example.com", "1"],
+        "starts with `rarvm-vat://`",
+    );
+    fails(
+        &["vat", "install", d, "examples/library.et"],
+        "an object holds one key",
+    );
+    fails(
+        &["vat", "install", d, "examples/vat/counter.et", "--", "1"],
+        "argument",
+    );
+    let r = rarvm(&["vat", "install", d, "examples/vat/counter.et"]);
+    let many: Vec<String> = (0..63).map(|i| i.to_string()).collect();
+    let mut args = vec!["vat", "send", d, r.trim()];
+    args.extend(many.iter().map(String::as_str));
+    fails(&args, "63 words");
 }

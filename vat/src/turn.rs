@@ -30,6 +30,9 @@ pub(crate) struct Live {
     log_next: u64,
     since_gas: u64,
     since_bytes: u64,
+    /// Set by a rollback: restoring it replayed its log, so the batch snapshots it and
+    /// a message that fails again costs no more replaying.
+    snapshot_due: bool,
 }
 
 /// One object's turn in progress: its message, the message it is building, and what it
@@ -111,7 +114,14 @@ impl World {
             return Ok(false);
         };
         let log = store::log(&self.conn, row.id)?;
-        let pending = self.live.remove(obj).map(|l| l.pending).unwrap_or_default();
+        // What a rolled-back object had in memory that the database does not hold yet.
+        let old = self.live.remove(obj);
+        let (since_gas, since_bytes, snapshot_due) = old
+            .as_ref()
+            .map_or((row.since_gas, row.since_bytes, false), |l| {
+                (l.since_gas, l.since_bytes, l.snapshot_due)
+            });
+        let pending = old.map(|l| l.pending).unwrap_or_default();
         let flag = Arc::new(AtomicBool::new(false));
         let power = Power::new(Some(world), *obj, Arc::clone(&flag));
         let (vm, refs) = restore(&row, &log, &pending, power, self.engine)?;
@@ -128,8 +138,9 @@ impl World {
                 refs,
                 pending,
                 log_next: row.log_next,
-                since_gas: row.since_gas,
-                since_bytes: row.since_bytes,
+                since_gas,
+                since_bytes,
+                snapshot_due,
             },
         );
         Ok(true)
@@ -144,6 +155,7 @@ impl World {
                 l.pending.truncate(*pending);
                 l.refs.truncate(*refs);
                 l.vm = None;
+                l.snapshot_due = l.since_bytes > 0 || !l.pending.is_empty();
                 l.power_live.store(false, Ordering::Release);
             }
         }
@@ -556,6 +568,20 @@ pub(crate) fn run_batch(world: &Arc<Mutex<World>>, max: usize) -> Result<usize, 
     }
     let mut w = world.lock().expect("no panics holding the world");
     let n = queued.len();
+    // Objects rolled back in the batch are restored now, to be snapshotted with it.
+    let due: Vec<Swiss> = w
+        .live
+        .iter()
+        .filter(|(_, l)| l.snapshot_due && l.vm.is_none())
+        .map(|(s, _)| *s)
+        .collect();
+    for obj in due {
+        if let Err(e) = w.load(world, &obj) {
+            // It will refuse its next message as unrestorable; nothing to snapshot.
+            eprintln!("vat: restoring an object after a rollback: {e}");
+            w.live.remove(&obj);
+        }
+    }
     let committed = w.commit();
     w.evict();
     if let Err(e) = committed {
@@ -602,12 +628,14 @@ impl World {
         let World { conn, live, .. } = self;
         let tx = store::begin(conn)?;
         for l in live.values_mut() {
-            if l.pending.is_empty() {
+            if l.pending.is_empty() && !l.snapshot_due {
                 continue;
             }
             let due = l.vm.as_ref().is_some_and(|vm| {
                 let basis = vm.root().footprint().max(MIN_SNAPSHOT_BASIS);
-                l.since_gas.saturating_add(l.since_bytes) > basis.saturating_mul(SNAPSHOT_RATIO)
+                l.snapshot_due
+                    || l.since_gas.saturating_add(l.since_bytes)
+                        > basis.saturating_mul(SNAPSHOT_RATIO)
             });
             if due {
                 let vm = l.vm.as_ref().expect("checked");
@@ -620,6 +648,7 @@ impl World {
                 .execute(params![l.id, vm.image(), wire::encode_refs(&l.refs)])?;
                 l.since_gas = 0;
                 l.since_bytes = 0;
+                l.snapshot_due = false;
                 l.pending.clear();
                 continue;
             }
