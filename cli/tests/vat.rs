@@ -642,3 +642,53 @@ fn hostile_command_lines_get_one_line_naming_the_problem() {
     args.extend(many.iter().map(String::as_str));
     fails(&args, "63 words");
 }
+
+#[test]
+fn a_message_to_a_peer_that_is_down_arrives_once_it_is_up_and_sigterm_stops_cleanly() {
+    let dir = scratch("down");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let (ra, rb) = (vat_with_relay(&a), vat_with_relay(&b));
+    rarvm(&["vat", "gossip", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let mut va = Vat::open(&a).expect("opens");
+    introduce(&mut va, &ra, &rb);
+    let mut vb = Vat::open(&b).expect("opens");
+    introduce(&mut vb, &rb, &ra);
+    turns(&b);
+    let mut sa = Server::start(&a);
+    va.send(&ra, Message::words(vec![1, 7])).expect("queues");
+    // b is down: a's relay ran the message, and a resends the relayed one, backing off.
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = report(&a);
+    assert_eq!(r["objects"][0]["port"], serde_json::json!([1, 0]), "{r:#}");
+    assert_eq!(r["peers"][0]["outbox"], 1, "{r:#}");
+    let mut sb = Server::start(&b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while report(&b)["objects"][0]["port"] != serde_json::json!([1, 0]) {
+        assert!(Instant::now() < deadline, "the message never arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while report(&a)["peers"][0]["outbox"] != 0 {
+        assert!(Instant::now() < deadline, "the ACK never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGTERM: the server finishes its batch and exits 0.
+    for s in [&mut sa, &mut sb] {
+        let mut child = s.child.take().expect("running");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs")
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("waits") {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "SIGTERM did not stop the server");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
