@@ -102,6 +102,7 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
             checked: Vec::new(),
             pending: None,
             reduced: Vec::new(),
+            unchecked: Vec::new(),
         };
         g.asm.at(f.span);
         for s in &f.body {
@@ -401,6 +402,9 @@ struct Gen<'a> {
     pending: Option<(u32, Idx)>,
     /// Strength-reduced products of the enclosing loops: `var * factor` is in `local`.
     reduced: Vec<(u32, Val, u32)>,
+    /// Accesses whose bounds a versioned loop checked before it started (§13.3): the
+    /// copy of the loop being lowered leaves them unchecked.
+    unchecked: Vec<*const Index>,
 }
 
 impl Gen<'_> {
@@ -580,7 +584,7 @@ impl Gen<'_> {
                     }
             })
         });
-        let checked = ix.checked && !proven;
+        let checked = ix.checked && !proven && !self.unchecked.contains(&std::ptr::from_ref(ix));
         self.pending = if checked { known } else { None };
         if !checked {
             if let Arr::Locals(p, _) = arr {
@@ -1554,72 +1558,26 @@ impl Gen<'_> {
         let end = self.asm.label();
         match step {
             Step::Const(k, up) => {
-                let lim = (*k != 1 && *up && !signed).then(|| self.limit(s, Val::Const(*k)));
-                // Strength reduction: `var * f` in the body becomes a local that steps
-                // by `f` (only for unit steps, where that is one `add`).
-                let factors = if *k == 1 && self.ctx.optimize {
-                    self.reductions(var, body)
+                let hoisted = if *k == 1 && *up && !signed && self.ctx.optimize {
+                    self.hoistable(var, body)
                 } else {
                     vec![]
                 };
-                let mut stepped = Vec::new();
-                for f in factors {
-                    let d = self.temp();
-                    self.get(var);
-                    self.val(f);
-                    self.e(Instr::Mul);
-                    self.set(d);
-                    stepped.push((f, d));
-                }
-                let outer = self.reduced.len();
-                self.reduced
-                    .extend(stepped.iter().map(|&(f, d)| (var, f, d)));
-                self.get(var);
-                self.val(s);
-                self.e(if *up { lt } else { gt });
-                self.asm.ins(Ins::Jz(end));
-                self.place(top);
-                self.loops.push((cont, end));
-                self.body(body);
-                self.loops.pop();
-                self.place(cont);
-                self.reduced.truncate(outer);
-                for &(f, d) in &stepped {
-                    self.get(d);
-                    self.val(f);
-                    self.e(if *up { Instr::Add } else { Instr::Sub });
-                    self.set(d);
-                }
-                if *k == 1 {
-                    self.get(var);
-                    self.push(1);
-                    self.e(if *up { Instr::Add } else { Instr::Sub });
-                    self.tee(var);
-                    self.val(s);
-                    self.e(if *up { lt } else { gt });
-                } else if let Some(lim) = lim {
-                    self.step_up(var, lim, Val::Const(*k));
-                    self.done(lim);
+                if hoisted.is_empty() {
+                    self.const_loop(var, s, *k, *up, (lt, gt), body, end);
                 } else {
-                    // Continue while the distance left exceeds the step (never wraps).
-                    if *up {
-                        self.val(s);
-                        self.get(var);
-                    } else {
-                        self.get(var);
-                        self.val(s);
-                    }
-                    self.e(Instr::Sub);
-                    self.push(*k);
-                    self.e(Instr::GtU);
-                    self.get(var);
-                    self.push(*k);
-                    self.e(if *up { Instr::Add } else { Instr::Sub });
-                    self.set(var);
-                }
-                self.asm.ins(Ins::Jnz(top));
-                for (_, d) in stepped {
-                    self.release(d);
+                    // Versioned: one check per access for the last iteration, then the
+                    // loop without those checks; if any fails, the loop as written.
+                    let slow = self.asm.label();
+                    self.precheck(&hoisted, s, slow);
+                    let outer = self.unchecked.len();
+                    self.unchecked
+                        .extend(hoisted.iter().map(|h| std::ptr::from_ref(h.ix)));
+                    self.const_loop(var, s, *k, *up, (lt, gt), body, end);
+                    self.unchecked.truncate(outer);
+                    self.asm.ins(Ins::Jmp(end));
+                    self.place(slow);
+                    self.const_loop(var, s, *k, *up, (lt, gt), body, end);
                 }
             }
             Step::Var(x) => {
@@ -1703,6 +1661,162 @@ impl Gen<'_> {
         }
         self.place(end);
         self.done(stop_v);
+    }
+
+    /// The accesses of an innermost unit-step loop over `var` whose bounds can be checked
+    /// once, before it (§13.3): on an array local the body does not write, at an index
+    /// `c0 + c1 * var` whose `c0` and `c1` are constants or locals the body does not write
+    /// (or sums and products of them). Empty for a loop that holds a loop, or too much
+    /// code to copy.
+    fn hoistable<'b>(&self, var: u32, body: &'b [TStmt]) -> Vec<Hoisted<'b>> {
+        let recs = &self.ctx.p.records;
+        if has_loop(body) || writes_local(body, var, recs) || body_size(body) > MAX_VERSIONED {
+            return vec![];
+        }
+        let mut out: Vec<Hoisted<'b>> = Vec::new();
+        visit_indexes(body, &mut |ix| {
+            if !ix.checked || out.len() >= MAX_HOISTED {
+                return;
+            }
+            let TK::Local(p) = ix.arr.kind else {
+                return;
+            };
+            if writes_local(body, p, recs) {
+                return;
+            }
+            let invariant = |e: &TExpr| invariant(e, var, body, recs);
+            if let Some((c0, c1)) = affine(&ix.idx, var, &invariant) {
+                out.push(Hoisted { ix, p, c0, c1 });
+            }
+        });
+        out
+    }
+
+    /// Jumps to `slow` unless every access of `hoisted` is in bounds at the loop's last
+    /// iteration, `stop - 1`: with `c0`, `c1` and `stop - 1` below 2³¹ (so nothing
+    /// wraps) and `c0 + c1 * (stop - 1) < len`. An empty loop (`stop` 0) takes `slow`.
+    fn precheck(&mut self, hoisted: &[Hoisted<'_>], stop: Val, slow: Label) {
+        let last = self.temp();
+        self.val(stop);
+        self.push(1);
+        self.e(Instr::Sub);
+        self.set(last);
+        for h in hoisted {
+            let c0 = self.coefficient(h.c0, 0);
+            let c1 = self.coefficient(h.c1, 1);
+            self.val(c0.0);
+            self.val(c1.0);
+            self.e(Instr::Or);
+            self.get(last);
+            self.e(Instr::Or);
+            self.push(31);
+            self.e(Instr::ShrU);
+            self.asm.ins(Ins::Jnz(slow));
+            self.val(c0.0);
+            self.val(c1.0);
+            self.get(last);
+            self.e(Instr::Mul);
+            self.e(Instr::Add);
+            self.get(h.p + 1);
+            self.e(Instr::LtU);
+            self.asm.ins(Ins::Jz(slow));
+            self.done(c1);
+            self.done(c0);
+        }
+        self.release(last);
+    }
+
+    /// A coefficient of an affine index as an operand: `default` when absent.
+    fn coefficient(&mut self, c: Option<&TExpr>, default: u64) -> (Val, bool) {
+        match c {
+            Some(e) => self.operand(e),
+            None => (Val::Const(default), false),
+        }
+    }
+
+    /// A loop of constant step `k` from the variable's value while it is below (`up`) or
+    /// above the bound `s`; falls through, or jumps to `end`, when done.
+    #[allow(clippy::too_many_arguments)]
+    fn const_loop(
+        &mut self,
+        var: u32,
+        s: Val,
+        k: u64,
+        up: bool,
+        (lt, gt): (Instr, Instr),
+        body: &[TStmt],
+        end: Label,
+    ) {
+        let signed = matches!(lt, Instr::LtS);
+        let top = self.asm.label();
+        let cont = self.asm.label();
+        let lim = (k != 1 && up && !signed).then(|| self.limit(s, Val::Const(k)));
+        // Strength reduction: `var * f` in the body becomes a local that steps
+        // by `f` (only for unit steps, where that is one `add`).
+        let factors = if k == 1 && self.ctx.optimize {
+            self.reductions(var, body)
+        } else {
+            vec![]
+        };
+        let mut stepped = Vec::new();
+        for f in factors {
+            let d = self.temp();
+            self.get(var);
+            self.val(f);
+            self.e(Instr::Mul);
+            self.set(d);
+            stepped.push((f, d));
+        }
+        let outer = self.reduced.len();
+        self.reduced
+            .extend(stepped.iter().map(|&(f, d)| (var, f, d)));
+        self.get(var);
+        self.val(s);
+        self.e(if up { lt } else { gt });
+        self.asm.ins(Ins::Jz(end));
+        self.place(top);
+        self.loops.push((cont, end));
+        self.body(body);
+        self.loops.pop();
+        self.place(cont);
+        self.reduced.truncate(outer);
+        for &(f, d) in &stepped {
+            self.get(d);
+            self.val(f);
+            self.e(if up { Instr::Add } else { Instr::Sub });
+            self.set(d);
+        }
+        if k == 1 {
+            self.get(var);
+            self.push(1);
+            self.e(if up { Instr::Add } else { Instr::Sub });
+            self.tee(var);
+            self.val(s);
+            self.e(if up { lt } else { gt });
+        } else if let Some(lim) = lim {
+            self.step_up(var, lim, Val::Const(k));
+            self.done(lim);
+        } else {
+            // Continue while the distance left exceeds the step (never wraps).
+            if up {
+                self.val(s);
+                self.get(var);
+            } else {
+                self.get(var);
+                self.val(s);
+            }
+            self.e(Instr::Sub);
+            self.push(k);
+            self.e(Instr::GtU);
+            self.get(var);
+            self.push(k);
+            self.e(if up { Instr::Add } else { Instr::Sub });
+            self.set(var);
+        }
+        self.asm.ins(Ins::Jnz(top));
+        for (_, d) in stepped {
+            self.release(d);
+        }
     }
 
     /// The local holding `a * b` when a loop reduced that product.
@@ -1961,6 +2075,177 @@ fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
                 visit_exprs(default, f);
             }
             SK::Yield(es) => es.iter().for_each(|e| expr(e, f)),
+            _ => {}
+        }
+    }
+}
+
+/// Most code (by [`size`]) a versioned loop's body may have: it is lowered twice.
+const MAX_VERSIONED: usize = 400;
+/// Most accesses one versioned loop checks before it starts.
+const MAX_HOISTED: usize = 8;
+
+/// An access whose bounds a loop checks before it starts: `arr[c0 + c1 * var]`, the
+/// array in locals `p` and `p + 1`; an absent `c0` is 0, an absent `c1` is 1.
+struct Hoisted<'b> {
+    ix: &'b Index,
+    p: u32,
+    c0: Option<&'b TExpr>,
+    c1: Option<&'b TExpr>,
+}
+
+/// `e` as `c0 + c1 * var` with invariant `c0` and `c1` (absent: 0 and 1).
+fn affine<'b>(
+    e: &'b TExpr,
+    var: u32,
+    invariant: &dyn Fn(&TExpr) -> bool,
+) -> Option<(Option<&'b TExpr>, Option<&'b TExpr>)> {
+    match &e.kind {
+        TK::Local(l) if *l == var => Some((None, None)),
+        TK::Binary(Opcode::Mul, a, b) => {
+            let is_var = |x: &TExpr| matches!(x.kind, TK::Local(l) if l == var);
+            if is_var(a) && invariant(b) {
+                Some((None, Some(b)))
+            } else if is_var(b) && invariant(a) {
+                Some((None, Some(a)))
+            } else {
+                None
+            }
+        }
+        TK::Binary(Opcode::Add, a, b) => {
+            for (x, y) in [(a, b), (b, a)] {
+                if invariant(y) {
+                    if let Some((None, c1)) = affine(x, var, invariant) {
+                        return Some((Some(y), c1));
+                    }
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Whether `e` has the same value at every iteration of a loop over `var` with `body`,
+/// and can be evaluated before it without effects or faults.
+fn invariant(e: &TExpr, var: u32, body: &[TStmt], recs: &Records) -> bool {
+    match &e.kind {
+        TK::Word(_) => true,
+        TK::Local(l) => *l != var && !writes_local(body, *l, recs),
+        TK::Binary(Opcode::Add | Opcode::Mul | Opcode::Sub, a, b) => {
+            invariant(a, var, body, recs) && invariant(b, var, body, recs)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `body` holds a loop.
+fn has_loop(body: &[TStmt]) -> bool {
+    body.iter().any(|s| match &s.kind {
+        SK::While(..) | SK::Range { .. } | SK::Each { .. } => true,
+        SK::If(arms, els) => arms.iter().any(|(_, b)| has_loop(b)) || has_loop(els),
+        SK::Match { cases, default, .. } => {
+            cases.iter().any(|(_, b)| has_loop(b)) || has_loop(default)
+        }
+        _ => false,
+    })
+}
+
+/// A rough size of a body's code.
+fn body_size(body: &[TStmt]) -> usize {
+    let mut n = 0;
+    visit_exprs(body, &mut |e| {
+        n += match e.kind {
+            TK::Index(_) => 6,
+            _ => 1,
+        }
+    });
+    n + body.len()
+}
+
+/// Calls `f` on every element access of `body`: read in expressions, or written.
+fn visit_indexes<'b>(body: &'b [TStmt], f: &mut dyn FnMut(&'b Index)) {
+    fn expr<'b>(e: &'b TExpr, f: &mut dyn FnMut(&'b Index)) {
+        match &e.kind {
+            TK::Unary(_, a)
+            | TK::Not(a)
+            | TK::Cast(a)
+            | TK::Len(a)
+            | TK::Address(a)
+            | TK::Project(a, _) => expr(a, f),
+            TK::Binary(_, a, b) | TK::And(a, b) | TK::Or(a, b) => {
+                expr(a, f);
+                expr(b, f);
+            }
+            TK::Cond(a, b, c) => {
+                expr(a, f);
+                expr(b, f);
+                expr(c, f);
+            }
+            TK::Tuple(xs)
+            | TK::Call(_, xs)
+            | TK::Builtin(_, xs)
+            | TK::ArrayLit { items: xs, .. } => xs.iter().for_each(|x| expr(x, f)),
+            TK::Index(ix) => {
+                f(ix);
+                expr(&ix.arr, f);
+                expr(&ix.idx, f);
+            }
+            TK::Slice { arr, lo, hi, .. } => {
+                expr(arr, f);
+                for x in [lo, hi].into_iter().flatten() {
+                    expr(x, f);
+                }
+            }
+            TK::New { count, .. } => expr(count, f),
+            TK::Spawn { args, .. } => args.iter().flatten().for_each(|x| expr(x, f)),
+            TK::Sandbox(sb) => {
+                sb.args.iter().for_each(|x| expr(x, f));
+                for x in [&sb.gas, &sb.mem, &sb.fallback].into_iter().flatten() {
+                    expr(x, f);
+                }
+            }
+            TK::Word(_) | TK::Static(_) | TK::Local(_) | TK::Error => {}
+        }
+    }
+    let place = |p: &'b Place, f: &mut dyn FnMut(&'b Index)| {
+        if let Place::Elem(ix, _) = p {
+            f(ix);
+            expr(&ix.arr, f);
+            expr(&ix.idx, f);
+        }
+    };
+    for s in body {
+        match &s.kind {
+            SK::Expr(e) | SK::Return(e) | SK::Assert(e) => expr(e, f),
+            SK::Assign(ps, e) => {
+                expr(e, f);
+                ps.iter().for_each(|p| place(p, f));
+            }
+            SK::Update(p, _, e) => {
+                expr(e, f);
+                place(p, f);
+            }
+            SK::If(arms, els) => {
+                for (c, b) in arms {
+                    expr(c, f);
+                    visit_indexes(b, f);
+                }
+                visit_indexes(els, f);
+            }
+            SK::Match {
+                scrutinee,
+                cases,
+                default,
+            } => {
+                expr(scrutinee, f);
+                for (_, b) in cases {
+                    visit_indexes(b, f);
+                }
+                visit_indexes(default, f);
+            }
+            SK::Yield(es) => es.iter().for_each(|e| expr(e, f)),
+            // Loops are never versioned around other loops.
             _ => {}
         }
     }

@@ -388,6 +388,10 @@ fn unoptimized_code_computes_the_same() {
         ("benches/programs/matmul.et", &[9]),
         ("benches/programs/bf.et", &[]),
         ("conformance/tests/cases/lang/ranges.et", &[10]),
+        ("conformance/tests/cases/lang/hoisted_bounds.et", &[0]),
+        ("conformance/tests/cases/lang/hoisted_bounds.et", &[1]),
+        ("conformance/tests/cases/lang/hoisted_bounds.et", &[2]),
+        ("conformance/tests/cases/lang/hoisted_bounds.et", &[3]),
     ] {
         let fast = compile_file(file);
         let slow = rarvm_lang::compile(&rarvm_lang::FsLoader, &repo().join(file), &plain).unwrap();
@@ -403,8 +407,10 @@ fn unoptimized_code_computes_the_same() {
             (b.status, &b.port, &b.console),
             "{file}"
         );
+        // A loop versioned for a bounds check it then fails pays for the check: only
+        // a run that returns is held to costing no more.
         assert!(
-            a.gas_used <= b.gas_used,
+            a.gas_used <= b.gas_used || a.status != Status::Returned,
             "{file}: optimized code costs no more gas"
         );
     }
