@@ -378,6 +378,8 @@ enum Idx {
     Local(u32),
     /// A constant: a passed check of `c` proves every smaller constant too.
     Const(u64),
+    /// A local plus a constant (`a[i + 1]`): once `i += c` runs, a check of `i`.
+    Plus(u32, u64),
 }
 
 /// A one-word operand that can be read more than once.
@@ -441,7 +443,9 @@ impl Gen<'_> {
     /// Local `l` changes: bounds checks involving it must be made again.
     fn forget(&mut self, l: u32) {
         self.checked
-            .retain(|&(p, i)| p != l && p + 1 != l && i != Idx::Local(l));
+            .retain(|&(p, i)| {
+                p != l && p + 1 != l && !matches!(i, Idx::Local(x) | Idx::Plus(x, _) if x == l)
+            });
     }
 
     fn place(&mut self, l: Label) {
@@ -573,6 +577,12 @@ impl Gen<'_> {
         let known = match (&ix.arr.kind, &ix.idx.kind) {
             (TK::Local(p), TK::Local(i)) => Some((*p, Idx::Local(*i))),
             (TK::Local(p), TK::Word(c)) => Some((*p, Idx::Const(*c))),
+            (TK::Local(p), TK::Binary(Opcode::Add, x, y)) => match (&x.kind, &y.kind) {
+                (TK::Local(i), TK::Word(c)) | (TK::Word(c), TK::Local(i)) => {
+                    Some((*p, Idx::Plus(*i, *c)))
+                }
+                _ => None,
+            },
             _ => None,
         };
         let proven = known.is_some_and(|(p, i)| {
@@ -1340,17 +1350,39 @@ impl Gen<'_> {
                     self.release(a);
                     return;
                 }
+                // `x = y`: the checks that passed for `y` hold for `x`.
+                let copied: Vec<(u32, Idx)> = match (places.as_slice(), &v.kind) {
+                    ([Place::Local(x, t)], TK::Local(y)) if self.words(t) == 1 && x != y => self
+                        .checked
+                        .iter()
+                        .filter(|&&(_, i)| i == Idx::Local(*y))
+                        .map(|&(a, _)| (a, Idx::Local(*x)))
+                        .collect(),
+                    _ => vec![],
+                };
                 self.expr(v);
                 for p in places.iter().rev() {
                     self.store_place(p);
                 }
+                self.checked.extend(copied);
             }
             SK::Update(p, op, v) => match p {
                 Place::Local(b, _) => {
+                    // `i += c` after a passed check of `a[i + c]`: `a[i]` is checked.
+                    let moved: Vec<(u32, Idx)> = match (op, v.as_word()) {
+                        (Opcode::Add, Some(c)) => self
+                            .checked
+                            .iter()
+                            .filter(|&&(_, i)| i == Idx::Plus(*b, c))
+                            .map(|&(a, _)| (a, Idx::Local(*b)))
+                            .collect(),
+                        _ => vec![],
+                    };
                     self.get(*b);
                     self.expr(v);
                     self.e(Instr::from_parts(*op, 0));
                     self.set(*b);
+                    self.checked.extend(moved);
                 }
                 Place::Elem(ix, _) => {
                     let off = self.addr(ix);
@@ -1398,12 +1430,7 @@ impl Gen<'_> {
                 let end = self.asm.label();
                 let forever = c.as_word().is_some_and(|v| v != 0);
                 if forever {
-                    self.place(top);
-                    self.place(cont);
-                    self.loops.push((cont, end));
-                    self.body(b);
-                    self.loops.pop();
-                    self.asm.ins(Ins::Jmp(top));
+                    self.forever(b, top, cont, end);
                 } else if size(c) <= 24 || !self.ctx.optimize {
                     // Rotated: test once before, then at the bottom of each iteration.
                     self.branch(c, false, end);
@@ -1661,6 +1688,46 @@ impl Gen<'_> {
         }
         self.place(end);
         self.done(stop_v);
+    }
+
+    /// `while True: body`. The bounds checks known to hold on entry are assumed at the
+    /// top too, if they still hold at the bottom (the only other way in: a body without
+    /// `continue`); otherwise the body is lowered again assuming only those that held,
+    /// and after three tries, none (§13.3).
+    fn forever(&mut self, b: &[TStmt], top: Label, cont: Label, end: Label) {
+        let mut assumed = if self.ctx.optimize && !has_continue(b) {
+            self.checked.clone()
+        } else {
+            vec![]
+        };
+        let (code, next_local, free) = (self.asm.code.len(), self.next_local, self.free.clone());
+        let (reduced, unchecked) = (self.reduced.len(), self.unchecked.len());
+        let mut tries = 0;
+        loop {
+            self.place(top);
+            self.place(cont);
+            self.checked = assumed.clone();
+            self.loops.push((cont, end));
+            self.body(b);
+            self.loops.pop();
+            let back = self.asm.reachable().then(|| self.checked.clone());
+            self.asm.ins(Ins::Jmp(top));
+            let Some(back) = back.filter(|bk| !assumed.iter().all(|f| bk.contains(f))) else {
+                return;
+            };
+            tries += 1;
+            if tries >= 3 {
+                assumed.clear();
+            } else {
+                assumed.retain(|f| back.contains(f));
+            }
+            self.asm.code.truncate(code);
+            self.next_local = next_local;
+            self.free = free.clone();
+            self.reduced.truncate(reduced);
+            self.unchecked.truncate(unchecked);
+            self.pending = None;
+        }
     }
 
     /// The accesses of an innermost unit-step loop over `var` whose bounds can be checked
@@ -2137,6 +2204,19 @@ fn invariant(e: &TExpr, var: u32, body: &[TStmt], recs: &Records) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `body` holds a `continue` (of this loop or a nested one).
+fn has_continue(body: &[TStmt]) -> bool {
+    body.iter().any(|s| match &s.kind {
+        SK::Continue => true,
+        SK::While(_, b) | SK::Range { body: b, .. } | SK::Each { body: b, .. } => has_continue(b),
+        SK::If(arms, els) => arms.iter().any(|(_, b)| has_continue(b)) || has_continue(els),
+        SK::Match { cases, default, .. } => {
+            cases.iter().any(|(_, b)| has_continue(b)) || has_continue(default)
+        }
+        _ => false,
+    })
 }
 
 /// Whether `body` holds a loop.

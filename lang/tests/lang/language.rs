@@ -392,6 +392,9 @@ fn unoptimized_code_computes_the_same() {
         ("conformance/tests/cases/lang/hoisted_bounds.et", &[1]),
         ("conformance/tests/cases/lang/hoisted_bounds.et", &[2]),
         ("conformance/tests/cases/lang/hoisted_bounds.et", &[3]),
+        ("conformance/tests/cases/lang/carried_checks.et", &[16]),
+        ("conformance/tests/cases/lang/carried_checks.et", &[40]),
+        ("conformance/tests/cases/lang/carried_retry.et", &[20]),
     ] {
         let fast = compile_file(file);
         let slow = rarvm_lang::compile(&rarvm_lang::FsLoader, &repo().join(file), &plain).unwrap();
