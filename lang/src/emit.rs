@@ -64,6 +64,11 @@ impl Asm {
         self.span.replace(span)
     }
 
+    /// The span of the instructions that follow.
+    pub fn span(&self) -> Option<Span> {
+        self.span
+    }
+
     pub fn restore(&mut self, span: Option<Span>) {
         self.span = span;
     }

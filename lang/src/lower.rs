@@ -103,6 +103,8 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
             pending: None,
             reduced: Vec::new(),
             unchecked: Vec::new(),
+            faults: Vec::new(),
+            dispatch: Vec::new(),
         };
         g.asm.at(f.span);
         for s in &f.body {
@@ -117,6 +119,7 @@ pub fn lower(p: &Checked, options: &Options) -> Result<Compiled, Vec<Diagnostic>
             }
         }
         let locals = g.next_local - f.param_words;
+        g.fault_blocks();
         let code = g.asm.finish(ctx.optimize);
         if f.param_words + locals > rarvm_runtime::limits::MAX_LOCALS {
             diags.push(Diagnostic::error(
@@ -407,6 +410,12 @@ struct Gen<'a> {
     /// Accesses whose bounds a versioned loop checked before it started (§13.3): the
     /// copy of the loop being lowered leaves them unchecked.
     unchecked: Vec<*const Index>,
+    /// Where failed bounds checks jump, with the access's span: blocks placed after the
+    /// function's code that fault `out_of_bounds`.
+    faults: Vec<(Label, Option<crate::Span>)>,
+    /// Per enclosing loop, innermost last: whether it dispatches with `match`, where
+    /// checks select a faulting address instead of branching (§13.3).
+    dispatch: Vec<bool>,
 }
 
 impl Gen<'_> {
@@ -442,10 +451,9 @@ impl Gen<'_> {
 
     /// Local `l` changes: bounds checks involving it must be made again.
     fn forget(&mut self, l: u32) {
-        self.checked
-            .retain(|&(p, i)| {
-                p != l && p + 1 != l && !matches!(i, Idx::Local(x) | Idx::Plus(x, _) if x == l)
-            });
+        self.checked.retain(|&(p, i)| {
+            p != l && p + 1 != l && !matches!(i, Idx::Local(x) | Idx::Plus(x, _) if x == l)
+        });
     }
 
     fn place(&mut self, l: Label) {
@@ -606,7 +614,9 @@ impl Gen<'_> {
                 self.expr(&ix.idx);
                 self.scale(ix.elem_size);
             }
-        } else {
+        } else if self.dispatch.last().copied().unwrap_or(false) {
+            // In a dispatch loop, whose blocks are small already: the address, or 2⁶⁴ − 1
+            // (which faults) when the check fails, without a branch.
             let i = self.operand(&ix.idx);
             if let Arr::Locals(p, _) = arr {
                 self.get(p);
@@ -622,6 +632,27 @@ impl Gen<'_> {
             self.arr_len(arr);
             self.e(Instr::LtU);
             self.e(Instr::Select);
+            self.done(i);
+        } else {
+            // The check first, branching out of line when it fails, then the address:
+            // the load's address does not wait for the comparison.
+            let i = self.operand(&ix.idx);
+            self.val(i.0);
+            self.arr_len(arr);
+            self.e(Instr::LtU);
+            let fault = self.asm.label();
+            self.asm.ins(Ins::Jz(fault));
+            let span = self.asm.span();
+            self.faults.push((fault, span));
+            if let Arr::Locals(p, _) = arr {
+                self.get(p);
+                self.val(i.0);
+                self.scale(ix.elem_size);
+                self.e(Instr::Add);
+            } else {
+                self.val(i.0);
+                self.scale(ix.elem_size);
+            }
             self.done(i);
         }
         if let Some(x) = extra {
@@ -1425,6 +1456,7 @@ impl Gen<'_> {
                 }
             }
             SK::While(c, b) => {
+                self.dispatch.push(has_match(b));
                 let top = self.asm.label();
                 let cont = self.asm.label();
                 let end = self.asm.label();
@@ -1450,6 +1482,7 @@ impl Gen<'_> {
                     self.asm.ins(Ins::Jmp(top));
                 }
                 self.place(end);
+                self.dispatch.pop();
             }
             SK::Range {
                 var,
@@ -1458,7 +1491,11 @@ impl Gen<'_> {
                 stop,
                 step,
                 body,
-            } => self.range(*var, *signed, start, stop, step, body),
+            } => {
+                self.dispatch.push(has_match(body));
+                self.range(*var, *signed, start, stop, step, body);
+                self.dispatch.pop();
+            }
             SK::Each {
                 var,
                 elem,
@@ -1688,6 +1725,21 @@ impl Gen<'_> {
         }
         self.place(end);
         self.done(stop_v);
+    }
+
+    /// The blocks failed bounds checks jump to: each an access of address 2⁶⁴ − 1, which
+    /// faults `out_of_bounds` at the span of the access that failed.
+    fn fault_blocks(&mut self) {
+        for (label, span) in std::mem::take(&mut self.faults) {
+            let before = span.map(|s| self.asm.at(s));
+            self.place(label);
+            self.push(BAD);
+            self.e(Instr::Load8U(0));
+            self.e(Instr::Trap);
+            if let Some(prev) = before {
+                self.asm.restore(prev);
+            }
+        }
     }
 
     /// `while True: body`. The bounds checks known to hold on entry are assumed at the
@@ -2204,6 +2256,15 @@ fn invariant(e: &TExpr, var: u32, body: &[TStmt], recs: &Records) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `body` holds a `match`, outside nested loops.
+fn has_match(body: &[TStmt]) -> bool {
+    body.iter().any(|s| match &s.kind {
+        SK::Match { .. } => true,
+        SK::If(arms, els) => arms.iter().any(|(_, b)| has_match(b)) || has_match(els),
+        _ => false,
+    })
 }
 
 /// Whether `body` holds a `continue` (of this loop or a nested one).
