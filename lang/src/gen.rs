@@ -209,6 +209,15 @@ impl Gen {
                 let n = self.rng.below(6);
                 let step = if self.rng.chance(30) { ", 2" } else { "" };
                 self.line(&format!("for {i} in range({n}{step}):"));
+                if step.is_empty() && self.rng.chance(30) {
+                    // An affine access: the kind a loop checks once before it runs, in
+                    // range or (now and then) past the end on its last iterations.
+                    let (c0, c1) = (self.rng.below(4), self.rng.below(3));
+                    let e = self.expr(1);
+                    self.indent += 1;
+                    self.line(&format!("arr[{c0} + {i} * {c1}] = {e}"));
+                    self.indent -= 1;
+                }
                 self.fixed.push(i);
                 self.block(depth - 1);
                 self.fixed.pop();
