@@ -2090,9 +2090,37 @@ impl Gen<'_> {
 }
 
 /// Calls `f` on every expression of `body`, nested ones included.
-fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
-    fn expr(e: &TExpr, f: &mut dyn FnMut(&TExpr)) {
-        f(e);
+/// What [`visit`] finds: every expression, and every element a statement writes.
+enum Visited<'b> {
+    Expr(&'b TExpr),
+    Stored(&'b Index),
+}
+
+/// Calls `f` on every expression of `body`, nested ones and those of nested statements
+/// included.
+fn visit_exprs<'b>(body: &'b [TStmt], f: &mut dyn FnMut(&'b TExpr)) {
+    visit(body, &mut |v| {
+        if let Visited::Expr(e) = v {
+            f(e);
+        }
+    });
+}
+
+/// Calls `f` on every element access of `body`: read in expressions, or written.
+fn visit_indexes<'b>(body: &'b [TStmt], f: &mut dyn FnMut(&'b Index)) {
+    visit(body, &mut |v| match v {
+        Visited::Expr(TExpr {
+            kind: TK::Index(ix),
+            ..
+        }) => f(ix),
+        Visited::Stored(ix) => f(ix),
+        Visited::Expr(_) => {}
+    });
+}
+
+fn visit<'b>(body: &'b [TStmt], f: &mut dyn FnMut(Visited<'b>)) {
+    fn expr<'b>(e: &'b TExpr, f: &mut dyn FnMut(Visited<'b>)) {
+        f(Visited::Expr(e));
         match &e.kind {
             TK::Unary(_, a)
             | TK::Not(a)
@@ -2141,6 +2169,7 @@ fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
                 expr(e, f);
                 for p in ps {
                     if let Place::Elem(ix, _) = p {
+                        f(Visited::Stored(ix));
                         expr(&ix.arr, f);
                         expr(&ix.idx, f);
                     }
@@ -2149,6 +2178,7 @@ fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
             SK::Update(p, _, e) => {
                 expr(e, f);
                 if let Place::Elem(ix, _) = p {
+                    f(Visited::Stored(ix));
                     expr(&ix.arr, f);
                     expr(&ix.idx, f);
                 }
@@ -2156,13 +2186,13 @@ fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
             SK::If(arms, els) => {
                 for (c, b) in arms {
                     expr(c, f);
-                    visit_exprs(b, f);
+                    visit(b, f);
                 }
-                visit_exprs(els, f);
+                visit(els, f);
             }
             SK::While(c, b) => {
                 expr(c, f);
-                visit_exprs(b, f);
+                visit(b, f);
             }
             SK::Range {
                 start,
@@ -2176,11 +2206,11 @@ fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
                 if let Step::Var(x) = step {
                     expr(x, f);
                 }
-                visit_exprs(body, f);
+                visit(body, f);
             }
             SK::Each { arr, body, .. } => {
                 expr(arr, f);
-                visit_exprs(body, f);
+                visit(body, f);
             }
             SK::Match {
                 scrutinee,
@@ -2189,9 +2219,9 @@ fn visit_exprs(body: &[TStmt], f: &mut dyn FnMut(&TExpr)) {
             } => {
                 expr(scrutinee, f);
                 for (_, b) in cases {
-                    visit_exprs(b, f);
+                    visit(b, f);
                 }
-                visit_exprs(default, f);
+                visit(default, f);
             }
             SK::Yield(es) => es.iter().for_each(|e| expr(e, f)),
             _ => {}
@@ -2302,94 +2332,6 @@ fn body_size(body: &[TStmt]) -> usize {
         }
     });
     n + body.len()
-}
-
-/// Calls `f` on every element access of `body`: read in expressions, or written.
-fn visit_indexes<'b>(body: &'b [TStmt], f: &mut dyn FnMut(&'b Index)) {
-    fn expr<'b>(e: &'b TExpr, f: &mut dyn FnMut(&'b Index)) {
-        match &e.kind {
-            TK::Unary(_, a)
-            | TK::Not(a)
-            | TK::Cast(a)
-            | TK::Len(a)
-            | TK::Address(a)
-            | TK::Project(a, _) => expr(a, f),
-            TK::Binary(_, a, b) | TK::And(a, b) | TK::Or(a, b) => {
-                expr(a, f);
-                expr(b, f);
-            }
-            TK::Cond(a, b, c) => {
-                expr(a, f);
-                expr(b, f);
-                expr(c, f);
-            }
-            TK::Tuple(xs)
-            | TK::Call(_, xs)
-            | TK::Builtin(_, xs)
-            | TK::ArrayLit { items: xs, .. } => xs.iter().for_each(|x| expr(x, f)),
-            TK::Index(ix) => {
-                f(ix);
-                expr(&ix.arr, f);
-                expr(&ix.idx, f);
-            }
-            TK::Slice { arr, lo, hi, .. } => {
-                expr(arr, f);
-                for x in [lo, hi].into_iter().flatten() {
-                    expr(x, f);
-                }
-            }
-            TK::New { count, .. } => expr(count, f),
-            TK::Spawn { args, .. } => args.iter().flatten().for_each(|x| expr(x, f)),
-            TK::Sandbox(sb) => {
-                sb.args.iter().for_each(|x| expr(x, f));
-                for x in [&sb.gas, &sb.mem, &sb.fallback].into_iter().flatten() {
-                    expr(x, f);
-                }
-            }
-            TK::Word(_) | TK::Static(_) | TK::Local(_) | TK::Error => {}
-        }
-    }
-    let place = |p: &'b Place, f: &mut dyn FnMut(&'b Index)| {
-        if let Place::Elem(ix, _) = p {
-            f(ix);
-            expr(&ix.arr, f);
-            expr(&ix.idx, f);
-        }
-    };
-    for s in body {
-        match &s.kind {
-            SK::Expr(e) | SK::Return(e) | SK::Assert(e) => expr(e, f),
-            SK::Assign(ps, e) => {
-                expr(e, f);
-                ps.iter().for_each(|p| place(p, f));
-            }
-            SK::Update(p, _, e) => {
-                expr(e, f);
-                place(p, f);
-            }
-            SK::If(arms, els) => {
-                for (c, b) in arms {
-                    expr(c, f);
-                    visit_indexes(b, f);
-                }
-                visit_indexes(els, f);
-            }
-            SK::Match {
-                scrutinee,
-                cases,
-                default,
-            } => {
-                expr(scrutinee, f);
-                for (_, b) in cases {
-                    visit_indexes(b, f);
-                }
-                visit_indexes(default, f);
-            }
-            SK::Yield(es) => es.iter().for_each(|e| expr(e, f)),
-            // Loops are never versioned around other loops.
-            _ => {}
-        }
-    }
 }
 
 /// A rough size of an expression's code, to decide whether a loop test is duplicated.
