@@ -187,18 +187,19 @@ impl Session {
         }
     }
 
-    /// The root's status and counters, as JSON.
+    /// The root's status and counters, as JSON; words are strings, which JavaScript
+    /// numbers could not hold exactly.
     pub fn state(&self) -> Value {
         let out = self.vm.outcome();
         let root = self.vm.root();
         json!({
             "status": out.status.name(),
             "fault": out.fault.map(|f| f.name()),
-            "gas_used": out.gas_used,
-            "gas_left": out.gas_left,
-            "results": out.results,
+            "gas_used": out.gas_used.to_string(),
+            "gas_left": out.gas_left.to_string(),
+            "results": out.results.iter().map(u64::to_string).collect::<Vec<_>>(),
             "at": root.location(),
-            "budget": self.budget,
+            "budget": self.budget.to_string(),
             "needs": self.needs(),
         })
     }
@@ -212,10 +213,10 @@ impl Session {
                 json!({
                     "path": path,
                     "status": p.status().name(),
-                    "gas_left": p.gas_left(),
-                    "gas_used": p.gas_used(),
-                    "footprint": p.footprint(),
-                    "mem_limit": p.mem_limit(),
+                    "gas_left": p.gas_left().to_string(),
+                    "gas_used": p.gas_used().to_string(),
+                    "footprint": p.footprint().to_string(),
+                    "mem_limit": p.mem_limit().to_string(),
                     "at": p.location(),
                 })
             })
