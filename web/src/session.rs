@@ -238,3 +238,67 @@ impl Session {
 fn runnable(status: Status) -> bool {
     !status.is_final() && status != Status::Yielded
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIB: &str = include_str!("../../examples/fib.rasm");
+
+    #[test]
+    fn slices_end_in_the_image_of_one_run() {
+        for (gas, slice) in [(1_000_000, 1_000), (1_000_000, 7), (10_000_000, 333_333)] {
+            let mut s = Session::new("fib.rasm", FIB, "25", gas, 64 << 20, false).unwrap();
+            while s.needs() == "run" {
+                s.slice(slice);
+            }
+            let mut vm = Vm::new(&compile("fib.rasm", FIB).unwrap(), &[25]).unwrap();
+            vm.run(gas, 64 << 20);
+            assert_eq!(s.image(), vm.image(), "{gas} gas in slices of {slice}");
+            let want = if vm.outcome().status == Status::OutOfGas {
+                "gas"
+            } else {
+                "done"
+            };
+            assert_eq!(s.needs(), want);
+        }
+    }
+
+    #[test]
+    fn granting_more_gas_finishes_the_run() {
+        let mut s = Session::new("fib.rasm", FIB, "20", 1000, 64 << 20, false).unwrap();
+        while s.needs() == "run" {
+            s.slice(100);
+        }
+        assert_eq!(s.needs(), "gas");
+        s.grant(10_000_000, 0);
+        while s.needs() == "run" {
+            s.slice(100_000);
+        }
+        assert_eq!(s.state()["results"], json!(["6765"]));
+    }
+
+    #[test]
+    fn compile_errors_have_lines_and_columns() {
+        let e = compile("x.et", "def main(x):\n    return y\n").unwrap_err();
+        assert_eq!((e[0].line, e[0].col), (2, 12), "{e:?}");
+        let e = compile("x.rasm", "func main() -> 0\n    bogus\n").unwrap_err();
+        assert_eq!(e[0].line, 2, "{e:?}");
+        let e = Session::new("fib.rasm", FIB, "1 x", 1, 1, false)
+            .err()
+            .unwrap();
+        assert!(e[0].message.contains("argument 2"), "{e:?}");
+    }
+
+    #[test]
+    fn a_granted_console_writes_to_the_buffer() {
+        let src = include_str!("../../examples/confined.rasm");
+        let mut s = Session::new("confined.rasm", src, "", 1_000_000, 64 << 20, true).unwrap();
+        while s.needs() == "run" {
+            s.slice(1000);
+        }
+        assert_eq!(s.state()["status"], "returned");
+        assert!(!s.take_console().is_empty());
+        assert_eq!(s.take_console(), "");
+    }
+}
