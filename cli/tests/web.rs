@@ -472,6 +472,45 @@ fn the_page_runs_asks_and_moves_images_to_and_from_the_cli() {
     b.click("download");
     b.until_text("hash", done["image_hash"].as_str().expect("a hash"));
 
+    // Paused, stepped and resumed in small slices, a run ends in the image of one run.
+    let sieve = dir.join("sieve.img");
+    let sieve = sieve.to_str().expect("a UTF-8 path");
+    let one = cli(&[
+        "run",
+        "examples/sieve.rasm",
+        "--snapshot",
+        sieve,
+        "--",
+        "100000",
+    ]);
+    assert_eq!(one["stack"], json!([9592]));
+    b.example("sieve.rasm");
+    b.set("gas", "10000000000");
+    b.set("slice", "2000");
+    b.click("run");
+    b.click("pause");
+    b.until(
+        "the page pauses",
+        "return document.getElementById('pause').disabled",
+    );
+    let used = |b: &Browser| b.text("gas_used").parse::<u64>().expect("gas used");
+    let paused_at = used(&b);
+    assert!(paused_at < 3_947_396, "paused before the end");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(used(&b), paused_at, "a paused run does not go on");
+    b.click("step");
+    let stepped = used(&b);
+    // One slice, and the few gas the last slice left unspent (less than one block).
+    assert!(
+        stepped > paused_at && stepped < paused_at + 2 * 2000,
+        "{paused_at} {stepped}"
+    );
+    b.click("resume");
+    b.until_text("result", "9592");
+    b.click("download");
+    b.until_text("hash", one["image_hash"].as_str().expect("a hash"));
+    b.set("slice", "200000");
+
     // A tree of sandboxes stopped out of gas, for the README's picture.
     b.example("nested.et");
     b.set("args", "3");
