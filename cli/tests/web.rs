@@ -330,6 +330,22 @@ impl Drop for Browser {
                 )
             });
         }
+        // chromedriver's shutdown quits every browser it started, even one whose session
+        // never answered; killing it would leave them running.
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.driver)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.read(&mut [0u8; 256]);
+        }
+        let start = Instant::now();
+        while self.children[1].try_wait().ok().flatten().is_none()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
