@@ -37,6 +37,8 @@ const RULES: &[(&str, &[&str])] = &[
         &["rarvm", "rarvm-lang", "rarvm-cluster", "rarvm-vat"],
     ),
     ("rarvm-conformance", &["rarvm", "rarvm-lang"]),
+    // The page's wasm module: the lean library (interpreter only) and the compiler.
+    ("rarvm-web", &["rarvm", "rarvm-lang"]),
     (
         "rarvm-benches",
         &["rarvm", "rarvm-lang", "rarvm-conformance", "rarvm-vat"],
