@@ -605,28 +605,12 @@ impl Gen<'_> {
         let checked = ix.checked && !proven && !self.unchecked.contains(&std::ptr::from_ref(ix));
         self.pending = if checked { known } else { None };
         if !checked {
-            if let Arr::Locals(p, _) = arr {
-                self.get(p);
-                self.expr(&ix.idx);
-                self.scale(ix.elem_size);
-                self.e(Instr::Add);
-            } else {
-                self.expr(&ix.idx);
-                self.scale(ix.elem_size);
-            }
+            self.elem_addr(arr, ix.elem_size, &mut |g| g.expr(&ix.idx));
         } else if self.dispatch.last().copied().unwrap_or(false) {
             // In a dispatch loop, whose blocks are small already: the address, or 2⁶⁴ − 1
             // (which faults) when the check fails, without a branch.
             let i = self.operand(&ix.idx);
-            if let Arr::Locals(p, _) = arr {
-                self.get(p);
-                self.val(i.0);
-                self.scale(ix.elem_size);
-                self.e(Instr::Add);
-            } else {
-                self.val(i.0);
-                self.scale(ix.elem_size);
-            }
+            self.elem_addr(arr, ix.elem_size, &mut |g| g.val(i.0));
             self.push(BAD);
             self.val(i.0);
             self.arr_len(arr);
@@ -644,15 +628,7 @@ impl Gen<'_> {
             self.asm.ins(Ins::Jz(fault));
             let span = self.asm.span();
             self.faults.push((fault, span));
-            if let Arr::Locals(p, _) = arr {
-                self.get(p);
-                self.val(i.0);
-                self.scale(ix.elem_size);
-                self.e(Instr::Add);
-            } else {
-                self.val(i.0);
-                self.scale(ix.elem_size);
-            }
+            self.elem_addr(arr, ix.elem_size, &mut |g| g.val(i.0));
             self.done(i);
         }
         if let Some(x) = extra {
@@ -661,6 +637,23 @@ impl Gen<'_> {
         }
         self.release_all(&ts);
         off
+    }
+
+    /// Pushes the address of an element: the array's pointer plus the index (which `idx`
+    /// pushes) times `size`.
+    fn elem_addr(&mut self, arr: Arr, size: u64, idx: &mut dyn FnMut(&mut Self)) {
+        match arr {
+            Arr::Locals(p, _) => {
+                self.get(p);
+                idx(self);
+                self.scale(size);
+                self.e(Instr::Add);
+            }
+            Arr::Static(..) => {
+                idx(self);
+                self.scale(size);
+            }
+        }
     }
 
     fn load_word(&mut self, byte: bool, off: u32) {
