@@ -1,6 +1,6 @@
 //! The playground page (`web/`) in a real, headless Chromium driven over WebDriver by
-//! chromedriver: the showcase, the out-of-gas dialog, and images that go from the page
-//! to the CLI and back with the same bytes. Each test serves `web/www` on a free loopback
+//! chromedriver: the showcase, the out-of-gas dialog, the dialog for a right the program
+//! lacks, and images that go from the page to the CLI and back with the same bytes. Each test serves `web/www` on a free loopback
 //! port and needs the page built (`scripts/web.sh --build`), `chromium` and
 //! `chromedriver`; without them it prints `SKIPPED` and passes — unless
 //! `RARVM_REQUIRE_SERVICES=1`, when it fails. Nothing touches the network.
@@ -526,6 +526,33 @@ fn the_page_runs_asks_and_moves_images_to_and_from_the_cli() {
     b.click("download");
     b.until_text("hash", one["image_hash"].as_str().expect("a hash"));
     b.set("slice", "200000");
+
+    // A console granted without the right to write: the page asks before each write, as
+    // `--ask` asks on the terminal, and the program sees each answer.
+    b.example("hello.et");
+    assert_eq!(
+        b.js("return document.getElementById('console').value"),
+        "ask"
+    );
+    b.set("args", "3");
+    b.click("run");
+    for answer in ["once", "deny", "always"] {
+        b.until(
+            "the dialog asks for the right",
+            "return document.getElementById('dialog').open && !document.getElementById('once').hidden",
+        );
+        let question = b.text("question");
+        assert!(
+            question.contains(r#"wants "console.write" on "the page's console" but grant "console" does not allow write"#),
+            "{question}"
+        );
+        b.click(answer);
+    }
+    b.until_text("result", "2 1");
+    assert_eq!(
+        b.text("output"),
+        "hello from inside the sandbox\n".repeat(2)
+    );
 
     // A tree of sandboxes stopped out of gas, for the README's picture.
     b.example("nested.et");

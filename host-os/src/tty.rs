@@ -1,8 +1,7 @@
 //! Asking a person on the controlling terminal (`/dev/tty`), whatever standard input and
 //! output are connected to.
 
-use rarvm_runtime::host::{quote, Decision, Prompt, Request};
-use rarvm_runtime::keys::{KeyKind, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
+use rarvm_runtime::host::{Decision, Prompt, Request};
 
 /// The controlling terminal, if there is one.
 fn tty() -> Option<std::fs::File> {
@@ -43,19 +42,7 @@ pub struct TtyPrompt;
 
 impl Prompt for TtyPrompt {
     fn allow(&mut self, r: &Request<'_>) -> Decision {
-        let right = match r.right {
-            RIGHT_READ => "read",
-            RIGHT_WRITE => "write",
-            RIGHT_CREATE if r.kind == KeyKind::Net => "connect",
-            RIGHT_CREATE => "create",
-            _ => "this",
-        };
-        let question = format!(
-            "a process wants {} on {} but grant {} does not allow {right}: allow [o]nce / [a]lways / [d]eny? ",
-            quote(r.op.as_bytes()),
-            quote(r.target.as_bytes()),
-            quote(r.grant.as_bytes())
-        );
+        let question = format!("{}: allow [o]nce / [a]lways / [d]eny? ", r.question());
         match ask(&question, "oad") {
             Some('o') => Decision::Once,
             Some('a') => Decision::Always,

@@ -1,4 +1,5 @@
-//! A console for the page: output only, kept in a buffer the page drains.
+//! A console for the page: output only, kept in a buffer the page drains, granted with
+//! or without the right to write (without it, the page is asked).
 
 use std::sync::{Arc, Mutex};
 
@@ -10,15 +11,40 @@ use rarvm::host::{
 /// answers `r = len`, so its answers come from the call alone (deterministic, as
 /// `rarvm_host_os::console::Console::output_only`).
 #[derive(Clone, Default)]
-pub struct Buffered(Arc<Mutex<Vec<u8>>>);
+pub struct Buffered {
+    out: Arc<Mutex<Vec<u8>>>,
+    /// The rights the grant allows: `RIGHT_WRITE`, or 0 for a console that asks.
+    rights: u64,
+}
 
 impl Buffered {
+    /// A console whose grant allows `rights` (`RIGHT_WRITE` or 0), writing to the buffer
+    /// this one writes to.
+    pub fn with_rights(&self, rights: u64) -> Buffered {
+        Buffered {
+            out: Arc::clone(&self.out),
+            rights,
+        }
+    }
+
     /// Removes and returns what was written so far.
     pub fn take(&self) -> Vec<u8> {
-        self.0
+        self.out
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
+    }
+
+    /// How many bytes the buffer holds.
+    pub fn written(&self) -> usize {
+        self.out.lock().map(|v| v.len()).unwrap_or_default()
+    }
+
+    /// Forgets what was written after the first `len` bytes.
+    pub fn truncate(&self, len: usize) {
+        if let Ok(mut v) = self.out.lock() {
+            v.truncate(len);
+        }
     }
 }
 
@@ -28,7 +54,7 @@ impl Resource for Buffered {
     }
 
     fn rights(&self) -> u64 {
-        RIGHT_WRITE
+        self.rights & RIGHT_WRITE
     }
 
     fn deterministic(&self) -> bool {
@@ -42,7 +68,7 @@ impl Resource for Buffered {
     fn invoke(&mut self, call: ResourceCall<'_>) -> Reply {
         match call.operation.map(|spec| spec.op) {
             Some(Operation::ConsoleWrite) => {
-                if let Ok(mut out) = self.0.lock() {
+                if let Ok(mut out) = self.out.lock() {
                     out.extend_from_slice(call.data);
                 }
                 Reply::ok(call.data.len() as u64)

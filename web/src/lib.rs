@@ -10,14 +10,18 @@ pub mod session;
 
 use wasm_bindgen::prelude::*;
 
-use session::Diag;
+use rarvm::host::Decision;
+use session::{ConsoleMode, Diag};
 
-/// The examples the page offers, as JSON: `[{"name": …, "source": …, "args": …}]`.
+/// The examples the page offers, as JSON: `[{"name": …, "source": …, "args": …,
+/// "console": …}]`.
 #[wasm_bindgen]
 pub fn examples() -> String {
     let list: Vec<serde_json::Value> = session::EXAMPLES
         .iter()
-        .map(|(name, source, args)| serde_json::json!({"name": name, "source": source, "args": args}))
+        .map(|(name, source, args, console)| {
+            serde_json::json!({"name": name, "source": source, "args": args, "console": console})
+        })
         .collect();
     serde_json::Value::Array(list).to_string()
 }
@@ -53,7 +57,8 @@ pub struct Session(session::Session);
 #[wasm_bindgen]
 impl Session {
     /// A new root running `source`'s entry with `args` (words separated by spaces or
-    /// commas) under `gas` and `mem` bytes; `console` grants it a console key.
+    /// commas) under `gas` and `mem` bytes; `console` is `none`, `allowed` (a console key
+    /// it may write to) or `ask` (a console key whose writes ask the page).
     ///
     /// # Errors
     /// The compile errors as JSON (see [`check`]), or a bad argument or arity.
@@ -64,8 +69,10 @@ impl Session {
         args: &str,
         gas: u64,
         mem: u64,
-        console: bool,
+        console: &str,
     ) -> Result<Session, JsError> {
+        let console = ConsoleMode::parse(console)
+            .map_err(|e| JsError::new(&diags_json(&[Diag::nowhere(e)])))?;
         session::Session::new(name, source, args, gas, mem, console)
             .map(Session)
             .map_err(|d| JsError::new(&diags_json(&d)))
@@ -75,7 +82,8 @@ impl Session {
     ///
     /// # Errors
     /// What is wrong with the image.
-    pub fn from_image(bytes: &[u8], console: bool) -> Result<Session, JsError> {
+    pub fn from_image(bytes: &[u8], console: &str) -> Result<Session, JsError> {
+        let console = ConsoleMode::parse(console).map_err(|e| JsError::new(&e))?;
         session::Session::from_image(bytes, console)
             .map(Session)
             .map_err(|e| JsError::new(&e))
@@ -92,8 +100,29 @@ impl Session {
         self.0.grant(gas, mem);
     }
 
-    /// The root's status, counters, port, position, the budget left, and what the session
-    /// needs to go on (`"run"`, `"gas"`, `"memory"`, or `"done"`), as JSON.
+    /// Answers the question the root waits on (`needs` is `"right"`): `once`, `always` or
+    /// `deny`.
+    ///
+    /// # Errors
+    /// Any other word.
+    pub fn answer(&mut self, decision: &str) -> Result<(), JsError> {
+        let decision = match decision {
+            "once" => Decision::Once,
+            "always" => Decision::Always,
+            "deny" => Decision::Deny,
+            other => {
+                return Err(JsError::new(&format!(
+                    "{other:?} is not one of once, always, deny"
+                )))
+            }
+        };
+        self.0.answer(decision);
+        Ok(())
+    }
+
+    /// The root's status, counters, port, position, the budget left, what the session
+    /// needs to go on (`"run"`, `"gas"`, `"memory"`, `"right"` or `"done"`) and, for
+    /// `"right"`, the `question`, as JSON.
     pub fn state(&self) -> String {
         self.0.state().to_string()
     }

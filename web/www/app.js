@@ -1,5 +1,6 @@
 // The rarvm playground: runs a root process in slices of gas, so the page never freezes,
-// and asks the user — grant more, snapshot, abort — when the root's budget runs dry.
+// and asks the user — grant more, snapshot, abort — when the root's budget runs dry, and
+// whether to allow a write its console grant lacks the right for.
 import init, { Session, examples, hash_hex } from "./pkg/rarvm_web.js";
 
 const $ = (id) => document.getElementById(id);
@@ -71,15 +72,23 @@ function tick() {
   }
   running = false;
   buttons();
-  if (st.needs === "gas" || st.needs === "memory") ask(st);
+  if (st.needs === "gas" || st.needs === "memory" || st.needs === "right") ask(st);
 }
 
 function ask(st) {
+  const right = st.needs === "right";
+  for (const b of $("dialog").querySelectorAll(".right")) b.hidden = !right;
+  for (const b of $("dialog").querySelectorAll(".resource")) b.hidden = right;
+  $("dialog").dataset.needs = st.needs;
+  if (right) {
+    $("question").textContent = `${lastName}: ${st.question}. Allow it?`;
+    $("dialog").showModal();
+    return;
+  }
   const what = st.needs === "gas" ? `${word("gas")} more gas` : `${word("mem")} more bytes of memory`;
   $("question").textContent =
     `${lastName} has used ${st.gas_used} gas and ran out of ${st.needs === "gas" ? "gas" : "memory"}` +
     (st.at ? ` at ${st.at}` : "") + `. Grant ${what}?`;
-  $("dialog").dataset.needs = st.needs;
   $("dialog").showModal();
 }
 
@@ -96,7 +105,7 @@ function create() {
   $("hash").textContent = "";
   lastName = $("name").value;
   try {
-    session = new Session(lastName, $("source").value, $("args").value, word("gas"), word("mem"), $("console").checked);
+    session = new Session(lastName, $("source").value, $("args").value, word("gas"), word("mem"), $("console").value);
   } catch (e) {
     session = null;
     let list;
@@ -140,6 +149,7 @@ async function main() {
     $("source").value = ex.source;
     $("name").value = ex.name;
     $("args").value = ex.args;
+    $("console").value = ex.console;
     $("errors").textContent = "";
   };
   $("example").onchange = () => pick($("example").value);
@@ -174,7 +184,7 @@ async function main() {
     if (!file) return;
     const bytes = new Uint8Array(await file.arrayBuffer());
     try {
-      session = Session.from_image(bytes, $("console").checked);
+      session = Session.from_image(bytes, $("console").value);
     } catch (e) {
       $("errors").textContent = `${file.name}: ${e.message}`;
       return;
@@ -193,6 +203,13 @@ async function main() {
     else session.grant(0n, word("mem"));
     start();
   };
+  for (const answer of ["once", "always", "deny"]) {
+    $(answer).onclick = () => {
+      $("dialog").close();
+      session.answer(answer);
+      start();
+    };
+  }
   // The dialog stays open: a snapshot is taken, and the question is still there.
   $("snapshot").onclick = () => download();
   $("abort").onclick = () => {

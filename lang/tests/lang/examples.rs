@@ -194,6 +194,7 @@ fn emitted_rasm_assembles_to_the_same_module() {
         "examples/replicate.et",
         "examples/library.et",
         "examples/evolve.et",
+        "examples/hello.et",
         "benches/programs/bf.et",
     ] {
         // Assembler text has no debug section: it gives the stripped module.

@@ -20,7 +20,7 @@ mod replay;
 pub use grants::{Grant, GrantError, Grants};
 pub use replay::{ReplayState, Replaying};
 
-use crate::keys::{HostKey, HostOp, KeyError, KeyKind};
+use crate::keys::{HostKey, HostOp, KeyError, KeyKind, RIGHT_CREATE, RIGHT_READ, RIGHT_WRITE};
 
 /// One `key.invoke` the machine hands to the host.
 pub struct Call<'a> {
@@ -221,6 +221,27 @@ pub struct Request<'a> {
     pub right: u64,
     /// What it reaches: a path, an endpoint, the console.
     pub target: String,
+}
+
+impl Request<'_> {
+    /// What is asked, for a person, quoted so that nothing the program chose (a scope in
+    /// the target) passes for other text: `a process wants "fs.write" on "…" but grant
+    /// "lib" does not allow write`.
+    pub fn question(&self) -> String {
+        let right = match self.right {
+            RIGHT_READ => "read",
+            RIGHT_WRITE => "write",
+            RIGHT_CREATE if self.kind == KeyKind::Net => "connect",
+            RIGHT_CREATE => "create",
+            _ => "this",
+        };
+        format!(
+            "a process wants {} on {} but grant {} does not allow {right}",
+            quote(self.op.as_bytes()),
+            quote(self.target.as_bytes()),
+            quote(self.grant.as_bytes())
+        )
+    }
 }
 
 /// An answer to a [`Request`].
