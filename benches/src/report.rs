@@ -89,7 +89,7 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
         md,
         "Measured by `cargo bench -p rarvm-benches` on {date}, on {}. Every number is the median of \
          criterion's samples; every ratio divides two medians from the same run. rarvm runs metered \
-         (gas checked per basic block) unless marked unmetered; Wasmtime 48 and wasmi 2 run with \
+         (exact gas per basic block, checked once per acyclic region) unless marked unmetered; Wasmtime 48 and wasmi 2 run with \
          `consume_fuel(true)`. All engines compute the same answer, asserted before timing.\n",
         machine()
     )

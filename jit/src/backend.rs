@@ -9,7 +9,7 @@ use cranelift_module::{default_libcall_names, Linkage, Module};
 use rarvm_runtime::verify::VerifiedModule;
 
 use crate::cache::Code;
-use crate::tier::entry_points;
+use crate::gas::Regions;
 use crate::translate::{native_signature, translate};
 
 /// The target and Cranelift's reusable contexts.
@@ -79,7 +79,8 @@ impl Backend {
         self.ctx.func.signature = signature;
         let this = module.declare_func_in_func(id, &mut self.ctx.func);
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        translate(&mut b, m, f, self.cc, this, metered);
+        let regions = Regions::of(m, f);
+        translate(&mut b, m, f, &regions, self.cc, this, metered);
         b.finalize(module.target_config());
         let dump = std::env::var_os("RARVM_JIT_DUMP").is_some();
         if dump {
@@ -116,6 +117,8 @@ impl Backend {
         }
         let entry = module.get_finalized_function(id);
         let bytes = size.div_ceil(PAGE) * PAGE + PAGE;
-        Ok(Code::new(module, entry, frame, bytes, entry_points(m, f)))
+        let entries = regions.entry_needs(metered);
+        let bytes = bytes + entries.len() * size_of::<u64>();
+        Ok(Code::new(module, entry, frame, bytes, entries))
     }
 }

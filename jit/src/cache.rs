@@ -23,7 +23,8 @@ use rarvm_runtime::isa::Instr;
 use rarvm_runtime::module::encode_code;
 use rarvm_runtime::verify::VerifiedModule;
 
-use crate::abi;
+use crate::abi::{self, FUEL_CAP};
+use crate::gas::NOT_ENTRY;
 
 /// One compiled function.
 pub(crate) struct Code {
@@ -35,8 +36,8 @@ pub(crate) struct Code {
     pub frame: u32,
     /// Bytes of memory it holds (code rounded to pages).
     pub bytes: usize,
-    /// The block starts native code can be entered at (see [`crate::tier::entry_points`]).
-    pub entries: Box<[bool]>,
+    /// The fuel entering at each block start needs, or [`NOT_ENTRY`] (see [`crate::gas`]).
+    pub entries: Box<[u64]>,
 }
 
 // SAFETY: after finalization the code is immutable; `module` is touched only by `drop`,
@@ -51,14 +52,14 @@ impl Code {
         entry: *const u8,
         frame: u32,
         bytes: usize,
-        entries: Vec<bool>,
+        entries: Box<[u64]>,
     ) -> Code {
         Code {
             module: Some(module),
             entry,
             frame,
             bytes,
-            entries: entries.into_boxed_slice(),
+            entries,
         }
     }
 }
@@ -122,11 +123,15 @@ impl ModuleCode {
         self.code[f as usize].is_some()
     }
 
-    /// True if native code of `f` is compiled and can be entered at `pc`.
-    pub fn enterable(&self, f: u32, pc: u32) -> bool {
-        self.code[f as usize]
-            .as_ref()
-            .is_some_and(|c| c.entries[pc as usize])
+    /// True if native code of `f` is compiled, can be entered at `pc`, and `fuel` covers
+    /// the gas region there (else native code would leave again at once: see
+    /// [`crate::gas`]).
+    pub fn enterable(&self, f: u32, pc: u32, fuel: u64) -> bool {
+        self.code[f as usize].as_ref().is_some_and(|c| {
+            let need = c.entries[pc as usize];
+            // Native code is given at most `FUEL_CAP` at a time.
+            need != NOT_ENTRY && fuel.min(FUEL_CAP) >= need
+        })
     }
 
     fn install(&mut self, f: u32, code: &Arc<Code>) {

@@ -39,8 +39,8 @@ impl Jit {
             .clone()
             .expect("entered functions are compiled");
         debug_assert!(
-            compiled.entries[top.pc as usize],
-            "entered at an entry point"
+            code.enterable(top.func, top.pc, b.fuel),
+            "entered at an entry point its fuel covers"
         );
         // Value-stack room for the entered frame and a few native calls. Native calls beyond
         // the capacity go to the interpreter, which grows the stack (doubling) as the frames

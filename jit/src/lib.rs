@@ -4,7 +4,7 @@
 //! [`Jit`] implements [`rarvm_runtime::Engine`]. Each bytecode function becomes one native
 //! function (see `translate.rs`) that can be entered at any block start from the canonical
 //! process state, keeps locals and operands in registers, charges each block's gas with one
-//! compare-and-branch, calls other native functions directly through a per-module table,
+//! subtraction and checks the fuel once per acyclic region (see `gas.rs`), calls other native functions directly through a per-module table,
 //! and leaves native code — writing back exactly the interpreter's state — at `recurse`,
 //! `yield`, `halt`, the entry function's `ret`, faults, and whenever gas or memory runs
 //! out. Process-tree and bulk-memory instructions call the runtime's shared semantics
@@ -40,6 +40,7 @@ mod abi;
 mod backend;
 mod cache;
 mod enter;
+mod gas;
 mod tier;
 mod translate;
 
@@ -285,7 +286,7 @@ impl Engine for Jit {
                 // the interpreter's entry hook did not see it.
                 self.compile(&module, &state, &mut code, top.func);
             }
-            let step = if code.enterable(top.func, top.pc) {
+            let step = if code.enterable(top.func, top.pc, budget.fuel) {
                 self.native(leaf, budget, &state, &mut code)
             } else {
                 self.interpret(leaf, budget, &module, &state, &mut code)

@@ -82,7 +82,7 @@ pub fn entry_points(m: &VerifiedModule, f: u32) -> Vec<bool> {
 /// Cranelift's time, or `None` if it is too large to compile ([`MAX_COMPILE_COST`]).
 ///
 /// Translation is linear in this: each instruction, plus the words its frame loads at each
-/// entry and stores at each exit (every block's gas check, every instruction that can fault
+/// entry and stores at each exit (every gas check, every instruction that can fault
 /// or leave), each a few Cranelift instructions.
 pub fn compile_cost(m: &VerifiedModule, f: u32) -> Option<u64> {
     let func = m.func(f);
@@ -161,6 +161,6 @@ impl Tiering for Policy<'_> {
         if self.jit.earned(self.code, func) {
             self.jit.compile(self.module, self.state, self.code, func);
         }
-        self.code.enterable(func, pc)
+        self.code.enterable(func, pc, fuel)
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Locals and operand-stack slots are Cranelift [`Variable`]s, so values live in registers;
 //! the canonical in-memory frame (`vals`) is read on entry and written only where native
-//! code is left. Every basic block charges its cost with one compare-and-branch on the
-//! fuel variable; every way out of native code goes through a cold stub that stores the
+//! code is left. Every basic block subtracts its cost from the fuel variable, and only the
+//! check points of [`crate::gas`] compare it, once per region; every way out of native code goes through a cold stub that stores the
 //! frame exactly as the interpreter would hold it at that instruction.
 
 use std::mem::offset_of;
@@ -20,6 +20,7 @@ use rarvm_runtime::process::Fault;
 use rarvm_runtime::verify::{FuncInfo, VerifiedModule, UNREACHABLE};
 
 use crate::abi::{self, Ctx, FrameRecord, Helper, Reason, FUEL_EXIT, FUEL_NOT_COMPILED};
+use crate::gas::Regions;
 
 const I64: types::Type = types::I64;
 const I32: types::Type = types::I32;
@@ -73,8 +74,8 @@ struct Tx<'a, 'b> {
     blocks: Vec<Option<Block>>,
     /// The shared exit tail, created by the first exit.
     tail: Option<Block>,
-    /// Where the runtime may enter: see [`crate::tier::entry_points`].
-    entries: Vec<bool>,
+    /// Where the runtime may enter and where gas is checked: see [`crate::gas`].
+    regions: &'a Regions,
     native_sig: SigRef,
     helper_sig: SigRef,
 }
@@ -96,11 +97,13 @@ fn off(field: usize) -> i32 {
 }
 
 /// Translates function `index` of `m` into `b`'s function; `this` refers to the function
-/// being built. Unless `metered`, blocks and calls are not charged (trusted code).
+/// being built, `regions` its [`Regions`]. Unless `metered`, blocks and calls are not charged
+/// (trusted code).
 pub(crate) fn translate(
     b: &mut FunctionBuilder<'_>,
     m: &VerifiedModule,
     index: u32,
+    regions: &Regions,
     cc: CallConv,
     this: ir::FuncRef,
     metered: bool,
@@ -146,7 +149,7 @@ pub(crate) fn translate(
         mem_size,
         blocks,
         tail: None,
-        entries: crate::tier::entry_points(m, index),
+        regions,
         native_sig,
         helper_sig,
     };
@@ -250,7 +253,7 @@ impl Tx<'_, '_> {
         let mut switch = Switch::new();
         let mut loads = Vec::new();
         for pc in 0..self.f.code.len() {
-            if self.entries[pc] {
+            if self.regions.entry[pc] {
                 let load = self.b.create_block();
                 switch.set_entry(pc as u128 + 1, load);
                 loads.push((pc, load));
@@ -316,9 +319,8 @@ impl Tx<'_, '_> {
                 if last_backward[pc].is_none() {
                     self.b.seal_block(block);
                 }
-                let ins = self.f.code[pc];
-                if ins.info().metering == Metering::Block {
-                    self.charge(pc as u32, h, u64::from(self.info.block_cost[pc]));
+                if self.f.code[pc].info().metering == Metering::Block {
+                    self.charge(pc as u32, h);
                 }
             }
             open = self.instr(pc as u32, h);
@@ -329,17 +331,24 @@ impl Tx<'_, '_> {
         }
     }
 
-    /// Charges `cost` gas or exits out of gas with the state at `pc`.
-    fn charge(&mut self, pc: u32, h: u32, cost: u64) {
+    /// Charges the block at `pc`. A check point first compares the fuel with its region's
+    /// need and, when short, leaves out of gas (for the block's own cost) with the state at
+    /// `pc`, for the interpreter to go on block by block.
+    fn charge(&mut self, pc: u32, h: u32) {
         if !self.metered {
             return;
         }
+        let cost = u64::from(self.info.block_cost[pc as usize]);
+        let need = self.regions.need[pc as usize];
+        if self.regions.check[pc as usize] && need > 0 {
+            let fuel = self.b.use_var(self.fuel);
+            let short = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, fuel, need as i64);
+            self.exit_if(short, pc, h, ExitKind::Static(Reason::OutOfGas, cost));
+        }
         let fuel = self.b.use_var(self.fuel);
-        let short = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, fuel, cost as i64);
-        self.exit_if(short, pc, h, ExitKind::Static(Reason::OutOfGas, cost));
         let left = self.b.ins().iadd_imm_s(fuel, -(cost as i64));
         self.b.def_var(self.fuel, left);
     }
