@@ -1,6 +1,6 @@
 //! The engines: one enum for every part of the project that chooses one.
 
-use rarvm_interp::Interp;
+use rarvm_interp::{Interp, Reference};
 use rarvm_runtime::engine::{Budget, Engine, Exit};
 use rarvm_runtime::process::Process;
 
@@ -9,8 +9,12 @@ use crate::Error;
 /// Which engine runs process code. All give identical results, gas and images.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum EngineKind {
-    /// The reference interpreter.
+    /// The interpreter: the reference semantics with short runs of instructions fused
+    /// into one op each.
     Interp,
+    /// The reference interpreter, one op per instruction: the definition every other
+    /// engine is compared against in the conformance suite and the differential fuzzer.
+    Reference,
     /// The Cranelift JIT, compiling each function once it has earned it.
     Jit,
     /// The interpreter first; functions that become clearly hot are compiled.
@@ -27,7 +31,8 @@ pub enum EngineKind {
 
 impl EngineKind {
     /// Every engine.
-    pub const ALL: [EngineKind; 5] = [
+    pub const ALL: [EngineKind; 6] = [
+        EngineKind::Reference,
         EngineKind::Interp,
         EngineKind::Jit,
         EngineKind::Auto,
@@ -40,6 +45,7 @@ impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Interp => "interp",
+            EngineKind::Reference => "reference",
             EngineKind::Jit => "jit",
             EngineKind::Auto => "auto",
             EngineKind::JitEager => "jit-eager",
@@ -62,6 +68,7 @@ impl std::str::FromStr for EngineKind {
 /// An engine instance; the JIT keeps its compiled code across runs.
 pub(crate) enum EngineBox {
     Interp(Interp),
+    Reference(Reference),
     #[cfg(feature = "jit")]
     Jit(Box<rarvm_jit::Jit>),
 }
@@ -74,6 +81,7 @@ impl EngineBox {
             use rarvm_jit::{Jit, Mode};
             let jit = match kind {
                 EngineKind::Interp => return Ok(EngineBox::Interp(Interp)),
+                EngineKind::Reference => return Ok(EngineBox::Reference(Reference)),
                 EngineKind::Jit => Jit::new(Mode::Jit),
                 EngineKind::Auto => Jit::new(Mode::Auto),
                 EngineKind::JitEager => Jit::new(Mode::Jit).map(|mut j| {
@@ -94,6 +102,7 @@ impl EngineBox {
         #[cfg(not(feature = "jit"))]
         match kind {
             EngineKind::Interp | EngineKind::Auto => Ok(EngineBox::Interp(Interp)),
+            EngineKind::Reference => Ok(EngineBox::Reference(Reference)),
             EngineKind::Jit | EngineKind::JitEager | EngineKind::JitUnmetered => {
                 Err(Error::EngineUnavailable {
                     engine: kind,
@@ -108,6 +117,7 @@ impl Engine for EngineBox {
     fn run(&mut self, leaf: &mut Process, budget: &mut Budget) -> Exit {
         match self {
             EngineBox::Interp(e) => e.run(leaf, budget),
+            EngineBox::Reference(e) => e.run(leaf, budget),
             #[cfg(feature = "jit")]
             EngineBox::Jit(e) => e.run(leaf, budget),
         }

@@ -181,7 +181,7 @@ impl Vm {
     pub fn jit_stats(&self) -> Option<&rarvm_jit::Stats> {
         match &self.engine {
             Some(EngineBox::Jit(j)) => Some(j.stats()),
-            Some(EngineBox::Interp(_)) | None => None,
+            Some(EngineBox::Interp(_) | EngineBox::Reference(_)) | None => None,
         }
     }
 
@@ -190,7 +190,7 @@ impl Vm {
     pub fn jit_mut(&mut self) -> Option<&mut rarvm_jit::Jit> {
         match &mut self.engine {
             Some(EngineBox::Jit(j)) => Some(j),
-            Some(EngineBox::Interp(_)) | None => None,
+            Some(EngineBox::Interp(_) | EngineBox::Reference(_)) | None => None,
         }
     }
 

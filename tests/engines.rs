@@ -7,9 +7,11 @@ use rarvm::{EngineKind, Outcome, Program, Status, Vm};
 
 const MEM: u64 = 64 << 20;
 
-/// The engines compared: the interpreter, the JIT compiling every function the first time
+/// The engines compared: the reference interpreter, the interpreter with fused ops, the JIT
+/// compiling every function the first time
 /// it runs (so it hands over as often as it can), the JIT and auto as users run them.
-const ENGINES: [EngineKind; 4] = [
+const ENGINES: [EngineKind; 5] = [
+    EngineKind::Reference,
     EngineKind::Interp,
     EngineKind::JitEager,
     EngineKind::Jit,
@@ -139,7 +141,7 @@ fn alternating_slices(name: &str, module: &Program, args: &[u64], slice: u64) {
     let mut image = vms[0].image();
     let mut n = 0u64;
     loop {
-        let v = &mut vms[(n % 4) as usize];
+        let v = &mut vms[n as usize % ENGINES.len()];
         v.load_image(&image).unwrap();
         let out = v.run(slice, if n == 0 { MEM } else { 0 });
         image = v.image();
@@ -149,7 +151,7 @@ fn alternating_slices(name: &str, module: &Program, args: &[u64], slice: u64) {
         }
         assert!(n < 100_000, "{name}: too many slices");
     }
-    let mut whole = vm(EngineKind::Interp, module, args);
+    let mut whole = vm(EngineKind::Reference, module, args);
     whole.run(slice * n, MEM);
     assert!(
         whole.image() == image,

@@ -550,7 +550,7 @@ impl Case {
                     let out = vm.run(step.gas, step.mem);
                     let img = vm.image();
                     let said = console.contents();
-                    if *engine == EngineKind::Interp {
+                    if *engine == EngineKind::Reference {
                         for (line, e) in &step.expects {
                             if let Err(m) = check_expect(e, &out, vm, &img, &said) {
                                 writeln!(failures, "{name}:{line}: {m}").unwrap();
@@ -690,7 +690,7 @@ impl Case {
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         let mut changed = false;
         for run in &self.runs {
-            let mut vm = self.new_vm(run, EngineKind::Interp)?;
+            let mut vm = self.new_vm(run, EngineKind::Reference)?;
             self.host.fresh_world()?;
             for step in &run.steps {
                 vm.run(step.gas, step.mem);

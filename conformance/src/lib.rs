@@ -19,9 +19,10 @@ pub mod targets;
 use rarvm::{EngineKind, Vm};
 
 /// The engines every case and program runs on: the reference interpreter first (the
-/// oracle), then the JIT compiling every function the first time it runs (native code
+/// oracle), then the interpreter with fused ops, then the JIT compiling every function the first time it runs (native code
 /// everywhere, handing over as often as it can), and the JIT and auto as users run them.
-pub const ENGINES: [EngineKind; 4] = [
+pub const ENGINES: [EngineKind; 5] = [
+    EngineKind::Reference,
     EngineKind::Interp,
     EngineKind::JitEager,
     EngineKind::Jit,

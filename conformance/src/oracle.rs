@@ -111,10 +111,10 @@ impl Oracle {
         }
     }
 
-    /// A fresh root of `module(args)` on the interpreter, with the oracle's host.
+    /// A fresh root of `module(args)` on the reference interpreter, with the oracle's host.
     fn probe(&self, module: &Program, args: &[u64]) -> Result<Vm, String> {
         let mut vm = Vm::new(module, args).map_err(|e| e.to_string())?;
-        vm.set_engine(rarvm::EngineKind::Interp)
+        vm.set_engine(rarvm::EngineKind::Reference)
             .map_err(|e| e.to_string())?;
         self.host.apply(&mut vm)?;
         Ok(vm)
@@ -180,7 +180,7 @@ impl Oracle {
                 let out = vm.run(gas, mem);
                 let image = vm.image();
                 let said = world.console.contents();
-                if engine == EngineKind::Interp {
+                if engine == EngineKind::Reference {
                     reference.push((out, image, said));
                     continue;
                 }

@@ -50,7 +50,11 @@ pub fn module_bytes(data: &[u8]) {
     assert_eq!(program.to_bytes(), data, "an accepted module is canonical");
     let args = vec![3; program.entry_params() as usize];
     let mut first = None;
-    for kind in [EngineKind::Interp, EngineKind::JitEager] {
+    for kind in [
+        EngineKind::Reference,
+        EngineKind::Interp,
+        EngineKind::JitEager,
+    ] {
         let mut vm = Vm::new(&program, &args).expect("arity matches");
         vm.set_engine(kind).expect("engines run on this host");
         let out = vm.run(20_000, 1 << 16);

@@ -7,7 +7,8 @@ use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
 use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Frame, Process};
 
-use crate::lower::{lower, Func, Op};
+use crate::alu::Alu;
+use crate::lower::{lower, lower_reference, Func, Op};
 
 /// Effective address `addr + offset` of a `width`-byte access, if it lies inside memory.
 #[inline(always)]
@@ -59,7 +60,19 @@ pub enum Outcome {
 /// asks to hand over.
 pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome {
     let lowered = p.module.engine_data(lower);
-    let funcs: &[Func] = &lowered.funcs;
+    exec(p, b, tier, &lowered.funcs)
+}
+
+/// Runs `p` as [`run`] does, on the reference lowering: one op per instruction.
+pub(crate) fn run_reference(p: &mut Process, b: &mut Budget) -> Exit {
+    let lowered = p.module.engine_data(lower_reference);
+    match exec(p, b, &mut NoTiering, &lowered.0.funcs) {
+        Outcome::Exit(exit) => exit,
+        Outcome::HandOver => unreachable!("NoTiering never hands over"),
+    }
+}
+
+fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func]) -> Outcome {
     let top = *p.frames.last().expect("a running process has a frame");
     let mut f: &Func = &funcs[top.func as usize];
     let mut ip = f.entry_of[top.pc as usize] as usize;
@@ -118,16 +131,17 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
             sp -= 1;
         }};
     }
+    // Local `i` of the running frame.
+    macro_rules! local {
+        ($i:expr) => {
+            p.stack[base + $i as usize]
+        };
+    }
     macro_rules! unop {
         (|$x:ident| $e:expr) => {{
             let $x = p.stack[sp - 1];
             p.stack[sp - 1] = $e;
         }};
-    }
-    macro_rules! cmp {
-        (|$x:ident, $y:ident| $e:expr) => {
-            binop!(|$x, $y| u64::from($e))
-        };
     }
     // Division-like ops: fault on a zero divisor, leaving the operands in place.
     macro_rules! divop {
@@ -173,6 +187,78 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
                 continue;
             }
             Op::I(ins) => ins,
+            // ---- fused runs (see `crate::fuse`) ----
+            Op::Get2(x, y) => {
+                p.stack[sp] = p.stack[base + x as usize];
+                p.stack[sp + 1] = p.stack[base + y as usize];
+                sp += 2;
+                ip += 1;
+                continue;
+            }
+            Op::BinLL(op, x, y) => {
+                p.stack[sp] = op.eval(local!(x), local!(y));
+                sp += 1;
+                ip += 1;
+                continue;
+            }
+            Op::BinLI(op, x, c) => {
+                p.stack[sp] = op.eval(local!(x), u64::from(c));
+                sp += 1;
+                ip += 1;
+                continue;
+            }
+            Op::BinI(op, c) => {
+                p.stack[sp - 1] = op.eval(p.stack[sp - 1], u64::from(c));
+                ip += 1;
+                continue;
+            }
+            Op::BinSet(op, d) => {
+                let v = op.eval(p.stack[sp - 2], p.stack[sp - 1]);
+                sp -= 2;
+                p.stack[base + d as usize] = v;
+                ip += 1;
+                continue;
+            }
+            Op::SetLL(op, d, x, y) => {
+                p.stack[base + d as usize] = op.eval(local!(x), local!(y));
+                ip += 1;
+                continue;
+            }
+            Op::SetLI(op, d, x, c) => {
+                p.stack[base + d as usize] = op.eval(local!(x), u64::from(c));
+                ip += 1;
+                continue;
+            }
+            Op::Br(op, nz, t) => {
+                let v = op.eval(p.stack[sp - 2], p.stack[sp - 1]);
+                sp -= 2;
+                if (v != 0) == nz {
+                    branch!(t);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::BrL(nz, x, t) => {
+                if (local!(x) != 0) == nz {
+                    branch!(t);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::BrLL(op, nz, x, y, t) => {
+                if (op.eval(local!(x), local!(y)) != 0) == nz {
+                    branch!(t);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::BrLI(op, nz, x, c, t) => {
+                if (op.eval(local!(x), u64::from(c)) != 0) == nz {
+                    branch!(t);
+                }
+                ip += 1;
+                continue;
+            }
         };
         match ins {
             // ---- control ----
@@ -295,37 +381,37 @@ pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome
             Instr::LocalTee(i) => p.stack[base + i as usize] = p.stack[sp - 1],
 
             // ---- arithmetic ----
-            Instr::Add => binop!(|x, y| x.wrapping_add(y)),
-            Instr::Sub => binop!(|x, y| x.wrapping_sub(y)),
-            Instr::Mul => binop!(|x, y| x.wrapping_mul(y)),
+            Instr::Add => binop!(|x, y| Alu::Add.eval(x, y)),
+            Instr::Sub => binop!(|x, y| Alu::Sub.eval(x, y)),
+            Instr::Mul => binop!(|x, y| Alu::Mul.eval(x, y)),
             Instr::DivU => divop!(|x, y| x / y),
             Instr::DivS => divop!(|x, y| (x as i64).wrapping_div(y as i64) as u64),
             Instr::RemU => divop!(|x, y| x % y),
             Instr::RemS => divop!(|x, y| (x as i64).wrapping_rem(y as i64) as u64),
-            Instr::And => binop!(|x, y| x & y),
-            Instr::Or => binop!(|x, y| x | y),
-            Instr::Xor => binop!(|x, y| x ^ y),
-            Instr::Shl => binop!(|x, y| x << (y & 63)),
-            Instr::ShrU => binop!(|x, y| x >> (y & 63)),
-            Instr::ShrS => binop!(|x, y| ((x as i64) >> (y & 63)) as u64),
-            Instr::Rotl => binop!(|x, y| x.rotate_left((y & 63) as u32)),
-            Instr::Rotr => binop!(|x, y| x.rotate_right((y & 63) as u32)),
+            Instr::And => binop!(|x, y| Alu::And.eval(x, y)),
+            Instr::Or => binop!(|x, y| Alu::Or.eval(x, y)),
+            Instr::Xor => binop!(|x, y| Alu::Xor.eval(x, y)),
+            Instr::Shl => binop!(|x, y| Alu::Shl.eval(x, y)),
+            Instr::ShrU => binop!(|x, y| Alu::ShrU.eval(x, y)),
+            Instr::ShrS => binop!(|x, y| Alu::ShrS.eval(x, y)),
+            Instr::Rotl => binop!(|x, y| Alu::Rotl.eval(x, y)),
+            Instr::Rotr => binop!(|x, y| Alu::Rotr.eval(x, y)),
             Instr::Not => unop!(|x| !x),
             Instr::Neg => unop!(|x| x.wrapping_neg()),
             Instr::Clz => unop!(|x| u64::from(x.leading_zeros())),
             Instr::Ctz => unop!(|x| u64::from(x.trailing_zeros())),
             Instr::Popcnt => unop!(|x| u64::from(x.count_ones())),
             Instr::Eqz => unop!(|x| u64::from(x == 0)),
-            Instr::Eq => cmp!(|x, y| x == y),
-            Instr::Ne => cmp!(|x, y| x != y),
-            Instr::LtU => cmp!(|x, y| x < y),
-            Instr::LtS => cmp!(|x, y| (x as i64) < (y as i64)),
-            Instr::GtU => cmp!(|x, y| x > y),
-            Instr::GtS => cmp!(|x, y| (x as i64) > (y as i64)),
-            Instr::LeU => cmp!(|x, y| x <= y),
-            Instr::LeS => cmp!(|x, y| (x as i64) <= (y as i64)),
-            Instr::GeU => cmp!(|x, y| x >= y),
-            Instr::GeS => cmp!(|x, y| (x as i64) >= (y as i64)),
+            Instr::Eq => binop!(|x, y| Alu::Eq.eval(x, y)),
+            Instr::Ne => binop!(|x, y| Alu::Ne.eval(x, y)),
+            Instr::LtU => binop!(|x, y| Alu::LtU.eval(x, y)),
+            Instr::LtS => binop!(|x, y| Alu::LtS.eval(x, y)),
+            Instr::GtU => binop!(|x, y| Alu::GtU.eval(x, y)),
+            Instr::GtS => binop!(|x, y| Alu::GtS.eval(x, y)),
+            Instr::LeU => binop!(|x, y| Alu::LeU.eval(x, y)),
+            Instr::LeS => binop!(|x, y| Alu::LeS.eval(x, y)),
+            Instr::GeU => binop!(|x, y| Alu::GeU.eval(x, y)),
+            Instr::GeS => binop!(|x, y| Alu::GeS.eval(x, y)),
 
             // ---- memory ----
             Instr::Load8U(o) => load_op!(o, 1, |v| u64::from(v[0])),

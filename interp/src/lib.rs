@@ -1,10 +1,20 @@
-//! rarvm's reference interpreter: the semantic oracle every other engine must match.
+//! rarvm's interpreters: [`Reference`], the semantic oracle every other engine must match,
+//! and [`Interp`], the same loop over fused ops.
 //!
-//! [`Interp`] implements [`rarvm_runtime::Engine`]. It lowers each function once into an
-//! op array with one gas charge at the head of every block (cached on the module and
-//! shared by all processes running it) and executes it with a plain `match` — no
-//! allocation or hashing per instruction. Process-tree and bulk-memory instructions call
-//! the shared semantics in [`rarvm_runtime::sys`].
+//! Both implement [`rarvm_runtime::Engine`]. Each lowers a function once into an op array
+//! with one gas charge at the head of every block (cached on the module and shared by all
+//! processes running it) and executes it with a plain `match` — no allocation or hashing
+//! per instruction. Process-tree and bulk-memory instructions call the shared semantics in
+//! [`rarvm_runtime::sys`].
+//!
+//! # The invariant fused ops keep
+//! Only block starts and the instructions that can stop a process are observable: stops,
+//! images and hand-overs to native code happen there. [`Interp`]'s lowering fuses short
+//! runs inside a block (`local.get a; push c; add; local.set d`, `local.get a;
+//! local.get b; lt_u; jz t`, …) into one op, but only runs of instructions that cannot
+//! fault or stop, with no block start after their first instruction. So at every
+//! observable point the frame is canonical — the same locals, the same operand words up
+//! to the stack height — and gas is charged per block exactly as [`Reference`] charges it.
 //!
 //! # Example
 //! ```
@@ -23,16 +33,29 @@
 //! Another engine can run the interpreter under a [`Tiering`] policy that takes over at
 //! block starts (function entries, returns, loop headers): see [`run`].
 
+mod alu;
 mod exec;
+mod fuse;
 mod lower;
 
 pub use exec::{run, NoTiering, Outcome, Tiering};
 use rarvm_runtime::engine::{Budget, Engine, Exit};
 use rarvm_runtime::process::Process;
 
-/// The reference interpreter.
+/// The interpreter: fused ops where they apply.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Interp;
+
+/// The reference interpreter: one op per instruction, the definition every engine —
+/// [`Interp`] included — is compared against.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reference;
+
+impl Engine for Reference {
+    fn run(&mut self, leaf: &mut Process, budget: &mut Budget) -> Exit {
+        exec::run_reference(leaf, budget)
+    }
+}
 
 impl Engine for Interp {
     fn run(&mut self, leaf: &mut Process, budget: &mut Budget) -> Exit {

@@ -3,17 +3,67 @@
 //! Each basic block that is charged at entry gets a [`Op::Charge`] in front of its first
 //! instruction, so metering has exactly one handler. Branch targets become op indices
 //! pointing at the target block's charge. The mapping back to instruction indices keeps
-//! every exit canonical.
+//! every exit canonical. Outside the reference lowering, short runs inside a block become
+//! one fused op (see [`crate::fuse`]).
 
 use rarvm_runtime::isa::{dynamic_gas, ImmKind, Instr, Opcode};
 use rarvm_runtime::verify::VerifiedModule;
 
-/// One interpreter op: a block's gas charge, or an instruction whose branch targets are
-/// op indices (for `switch`, an index into [`Func::tables`]).
+use crate::alu::Alu;
+use crate::fuse::fuse;
+
+/// One interpreter op: a block's gas charge, an instruction whose branch targets are op
+/// indices (for `switch`, an index into [`Func::tables`]), or a fused run of instructions
+/// (`a`, `b`, `d`: locals; `c`: a constant; `nz`: branch when the value is nonzero, else
+/// when it is zero; `t`: the target op).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
     Charge(u32),
     I(Instr),
+    /// `local.get a; local.get b`
+    Get2(u32, u32),
+    /// `local.get a; local.get b; ALU`
+    BinLL(Alu, u16, u16),
+    /// `local.get a; push c; ALU`
+    BinLI(Alu, u16, u32),
+    /// `push c; ALU`
+    BinI(Alu, u32),
+    /// `ALU; local.set d`
+    BinSet(Alu, u16),
+    /// `local.get a; local.get b; ALU; local.set d` as (ALU, d, a, b)
+    SetLL(Alu, u16, u16, u16),
+    /// `local.get a; push c; ALU; local.set d` as (ALU, d, a, c)
+    SetLI(Alu, u16, u16, u32),
+    /// `ALU; jz|jnz t` as (ALU, nz, t)
+    Br(Alu, bool, u32),
+    /// `local.get a; jz|jnz t` as (nz, a, t)
+    BrL(bool, u16, u32),
+    /// `local.get a; local.get b; ALU; jz|jnz t` as (ALU, nz, a, b, t)
+    BrLL(Alu, bool, u16, u16, u32),
+    /// `local.get a; push c; ALU; jz|jnz t` as (ALU, nz, a, c, t)
+    BrLI(Alu, bool, u16, u32, u32),
+}
+
+impl Op {
+    /// The branch target of this op, if it has one that is an instruction index until
+    /// lowering maps it to an op index.
+    fn target(&mut self) -> Option<&mut u32> {
+        match self {
+            Op::Br(_, _, t)
+            | Op::BrL(_, _, t)
+            | Op::BrLL(_, _, _, _, t)
+            | Op::BrLI(_, _, _, _, t) => Some(t),
+            Op::Charge(_)
+            | Op::I(_)
+            | Op::Get2(..)
+            | Op::BinLL(..)
+            | Op::BinLI(..)
+            | Op::BinI(..)
+            | Op::BinSet(..)
+            | Op::SetLL(..)
+            | Op::SetLI(..) => None,
+        }
+    }
 }
 
 /// A lowered function.
@@ -41,33 +91,65 @@ pub(crate) struct Lowered {
     pub funcs: Box<[Func]>,
 }
 
+/// The reference lowering: one op per instruction, nothing fused.
+pub(crate) struct Reference(pub Lowered);
+
+/// The interpreter's lowering, with fused ops.
 pub(crate) fn lower(m: &VerifiedModule) -> Lowered {
-    let funcs = (0..m.func_count()).map(|i| lower_func(m, i)).collect();
+    lower_with(m, true)
+}
+
+/// The reference interpreter's lowering.
+pub(crate) fn lower_reference(m: &VerifiedModule) -> Reference {
+    Reference(lower_with(m, false))
+}
+
+fn lower_with(m: &VerifiedModule, fused: bool) -> Lowered {
+    let funcs = (0..m.func_count())
+        .map(|i| lower_func(m, i, fused))
+        .collect();
     Lowered { funcs }
 }
 
-fn lower_func(m: &VerifiedModule, index: u32) -> Func {
+fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
     let f = m.func(index);
     let info = m.info(index);
-    let mut ops = Vec::with_capacity(f.code.len() * 5 / 4);
+    let len = f.code.len();
+    let mut ops = Vec::with_capacity(len * 5 / 4);
     let mut pc_of = Vec::with_capacity(ops.capacity());
-    let mut entry_of = vec![0u32; f.code.len()];
-    for (pc, ins) in f.code.iter().enumerate() {
+    let mut entry_of = vec![0u32; len];
+    let mut pc = 0;
+    while pc < len {
+        let ins = f.code[pc];
         entry_of[pc] = ops.len() as u32;
         if info.leader[pc] && !ins.info().self_metered() {
             ops.push(Op::Charge(info.block_cost[pc]));
             pc_of.push(pc as u32);
         }
-        ops.push(Op::I(*ins));
+        // What a fused run may cover: at most four instructions, none a block start but
+        // the first.
+        let end = (pc + 1..len.min(pc + 4))
+            .find(|&k| info.leader[k])
+            .unwrap_or(len.min(pc + 4));
+        let (op, n) = fused
+            .then(|| fuse(&f.code[pc..end]))
+            .flatten()
+            .unwrap_or((Op::I(ins), 1));
+        entry_of[pc + 1..pc + n].fill(ops.len() as u32);
+        ops.push(op);
         pc_of.push(pc as u32);
+        pc += n;
     }
-    // Every instruction whose immediate is a branch target (the table says which) now
-    // names the op its target block begins at.
+    // Every instruction whose immediate is a branch target (the table says which), and
+    // every fused branch, now names the op its target block begins at.
     for op in &mut ops {
         if let Op::I(ins) = op {
             if ins.info().imm == ImmKind::Target {
                 *ins = Instr::from_parts(ins.opcode(), entry_of[ins.imm() as usize].into());
             }
+        }
+        if let Some(t) = op.target() {
+            *t = entry_of[*t as usize];
         }
     }
     let tables = f
@@ -106,7 +188,7 @@ mod tests {
             "t.rasm",
         )
         .unwrap();
-        let l = lower(&m);
+        let l = lower_reference(&m).0;
         let f = &l.funcs[0];
         assert_eq!(f.ops[0], Op::Charge(2));
         assert_eq!(f.ops[2], Op::I(Instr::Jz(9)));
@@ -116,5 +198,38 @@ mod tests {
         assert_eq!(&f.entry_of[..], &[0, 2, 3, 5, 6, 7, 8, 9, 11]);
         assert_eq!(f.pc_of[9], 7);
         assert_eq!(f.pc_of[10], 7);
+    }
+
+    #[test]
+    fn runs_inside_a_block_fuse_and_block_starts_split_them() {
+        let m = assemble_verified(
+            "func main(n) -> 1 locals(i)\ntop:\n local.get i\n local.get n\n lt_u\n jz done\n local.get i\n push 1\n add\n local.set i\n jmp top\ndone:\n local.get i\n local.get n\n jmp mid\nmid:\n add\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        let f = &l.funcs[0];
+        assert_eq!(
+            &f.ops[..],
+            &[
+                Op::Charge(4),
+                Op::BrLL(Alu::LtU, false, 1, 0, 5),
+                Op::Charge(5),
+                Op::SetLI(Alu::Add, 1, 1, 1),
+                Op::I(Instr::Jmp(0)),
+                Op::Charge(3),
+                Op::Get2(1, 0),
+                Op::I(Instr::Jmp(8)),
+                Op::Charge(3),
+                Op::I(Instr::Add),
+                Op::I(Instr::Ret),
+            ]
+        );
+        // Instructions inside a fused run map to its op; block starts to their charge.
+        assert_eq!(
+            &f.entry_of[..],
+            &[0, 1, 1, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 10]
+        );
+        assert_eq!(&f.pc_of[..], &[0, 0, 4, 4, 8, 9, 9, 11, 12, 12, 13]);
     }
 }

@@ -1,0 +1,93 @@
+//! Fused ops: short runs of instructions inside one basic block that the interpreter
+//! executes as one op.
+//!
+//! Only block starts and the instructions that can stop a process are observable (stops,
+//! images, hand-overs to native code). A fused run never contains a block start after its
+//! first instruction and is made of instructions that cannot fault or stop: local reads and
+//! writes, constants, [`Alu`] operations and a closing conditional branch. So at every
+//! observable point the frame holds exactly what executing the run instruction by
+//! instruction leaves: the same locals, the same operand words up to the stack height (the
+//! words above it are dead, never part of an image), and gas is charged per block as
+//! before.
+
+use rarvm_runtime::isa::Instr;
+
+use crate::alu::Alu;
+use crate::lower::Op;
+
+/// A local index small enough for a fused op.
+fn local(i: u32) -> Option<u16> {
+    u16::try_from(i).ok()
+}
+
+/// A constant small enough for a fused op.
+fn imm(c: u64) -> Option<u32> {
+    u32::try_from(c).ok()
+}
+
+fn alu(i: Instr) -> Option<Alu> {
+    Alu::of(i.opcode())
+}
+
+/// `jz t` or `jnz t` as (branch when nonzero, t).
+fn cond(i: Instr) -> Option<(bool, u32)> {
+    if let Instr::Jz(t) = i {
+        return Some((false, t));
+    }
+    if let Instr::Jnz(t) = i {
+        return Some((true, t));
+    }
+    None
+}
+
+/// The fused op for the longest run that starts `code` (the rest of its block: no block
+/// starts after the first instruction), and how many instructions it covers. Branch
+/// targets are still instruction indices.
+pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
+    use Instr::{LocalGet, LocalSet, Push};
+    let at = |k: usize| code.get(k).copied();
+    let (first, second, third, fourth) = (at(0)?, at(1)?, at(2), at(3));
+    let set = |i: Option<Instr>| match i {
+        Some(LocalSet(d)) => local(d),
+        _ => None,
+    };
+    let branch = |i: Option<Instr>| i.and_then(cond);
+    match (first, second, third.and_then(alu)) {
+        // `local.get a; local.get b; ALU` and what follows it.
+        (LocalGet(a), LocalGet(b), Some(op)) => {
+            let (a, b) = (local(a)?, local(b)?);
+            Some(if let Some((nz, t)) = branch(fourth) {
+                (Op::BrLL(op, nz, a, b, t), 4)
+            } else if let Some(d) = set(fourth) {
+                (Op::SetLL(op, d, a, b), 4)
+            } else {
+                (Op::BinLL(op, a, b), 3)
+            })
+        }
+        // `local.get a; push c; ALU` and what follows it.
+        (LocalGet(a), Push(c), Some(op)) => {
+            let (a, c) = (local(a)?, imm(c)?);
+            Some(if let Some((nz, t)) = branch(fourth) {
+                (Op::BrLI(op, nz, a, c, t), 4)
+            } else if let Some(d) = set(fourth) {
+                (Op::SetLI(op, d, a, c), 4)
+            } else {
+                (Op::BinLI(op, a, c), 3)
+            })
+        }
+        (LocalGet(a), LocalGet(b), None) => Some((Op::Get2(a, b), 2)),
+        (LocalGet(a), j, _) => {
+            let (nz, t) = cond(j)?;
+            Some((Op::BrL(nz, local(a)?, t), 2))
+        }
+        (Push(c), x, _) => Some((Op::BinI(alu(x)?, imm(c)?), 2)),
+        (x, y, _) => {
+            let op = alu(x)?;
+            if let Some((nz, t)) = cond(y) {
+                Some((Op::Br(op, nz, t), 2))
+            } else {
+                Some((Op::BinSet(op, set(Some(y))?), 2))
+            }
+        }
+    }
+}
