@@ -93,6 +93,15 @@ pub fn kernels() -> Vec<Kernel> {
             rasm_args: 0,
             native: || native::bf(&bf_program()),
         },
+        Kernel {
+            name: "fannkuch",
+            rasm: include_str!("../programs/fannkuch.rasm"),
+            et: include_str!("../programs/fannkuch.et"),
+            wat: include_str!("../wat/fannkuch.wat"),
+            args: [9, 0],
+            rasm_args: 1,
+            native: || native::fannkuch(9),
+        },
     ]
 }
 

@@ -141,3 +141,55 @@ pub fn bf(prog: &[u8]) -> u64 {
     }
     acc
 }
+
+/// fannkuch-redux as `fannkuch.rasm`: checksum * 1000 + maxflips.
+pub fn fannkuch(n: u64) -> u64 {
+    let n = n as usize;
+    let mut perm1: Vec<u64> = (0..n as u64).collect();
+    let mut perm = vec![0u64; n];
+    let mut count = vec![0u64; n];
+    let (mut maxflips, mut checksum, mut permcount) = (0u64, 0u64, 0u64);
+    let mut r = n;
+    loop {
+        while r != 1 {
+            count[r - 1] = r as u64;
+            r -= 1;
+        }
+        perm.copy_from_slice(&perm1);
+        let mut flips = 0u64;
+        let mut k = perm[0] as usize;
+        while k != 0 {
+            let (mut i, mut j) = (0, k);
+            while i < j {
+                perm.swap(i, j);
+                i += 1;
+                j -= 1;
+            }
+            flips += 1;
+            k = perm[0] as usize;
+        }
+        maxflips = maxflips.max(flips);
+        if permcount % 2 == 0 {
+            checksum = checksum.wrapping_add(flips);
+        } else {
+            checksum = checksum.wrapping_sub(flips);
+        }
+        // The next permutation, or the end.
+        loop {
+            if r == n {
+                return checksum.wrapping_mul(1000).wrapping_add(maxflips);
+            }
+            let perm0 = perm1[0];
+            for i in 0..r {
+                perm1[i] = perm1[i + 1];
+            }
+            perm1[r] = perm0;
+            count[r] -= 1;
+            if count[r] > 0 {
+                break;
+            }
+            r += 1;
+        }
+        permcount += 1;
+    }
+}

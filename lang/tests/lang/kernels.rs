@@ -19,6 +19,7 @@ const KERNELS: &[(&str, &[u64], &[u64])] = &[
     ("hash", &[131_072, 32], &[1000, 3]),
     ("sort", &[200_000], &[1000]),
     ("bf", &[], &[]),
+    ("fannkuch", &[9], &[7]),
 ];
 
 fn programs(name: &str) -> (Arc<VerifiedModule>, Arc<VerifiedModule>) {
