@@ -102,6 +102,15 @@ pub fn kernels() -> Vec<Kernel> {
             rasm_args: 1,
             native: || native::fannkuch(9),
         },
+        Kernel {
+            name: "crc32",
+            rasm: include_str!("../programs/crc32.rasm"),
+            et: include_str!("../programs/crc32.et"),
+            wat: include_str!("../wat/crc32.wat"),
+            args: [1 << 20, 8],
+            rasm_args: 2,
+            native: || native::crc32(1 << 20, 8),
+        },
     ]
 }
 

@@ -193,3 +193,32 @@ pub fn fannkuch(n: u64) -> u64 {
         permcount += 1;
     }
 }
+
+/// CRC-32 (IEEE, reflected, table-driven) of `n` LCG bytes repeated `rounds` times, as
+/// `crc32.rasm`.
+pub fn crc32(n: u64, rounds: u64) -> u64 {
+    let mut table = [0u64; 256];
+    for (i, t) in table.iter_mut().enumerate() {
+        let mut c = i as u64;
+        for _ in 0..8 {
+            c = (c >> 1) ^ (0xedb8_8320 & (c & 1).wrapping_neg());
+        }
+        *t = c;
+    }
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 56) as u8
+        })
+        .collect();
+    let mut crc = 0xffff_ffffu64;
+    for _ in 0..rounds {
+        for &b in &data {
+            crc = table[((crc ^ u64::from(b)) & 0xff) as usize] ^ (crc >> 8);
+        }
+    }
+    crc ^ 0xffff_ffff
+}

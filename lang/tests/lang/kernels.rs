@@ -20,6 +20,7 @@ const KERNELS: &[(&str, &[u64], &[u64])] = &[
     ("sort", &[200_000], &[1000]),
     ("bf", &[], &[]),
     ("fannkuch", &[9], &[7]),
+    ("crc32", &[1 << 20, 8], &[4096, 2]),
 ];
 
 fn programs(name: &str) -> (Arc<VerifiedModule>, Arc<VerifiedModule>) {
