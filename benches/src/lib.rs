@@ -111,6 +111,15 @@ pub fn kernels() -> Vec<Kernel> {
             rasm_args: 2,
             native: || native::crc32(1 << 20, 8),
         },
+        Kernel {
+            name: "list",
+            rasm: include_str!("../programs/list.rasm"),
+            et: include_str!("../programs/list.et"),
+            wat: include_str!("../wat/list.wat"),
+            args: [10_000, 1000],
+            rasm_args: 2,
+            native: || native::list(10_000, 1000),
+        },
     ]
 }
 

@@ -222,3 +222,49 @@ pub fn crc32(n: u64, rounds: u64) -> u64 {
     }
     crc ^ 0xffff_ffff
 }
+
+#[derive(Clone, Copy)]
+struct Node {
+    next: u64,
+    value: u64,
+}
+
+/// The linked-list kernel of `list.rasm`: `n >= 1` nodes numbered from 1 (0 ends the
+/// list), linked in a shuffled order, then `rounds` walks reversing the list and mixing
+/// its values into the checksum.
+pub fn list(n: u64, rounds: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15;
+    let mut nodes = vec![Node { next: 0, value: 0 }; n as usize + 1];
+    for node in &mut nodes[1..] {
+        node.value = xorshift(&mut x);
+    }
+    let mut order: Vec<u64> = (1..=n).collect();
+    for i in (1..n as usize).rev() {
+        let j = (xorshift(&mut x) % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    for w in order.windows(2) {
+        nodes[w[0] as usize].next = w[1];
+    }
+    let mut head = order[0];
+    let mut acc = 0u64;
+    for _ in 0..rounds {
+        let (mut p, mut prev) = (head, 0);
+        while p != 0 {
+            let node = &mut nodes[p as usize];
+            let next = node.next;
+            let v = node.value;
+            if v & 1 != 0 {
+                acc = acc.wrapping_add(v);
+            } else {
+                acc ^= v >> 1;
+            }
+            node.value = v.wrapping_add(acc);
+            node.next = prev;
+            prev = p;
+            p = next;
+        }
+        head = prev;
+    }
+    acc
+}

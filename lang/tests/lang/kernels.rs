@@ -21,6 +21,7 @@ const KERNELS: &[(&str, &[u64], &[u64])] = &[
     ("bf", &[], &[]),
     ("fannkuch", &[9], &[7]),
     ("crc32", &[1 << 20, 8], &[4096, 2]),
+    ("list", &[10_000, 1000], &[1000, 10]),
 ];
 
 fn programs(name: &str) -> (Arc<VerifiedModule>, Arc<VerifiedModule>) {
