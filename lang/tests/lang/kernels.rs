@@ -1,4 +1,4 @@
-//! The six benchmark kernels in Entish (`benches/programs/*.et`) compute exactly what the
+//! The benchmark kernels in Entish (`benches/programs/*.et`) compute exactly what the
 //! hand-written `.rasm` versions compute; `kernel_speed` (ignored by default, run it in
 //! release mode) measures both on the JIT side by side.
 
