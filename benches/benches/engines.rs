@@ -87,7 +87,7 @@ fn kernel_groups(c: &mut Criterion) {
     }
 }
 
-/// Entish compile speed in source lines per second: a large generated program, and the six
+/// Entish compile speed in source lines per second: a large generated program, and all the
 /// kernels together (parsing, checking, lowering and verifying).
 fn entish_compile_group(c: &mut Criterion, big: &str, big_lines: usize) {
     let options = rarvm_lang::Options::default();

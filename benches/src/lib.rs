@@ -93,6 +93,33 @@ pub fn kernels() -> Vec<Kernel> {
             rasm_args: 0,
             native: || native::bf(&bf_program()),
         },
+        Kernel {
+            name: "fannkuch",
+            rasm: include_str!("../programs/fannkuch.rasm"),
+            et: include_str!("../programs/fannkuch.et"),
+            wat: include_str!("../wat/fannkuch.wat"),
+            args: [9, 0],
+            rasm_args: 1,
+            native: || native::fannkuch(9),
+        },
+        Kernel {
+            name: "crc32",
+            rasm: include_str!("../programs/crc32.rasm"),
+            et: include_str!("../programs/crc32.et"),
+            wat: include_str!("../wat/crc32.wat"),
+            args: [1 << 20, 8],
+            rasm_args: 2,
+            native: || native::crc32(1 << 20, 8),
+        },
+        Kernel {
+            name: "list",
+            rasm: include_str!("../programs/list.rasm"),
+            et: include_str!("../programs/list.et"),
+            wat: include_str!("../wat/list.wat"),
+            args: [10_000, 1000],
+            rasm_args: 2,
+            native: || native::list(10_000, 1000),
+        },
     ]
 }
 

@@ -70,7 +70,7 @@ pub struct Inputs<'a> {
     pub entish_engines: &'a [&'a str],
     /// Source lines of the generated program `compile-entish/generated` compiles.
     pub entish_lines: usize,
-    /// Source lines of the six Entish kernels (`compile-entish/kernels`).
+    /// Source lines of the Entish kernels (`compile-entish/kernels`).
     pub entish_kernel_lines: usize,
     /// Gas each costs-group run uses, by benchmark name.
     pub costs: &'a [(String, u64)],
@@ -351,10 +351,12 @@ fn entish(md: &mut String, inp: &Inputs<'_>) {
     writeln!(
         md,
         "\n- Compile speed: a generated program of {} lines in {gen_t} ({gen_speed} lines per second); \
-         the six kernels, {} lines, in {k_t} ({k_speed} \
+         the {} kernels, {} lines, in {k_t} ({k_speed} \
          lines per second). Both include parsing, type checking, lowering, the debug section and \
          verification.\n",
-        inp.entish_lines, inp.entish_kernel_lines
+        inp.entish_lines,
+        inp.kernels.len(),
+        inp.entish_kernel_lines
     )
     .unwrap();
 }

@@ -1,4 +1,4 @@
-//! The six benchmark kernels in Entish (`benches/programs/*.et`) compute exactly what the
+//! The benchmark kernels in Entish (`benches/programs/*.et`) compute exactly what the
 //! hand-written `.rasm` versions compute; `kernel_speed` (ignored by default, run it in
 //! release mode) measures both on the JIT side by side.
 
@@ -19,6 +19,9 @@ const KERNELS: &[(&str, &[u64], &[u64])] = &[
     ("hash", &[131_072, 32], &[1000, 3]),
     ("sort", &[200_000], &[1000]),
     ("bf", &[], &[]),
+    ("fannkuch", &[9], &[7]),
+    ("crc32", &[1 << 20, 8], &[4096, 2]),
+    ("list", &[10_000, 1000], &[1000, 10]),
 ];
 
 fn programs(name: &str) -> (Arc<VerifiedModule>, Arc<VerifiedModule>) {
