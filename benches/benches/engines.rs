@@ -16,7 +16,8 @@ use rarvm_conformance::adversarial;
 const SANDBOX_OPS: u64 = 200;
 const DEPTHS: [u32; 3] = [1, 8, 64];
 const IMAGE_MIB: [u64; 3] = [1, 16, 256];
-const KERNEL_ENGINES: [&str; 7] = [
+const KERNEL_ENGINES: [&str; 8] = [
+    "reference",
     "interp",
     "jit",
     "auto",
@@ -30,7 +31,8 @@ const ENTISH: [EngineKind; 2] = [EngineKind::Interp, EngineKind::Jit];
 /// Functions of the generated program the Entish compile-speed group compiles.
 const ENTISH_COMPILE_FUNCS: usize = 500;
 const SANDBOX_ENGINES: [&str; 5] = ["interp", "jit", "auto", "wasmtime", "wasmi"];
-const RARVM: [EngineKind; 4] = [
+const RARVM: [EngineKind; 5] = [
+    EngineKind::Reference,
     EngineKind::Interp,
     EngineKind::Jit,
     EngineKind::Auto,
