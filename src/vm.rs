@@ -300,6 +300,12 @@ impl Vm {
         image::encode(self.root_ref())
     }
 
+    /// [`Vm::image`] into `out`, replacing its contents and reusing its allocation (for
+    /// taking many images, e.g. one per turn, without mapping fresh memory for each).
+    pub fn image_into(&self, out: &mut Vec<u8>) {
+        image::encode_to(self.root_ref(), out);
+    }
+
     /// Streams the image to `out` without holding it in memory; returns its hash.
     ///
     /// # Errors

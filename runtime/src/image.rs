@@ -133,10 +133,18 @@ impl<W: std::io::Write> Sink for Stream<'_, W> {
 /// The image of the tree rooted at `root`, which must not be running, and of its
 /// transcript.
 pub fn encode(root: &Process) -> Vec<u8> {
-    let mut out = Vec::with_capacity(usize::try_from(encoded_len(root)).unwrap_or(0));
-    write_image(root, &mut out);
-    write_transcript(&root.transcript, &mut out);
+    let mut out = Vec::new();
+    encode_to(root, &mut out);
     out
+}
+
+/// [`encode`] into `out`, replacing what it held and reusing its allocation: taking image
+/// after image into one buffer then writes into memory already mapped.
+pub fn encode_to(root: &Process, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(usize::try_from(encoded_len(root)).unwrap_or(0));
+    write_image(root, out);
+    write_transcript(&root.transcript, out);
 }
 
 /// Writes the image of `root` into `out`, which must be exactly [`encoded_len`] bytes.
