@@ -60,19 +60,53 @@ pub enum Outcome {
 /// asks to hand over.
 pub fn run<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T) -> Outcome {
     let lowered = p.module.engine_data(lower);
-    exec(p, b, tier, &lowered.funcs)
+    exec::<T, false>(p, b, tier, &lowered.funcs)
 }
 
 /// Runs `p` as [`run`] does, on the reference lowering: one op per instruction.
 pub(crate) fn run_reference(p: &mut Process, b: &mut Budget) -> Exit {
     let lowered = p.module.engine_data(lower_reference);
-    match exec(p, b, &mut NoTiering, &lowered.0.funcs) {
+    match exec::<_, true>(p, b, &mut NoTiering, &lowered.0.funcs) {
         Outcome::Exit(exit) => exit,
         Outcome::HandOver => unreachable!("NoTiering never hands over"),
     }
 }
 
-fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func]) -> Outcome {
+/// Word `i` of the value stack. The verifier proves every operand and local index the loop
+/// uses lies in the running frame, which `reserve_stack` keeps inside the stack's length;
+/// the reference loop (`CHECKED`) checks it anyway, so a broken invariant panics there
+/// instead of going unnoticed.
+#[inline(always)]
+fn word<const CHECKED: bool>(stack: &mut [u64], i: usize) -> &mut u64 {
+    if CHECKED {
+        &mut stack[i]
+    } else {
+        debug_assert!(i < stack.len());
+        // SAFETY: `i` is an operand or local of the running frame (verified stack heights
+        // and local indices), and the frame lies within the stack's length (reserved on
+        // entry, on every call and on every return).
+        unsafe { stack.get_unchecked_mut(i) }
+    }
+}
+
+/// [`word`], read only.
+#[inline(always)]
+fn word_ref<const CHECKED: bool>(stack: &[u64], i: usize) -> &u64 {
+    if CHECKED {
+        &stack[i]
+    } else {
+        debug_assert!(i < stack.len());
+        // SAFETY: as in `word`.
+        unsafe { stack.get_unchecked(i) }
+    }
+}
+
+fn exec<T: Tiering, const CHECKED: bool>(
+    p: &mut Process,
+    b: &mut Budget,
+    tier: &mut T,
+    funcs: &[Func],
+) -> Outcome {
     let top = *p.frames.last().expect("a running process has a frame");
     let mut f: &Func = &funcs[top.func as usize];
     let mut ip = f.entry_of[top.pc as usize] as usize;
@@ -80,6 +114,18 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
     let mut sp = p.stack.len();
     p.reserve_stack(base + f.frame_words);
 
+    // Word `i` of the value stack, a place.
+    macro_rules! w {
+        ($i:expr) => {
+            *word::<CHECKED>(&mut p.stack, $i)
+        };
+    }
+    // Word `i` of the value stack, read (also beside a borrow of the whole process).
+    macro_rules! r {
+        ($i:expr) => {
+            *word_ref::<CHECKED>(&p.stack, $i)
+        };
+    }
     // Leaves the state canonical at op `ip` and returns `e`.
     macro_rules! exit {
         ($e:expr) => {{
@@ -125,28 +171,28 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
     }
     macro_rules! binop {
         (|$x:ident, $y:ident| $e:expr) => {{
-            let $y = p.stack[sp - 1];
-            let $x = p.stack[sp - 2];
-            p.stack[sp - 2] = $e;
+            let $y = w!(sp - 1);
+            let $x = w!(sp - 2);
+            w!(sp - 2) = $e;
             sp -= 1;
         }};
     }
     // Local `i` of the running frame.
     macro_rules! local {
         ($i:expr) => {
-            p.stack[base + $i as usize]
+            w!(base + $i as usize)
         };
     }
     macro_rules! unop {
         (|$x:ident| $e:expr) => {{
-            let $x = p.stack[sp - 1];
-            p.stack[sp - 1] = $e;
+            let $x = w!(sp - 1);
+            w!(sp - 1) = $e;
         }};
     }
     // Division-like ops: fault on a zero divisor, leaving the operands in place.
     macro_rules! divop {
         (|$x:ident, $y:ident| $e:expr) => {{
-            if p.stack[sp - 1] == 0 {
+            if w!(sp - 1) == 0 {
                 fault!(Fault::DivisionByZero);
             }
             binop!(|$x, $y| $e)
@@ -154,10 +200,10 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
     }
     macro_rules! load_op {
         ($off:expr, $n:literal, |$bytes:ident| $e:expr) => {{
-            match ea(p.stack[sp - 1], $off, $n, p.memory.len()) {
+            match ea(w!(sp - 1), $off, $n, p.memory.len()) {
                 Some(at) => {
                     let $bytes = load::<$n>(&p.memory, at);
-                    p.stack[sp - 1] = $e;
+                    w!(sp - 1) = $e;
                 }
                 None => fault!(Fault::OutOfBounds),
             }
@@ -165,9 +211,9 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
     }
     macro_rules! store_op {
         ($off:expr, $n:literal, $ty:ty) => {{
-            match ea(p.stack[sp - 2], $off, $n, p.memory.len()) {
+            match ea(w!(sp - 2), $off, $n, p.memory.len()) {
                 Some(at) => {
-                    let v = p.stack[sp - 1] as $ty;
+                    let v = w!(sp - 1) as $ty;
                     p.memory[at..at + $n].copy_from_slice(&v.to_le_bytes());
                     sp -= 2;
                 }
@@ -189,48 +235,48 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
             Op::I(ins) => ins,
             // ---- fused runs (see `crate::fuse`) ----
             Op::Get2(x, y) => {
-                p.stack[sp] = p.stack[base + x as usize];
-                p.stack[sp + 1] = p.stack[base + y as usize];
+                w!(sp) = w!(base + x as usize);
+                w!(sp + 1) = w!(base + y as usize);
                 sp += 2;
                 ip += 1;
                 continue;
             }
             Op::BinLL(op, x, y) => {
-                p.stack[sp] = op.eval(local!(x), local!(y));
+                w!(sp) = op.eval(local!(x), local!(y));
                 sp += 1;
                 ip += 1;
                 continue;
             }
             Op::BinLI(op, x, c) => {
-                p.stack[sp] = op.eval(local!(x), u64::from(c));
+                w!(sp) = op.eval(local!(x), u64::from(c));
                 sp += 1;
                 ip += 1;
                 continue;
             }
             Op::BinI(op, c) => {
-                p.stack[sp - 1] = op.eval(p.stack[sp - 1], u64::from(c));
+                w!(sp - 1) = op.eval(w!(sp - 1), u64::from(c));
                 ip += 1;
                 continue;
             }
             Op::BinSet(op, d) => {
-                let v = op.eval(p.stack[sp - 2], p.stack[sp - 1]);
+                let v = op.eval(w!(sp - 2), w!(sp - 1));
                 sp -= 2;
-                p.stack[base + d as usize] = v;
+                w!(base + d as usize) = v;
                 ip += 1;
                 continue;
             }
             Op::SetLL(op, d, x, y) => {
-                p.stack[base + d as usize] = op.eval(local!(x), local!(y));
+                w!(base + d as usize) = op.eval(local!(x), local!(y));
                 ip += 1;
                 continue;
             }
             Op::SetLI(op, d, x, c) => {
-                p.stack[base + d as usize] = op.eval(local!(x), u64::from(c));
+                w!(base + d as usize) = op.eval(local!(x), u64::from(c));
                 ip += 1;
                 continue;
             }
             Op::Br(op, nz, t) => {
-                let v = op.eval(p.stack[sp - 2], p.stack[sp - 1]);
+                let v = op.eval(w!(sp - 2), w!(sp - 1));
                 sp -= 2;
                 if (v != 0) == nz {
                     branch!(t);
@@ -268,20 +314,20 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
             Instr::Jmp(t) => branch!(t),
             Instr::Jz(t) => {
                 sp -= 1;
-                if p.stack[sp] == 0 {
+                if w!(sp) == 0 {
                     branch!(t);
                 }
             }
             Instr::Jnz(t) => {
                 sp -= 1;
-                if p.stack[sp] != 0 {
+                if w!(sp) != 0 {
                     branch!(t);
                 }
             }
             Instr::Switch(t) => {
                 sp -= 1;
                 let table = &f.tables[t as usize];
-                let i = p.stack[sp];
+                let i = w!(sp);
                 let last = table.len() - 1;
                 branch!(table[if i < last as u64 { i as usize } else { last }]);
             }
@@ -347,38 +393,34 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
 
             // ---- operand stack and locals ----
             Instr::Push(v) => {
-                p.stack[sp] = v;
+                w!(sp) = v;
                 sp += 1;
             }
             Instr::Drop => sp -= 1,
             Instr::Dup => {
-                p.stack[sp] = p.stack[sp - 1];
+                w!(sp) = w!(sp - 1);
                 sp += 1;
             }
             Instr::Swap => p.stack.swap(sp - 1, sp - 2),
             Instr::Over => {
-                p.stack[sp] = p.stack[sp - 2];
+                w!(sp) = w!(sp - 2);
                 sp += 1;
             }
             Instr::Select => {
-                let c = p.stack[sp - 1];
-                let v = if c != 0 {
-                    p.stack[sp - 3]
-                } else {
-                    p.stack[sp - 2]
-                };
-                p.stack[sp - 3] = v;
+                let c = w!(sp - 1);
+                let v = if c != 0 { w!(sp - 3) } else { w!(sp - 2) };
+                w!(sp - 3) = v;
                 sp -= 2;
             }
             Instr::LocalGet(i) => {
-                p.stack[sp] = p.stack[base + i as usize];
+                w!(sp) = w!(base + i as usize);
                 sp += 1;
             }
             Instr::LocalSet(i) => {
                 sp -= 1;
-                p.stack[base + i as usize] = p.stack[sp];
+                w!(base + i as usize) = w!(sp);
             }
-            Instr::LocalTee(i) => p.stack[base + i as usize] = p.stack[sp - 1],
+            Instr::LocalTee(i) => w!(base + i as usize) = w!(sp - 1),
 
             // ---- arithmetic ----
             Instr::Add => binop!(|x, y| Alu::Add.eval(x, y)),
@@ -426,40 +468,40 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
             Instr::Store32(o) => store_op!(o, 4, u32),
             Instr::Store64(o) => store_op!(o, 8, u64),
             Instr::MemSize => {
-                p.stack[sp] = p.memory.len() as u64;
+                w!(sp) = p.memory.len() as u64;
                 sp += 1;
             }
             Instr::MemGrow => {
-                let old = sys!(ops::mem_grow(p, b, p.stack[sp - 1]));
-                p.stack[sp - 1] = old;
+                let old = sys!(ops::mem_grow(p, b, r!(sp - 1)));
+                w!(sp - 1) = old;
             }
             Instr::MemCopy => {
-                let (d, s, n) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
+                let (d, s, n) = (w!(sp - 3), w!(sp - 2), w!(sp - 1));
                 sys!(ops::mem_copy(p, b, d, s, n));
                 sp -= 3;
             }
             Instr::MemFill => {
-                let (d, v, n) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
+                let (d, v, n) = (w!(sp - 3), w!(sp - 2), w!(sp - 1));
                 sys!(ops::mem_fill(p, b, d, v, n));
                 sp -= 3;
             }
 
             // ---- this process ----
             Instr::GasLeft => {
-                p.stack[sp] = b.own_gas();
+                w!(sp) = b.own_gas();
                 sp += 1;
             }
             Instr::MemLeft => {
-                p.stack[sp] = b.own_mem();
+                w!(sp) = b.own_mem();
                 sp += 1;
             }
             Instr::In => {
                 let v = sys!(ops::port_in(p).map_err(Stop::from));
-                p.stack[sp] = v;
+                w!(sp) = v;
                 sp += 1;
             }
             Instr::Out => {
-                sys!(ops::port_out(p, p.stack[sp - 1]).map_err(Stop::from));
+                sys!(ops::port_out(p, r!(sp - 1)).map_err(Stop::from));
                 sp -= 1;
             }
             Instr::Yield => {
@@ -470,40 +512,35 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
             // ---- children ----
             Instr::Spawn(func) => {
                 let slot = sys!(ops::spawn(p, b, func));
-                p.stack[sp] = slot;
+                w!(sp) = slot;
                 sp += 1;
             }
             Instr::SpawnBytes => {
-                let (slot, err) = sys!(ops::spawn_bytes(p, b, p.stack[sp - 2], p.stack[sp - 1]));
-                p.stack[sp - 2] = slot;
-                p.stack[sp - 1] = err;
+                let (slot, err) = sys!(ops::spawn_bytes(p, b, r!(sp - 2), r!(sp - 1)));
+                w!(sp - 2) = slot;
+                w!(sp - 1) = err;
             }
             Instr::Recurse => exit!(Exit::Recurse),
             Instr::ChildPush => {
-                sys!(ops::child_push(p, p.stack[sp - 2], p.stack[sp - 1]).map_err(Stop::from));
+                sys!(ops::child_push(p, r!(sp - 2), r!(sp - 1)).map_err(Stop::from));
                 sp -= 2;
             }
             Instr::ChildPop => {
-                let v = sys!(ops::child_pop(p, p.stack[sp - 1]).map_err(Stop::from));
-                p.stack[sp - 1] = v;
+                let v = sys!(ops::child_pop(p, r!(sp - 1)).map_err(Stop::from));
+                w!(sp - 1) = v;
             }
             Instr::ChildInfo(field) => {
                 let field = Field::from_u8(field).expect("verified field");
-                let v = sys!(ops::child_info(p, p.stack[sp - 1], field).map_err(Stop::from));
-                p.stack[sp - 1] = v;
+                let v = sys!(ops::child_info(p, r!(sp - 1), field).map_err(Stop::from));
+                w!(sp - 1) = v;
             }
             Instr::ChildGrow => {
-                let old = sys!(ops::child_grow(p, b, p.stack[sp - 2], p.stack[sp - 1]));
-                p.stack[sp - 2] = old;
+                let old = sys!(ops::child_grow(p, b, r!(sp - 2), r!(sp - 1)));
+                w!(sp - 2) = old;
                 sp -= 1;
             }
             Instr::ChildWrite | Instr::ChildRead => {
-                let (slot, d, s, n) = (
-                    p.stack[sp - 4],
-                    p.stack[sp - 3],
-                    p.stack[sp - 2],
-                    p.stack[sp - 1],
-                );
+                let (slot, d, s, n) = (w!(sp - 4), w!(sp - 3), w!(sp - 2), w!(sp - 1));
                 if ins == Instr::ChildWrite {
                     sys!(ops::child_write(p, b, slot, d, s, n));
                 } else {
@@ -512,39 +549,34 @@ fn exec<T: Tiering>(p: &mut Process, b: &mut Budget, tier: &mut T, funcs: &[Func
                 sp -= 4;
             }
             Instr::ChildSave => {
-                let (slot, addr, cap) = (p.stack[sp - 3], p.stack[sp - 2], p.stack[sp - 1]);
+                let (slot, addr, cap) = (w!(sp - 3), w!(sp - 2), w!(sp - 1));
                 let len = sys!(ops::child_save(p, b, slot, addr, cap));
-                p.stack[sp - 3] = len;
+                w!(sp - 3) = len;
                 sp -= 2;
             }
             Instr::ChildLoad => {
-                let (slot, err) = sys!(ops::child_load(p, b, p.stack[sp - 2], p.stack[sp - 1]));
-                p.stack[sp - 2] = slot;
-                p.stack[sp - 1] = err;
+                let (slot, err) = sys!(ops::child_load(p, b, r!(sp - 2), r!(sp - 1)));
+                w!(sp - 2) = slot;
+                w!(sp - 1) = err;
             }
 
             // ---- keys ----
-            Instr::KeyKind => p.stack[sp - 1] = ops::key_kind(p, p.stack[sp - 1]),
+            Instr::KeyKind => w!(sp - 1) = ops::key_kind(p, r!(sp - 1)),
             Instr::KeyDrop => {
-                sys!(ops::key_drop(p, b, p.stack[sp - 1]).map_err(Stop::from));
+                sys!(ops::key_drop(p, b, r!(sp - 1)).map_err(Stop::from));
                 sp -= 1;
             }
-            Instr::KeyRights => p.stack[sp - 1] = ops::key_rights(p, p.stack[sp - 1]),
+            Instr::KeyRights => w!(sp - 1) = ops::key_rights(p, r!(sp - 1)),
             Instr::KeyGive => {
-                let cslot = sys!(ops::key_give(p, b, p.stack[sp - 2], p.stack[sp - 1]));
-                p.stack[sp - 2] = cslot;
+                let cslot = sys!(ops::key_give(p, b, r!(sp - 2), r!(sp - 1)));
+                w!(sp - 2) = cslot;
                 sp -= 1;
             }
             Instr::KeyAttenuate => {
-                let (slot, rights, addr, len) = (
-                    p.stack[sp - 4],
-                    p.stack[sp - 3],
-                    p.stack[sp - 2],
-                    p.stack[sp - 1],
-                );
+                let (slot, rights, addr, len) = (w!(sp - 4), w!(sp - 3), w!(sp - 2), w!(sp - 1));
                 let (new, err) = sys!(ops::key_attenuate(p, b, slot, rights, addr, len));
-                p.stack[sp - 4] = new;
-                p.stack[sp - 3] = err;
+                w!(sp - 4) = new;
+                w!(sp - 3) = err;
                 sp -= 2;
             }
             Instr::KeyInvoke => exit!(Exit::Invoke),
