@@ -91,7 +91,8 @@ pub(crate) struct Lowered {
     pub funcs: Box<[Func]>,
 }
 
-/// The reference lowering: one op per instruction, nothing fused.
+/// The reference lowering: one op per instruction, nothing fused (a type of its own, so a
+/// module's engine data holds both lowerings side by side).
 pub(crate) struct Reference(pub Lowered);
 
 /// The interpreter's lowering, with fused ops.

@@ -29,10 +29,8 @@ pub(crate) const NOT_ENTRY: u64 = u64::MAX;
 pub(crate) struct Regions {
     /// Where the runtime may enter ([`entry_points`]); each is a check point.
     pub entry: Vec<bool>,
-    /// Block starts that compare the fuel against their need.
-    pub check: Vec<bool>,
     /// At a check point, the most gas any path from it to the next check point charges,
-    /// its own block included (0 elsewhere).
+    /// its own block included; 0 elsewhere, and where nothing needs checking.
     pub need: Vec<u64>,
 }
 
@@ -99,7 +97,7 @@ impl Regions {
                 *n = 0;
             }
         }
-        Regions { entry, check, need }
+        Regions { entry, need }
     }
 
     /// What entering at each pc needs: the fuel its region needs at an entry point (nothing

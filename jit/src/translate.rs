@@ -340,7 +340,7 @@ impl Tx<'_, '_> {
         }
         let cost = u64::from(self.info.block_cost[pc as usize]);
         let need = self.regions.need[pc as usize];
-        if self.regions.check[pc as usize] && need > 0 {
+        if need > 0 {
             let fuel = self.b.use_var(self.fuel);
             let short = self
                 .b
