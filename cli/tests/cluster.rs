@@ -45,22 +45,29 @@ impl Broker {
             println!("SKIPPED: nats-server not found (set NATS_SERVER or install nats-server)");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("an address")
-            .port();
-        let dir = std::env::temp_dir().join(format!("rarvm-{test}-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a store directory");
-        let mut b = Broker {
-            bin,
-            dir,
-            port,
-            child: None,
-        };
-        b.up();
-        Some(b)
+        // A port found free can be taken again before the broker binds it (tests run in
+        // parallel): then the broker exits, and another port is tried.
+        for _ in 0..20 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .expect("a free port")
+                .local_addr()
+                .expect("an address")
+                .port();
+            let dir =
+                std::env::temp_dir().join(format!("rarvm-{test}-{}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("a store directory");
+            let mut b = Broker {
+                bin: bin.clone(),
+                dir,
+                port,
+                child: None,
+            };
+            if b.try_up() {
+                return Some(b);
+            }
+        }
+        panic!("nats-server found no free port in 20 tries");
     }
 
     fn url(&self) -> String {
@@ -68,7 +75,12 @@ impl Broker {
     }
 
     fn up(&mut self) {
-        let child = Command::new(&self.bin)
+        assert!(self.try_up(), "nats-server listens on port {}", self.port);
+    }
+
+    /// Starts the broker on its port; false if it exited instead (the port was taken).
+    fn try_up(&mut self) -> bool {
+        let mut child = Command::new(&self.bin)
             .args(["-js", "-sd"])
             .arg(&self.dir)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
@@ -76,9 +88,21 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        self.child = Some(child);
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if child.try_wait().expect("nats-server's status").is_some() {
+                return false;
+            }
+            // Something listens there; if it is another test's broker, this one fails to bind
+            // and exits at once, so it is ours if it still runs a moment later.
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                std::thread::sleep(Duration::from_millis(200));
+                if child.try_wait().expect("nats-server's status").is_some() {
+                    return false;
+                }
+                self.child = Some(child);
+                return true;
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "nats-server listens"
