@@ -758,3 +758,54 @@ fn turns_that_refill_the_port_agree_on_every_engine() {
     }
     assert!(images.windows(2).all(|w| w[0] == w[1]));
 }
+
+/// Every load and store width at offsets 0, 3 and near `u32::MAX`, in a loop that walks
+/// addresses `start + i * step`, faults `out_of_bounds` at the same access on every engine:
+/// memories smaller than the access, accesses that end exactly at the end or one byte
+/// past it, addresses near `u64::MAX` whose end wraps, and loops that leave memory on the
+/// first or on the last iteration.
+#[test]
+fn bounds_checks_fault_at_the_same_access() {
+    let accesses = [
+        "load8_u", "load8_s", "load16_u", "load16_s", "load32_u", "load32_s", "load64", "store8",
+        "store16", "store32", "store64",
+    ];
+    for access in accesses {
+        let width: u64 = match access.trim_start_matches(|c: char| c.is_ascii_alphabetic()) {
+            s if s.starts_with('8') => 1,
+            s if s.starts_with("16") => 2,
+            s if s.starts_with("32") => 4,
+            _ => 8,
+        };
+        let store = access.starts_with("store");
+        for offset in [0u64, 3, u64::from(u32::MAX) - 5] {
+            let body = if store {
+                format!("    local.get addr\n    local.get i\n    {access} {offset}\n")
+            } else {
+                format!("    local.get addr\n    {access} {offset}\n    local.get acc\n    add\n    local.set acc\n")
+            };
+            let src = format!(
+                "func main(size, start, step, n) -> 2 locals(i, addr, acc)\n    local.get size\n    mem.grow\n    drop\ntop:\n    local.get i\n    local.get n\n    eq\n    jnz done\n    local.get i\n    local.get step\n    mul\n    local.get start\n    add\n    local.set addr\n{body}    local.get i\n    push 1\n    add\n    local.set i\n    jmp top\ndone:\n    local.get acc\n    local.get i\n    ret\nend\n"
+            );
+            let m = source(&src);
+            let mut vms = vms(&m, &[0, 0, 0, 0]);
+            for size in [0u64, 1, 2, 3, 4, 7, 8, 9, 16, 4099] {
+                // The first byte past the access's end, relative to the memory's end.
+                let fits = (size + 1).saturating_sub(width + offset);
+                let mut starts = vec![0, 1, fits.saturating_sub(1), fits, fits + 1];
+                starts.extend([u64::MAX, u64::MAX - offset - width + 1, u64::MAX - offset]);
+                for start in starts {
+                    for (step, n) in [(0, 1), (1, 40), (u64::MAX, 3), (width, 200)] {
+                        // Loops that run in bounds and leave on the last iteration.
+                        let last = start.wrapping_sub(step.wrapping_mul(n - 1));
+                        for s in [start, last] {
+                            let what =
+                                format!("{access} {offset} size {size} start {s} step {step}");
+                            agree(&what, &mut vms, &m, &[size, s, step, n], 1_000_000, MEM);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

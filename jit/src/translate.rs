@@ -71,7 +71,18 @@ struct Tx<'a, 'b> {
     fuel: Variable,
     mem_base: Variable,
     mem_size: Variable,
+    /// For widths 1, 2, 4 and 8: `max(size + 1 - width, 0)`, the first address at which
+    /// an access of that width at offset 0 is out of bounds (see [`Tx::linear_addr`]).
+    mem_limit: [Variable; 4],
     blocks: Vec<Option<Block>>,
+    /// For each loop header (a block start some later instruction branches back to): the
+    /// last instruction that does.
+    last_backward: Vec<Option<usize>>,
+    /// For each loop header: a block of its own that every edge into the loop but its
+    /// backward branches goes through (the dispatch's included), so that values the loop
+    /// does not change are not merged at the header and Cranelift can hoist what is
+    /// computed from them out of the loop.
+    preheaders: Vec<Option<Block>>,
     /// The shared exit tail, created by the first exit.
     tail: Option<Block>,
     /// Where the runtime may enter and where gas is checked: see [`crate::gas`].
@@ -125,9 +136,16 @@ pub(crate) fn translate(
     let fuel = b.declare_var(I64);
     let mem_base = b.declare_var(I64);
     let mem_size = b.declare_var(I64);
+    let mem_limit = [(); 4].map(|()| b.declare_var(I64));
     let uses_memory = f.code.iter().any(|i| i.info().touches_memory());
-    let blocks = (0..f.code.len())
+    let blocks: Vec<Option<Block>> = (0..f.code.len())
         .map(|pc| (info.leader[pc] && info.height[pc] != UNREACHABLE).then(|| b.create_block()))
+        .collect();
+    let last_backward = last_backward(f, info);
+    let preheaders = last_backward
+        .iter()
+        .zip(&blocks)
+        .map(|(last, block)| (last.is_some() && block.is_some()).then(|| b.create_block()))
         .collect();
     let mut tx = Tx {
         b,
@@ -147,7 +165,10 @@ pub(crate) fn translate(
         fuel,
         mem_base,
         mem_size,
+        mem_limit,
         blocks,
+        last_backward,
+        preheaders,
         tail: None,
         regions,
         native_sig,
@@ -161,7 +182,37 @@ pub(crate) fn translate(
     tx.b.seal_all_blocks();
 }
 
+/// For each instruction that some later (or the same) instruction branches to: the last
+/// that does.
+fn last_backward(f: &Function, info: &FuncInfo) -> Vec<Option<usize>> {
+    let len = f.code.len();
+    let mut last = vec![None::<usize>; len];
+    for pc in 0..len {
+        if info.height[pc] == UNREACHABLE {
+            continue;
+        }
+        for t in f.targets(pc) {
+            let t = t as usize;
+            if t <= pc {
+                last[t] = Some(last[t].map_or(pc, |p: usize| p.max(pc)));
+            }
+        }
+    }
+    last
+}
+
 impl Tx<'_, '_> {
+    /// The block a branch from `from` (`None`: the dispatch) to block start `t` jumps to:
+    /// a loop header's preheader unless the branch is one of the loop's backward branches.
+    fn edge(&self, from: Option<u32>, t: u32) -> Block {
+        let t = t as usize;
+        let backward = from.is_some_and(|from| t <= from as usize);
+        match self.preheaders[t] {
+            Some(pre) if !backward => pre,
+            _ => self.blocks[t].expect("a branch target is a block start"),
+        }
+    }
+
     fn load_ctx(&mut self, field: usize) -> Value {
         self.b.ins().load(I64, trusted(), self.ctx, off(field))
     }
@@ -203,6 +254,15 @@ impl Tx<'_, '_> {
         self.b.def_var(self.mem_base, mb);
         let ms = self.load_ctx(offset_of!(Ctx, mem_size));
         self.b.def_var(self.mem_size, ms);
+        // Computed where the size changes, not at each access: loop headers merge the
+        // size as a block parameter, so Cranelift could not hoist a limit computed there.
+        // Limits no access uses are removed as dead code.
+        let zero = self.iconst(0);
+        for (log, var) in self.mem_limit.into_iter().enumerate() {
+            let past_end = self.b.ins().iadd_imm_s(ms, 1 - (1 << log));
+            let limit = self.b.ins().smax(past_end, zero);
+            self.b.def_var(var, limit);
+        }
     }
 
     /// The index in the value stack of this frame's first local (cold paths only).
@@ -239,7 +299,7 @@ impl Tx<'_, '_> {
             };
             self.b.def_var(self.locals[i as usize], v);
         }
-        let first = self.blocks[0].expect("pc 0 is a reachable leader");
+        let first = self.edge(None, 0);
         self.b.ins().jump(first, &[]);
 
         self.b.switch_to_block(resume);
@@ -267,7 +327,7 @@ impl Tx<'_, '_> {
                 let v = self.load_val(self.nlocals + j);
                 self.set_s(j, v);
             }
-            let target = self.blocks[pc].expect("a reachable block start");
+            let target = self.edge(None, pc as u32);
             self.b.ins().jump(target, &[]);
         }
         self.b.switch_to_block(trap);
@@ -286,37 +346,33 @@ impl Tx<'_, '_> {
     /// parameters and Cranelift's work stays linear in the function.
     fn body(&mut self) {
         let len = self.f.code.len();
-        let mut last_backward = vec![None::<usize>; len];
-        for pc in 0..len {
-            if self.info.height[pc] == UNREACHABLE {
-                continue;
-            }
-            let mut note = |t: u32| {
-                let t = t as usize;
-                if t <= pc {
-                    last_backward[t] = Some(last_backward[t].map_or(pc, |p: usize| p.max(pc)));
-                }
-            };
-            self.f.targets(pc).for_each(&mut note);
-        }
         let mut seal_after: Vec<Vec<usize>> = vec![Vec::new(); len];
-        for (t, last) in last_backward.iter().enumerate() {
+        for (t, last) in self.last_backward.iter().enumerate() {
             if let Some(pc) = last {
                 seal_after[*pc].push(t);
             }
         }
         let mut open = false;
-        for pc in 0..len {
+        for (pc, seals) in seal_after.iter().enumerate() {
             let h = self.info.height[pc];
             if h == UNREACHABLE {
                 continue;
             }
             if let Some(block) = self.blocks[pc] {
+                if let Some(pre) = self.preheaders[pc] {
+                    // Every edge into it is translated: the dispatch's and those from before.
+                    if open {
+                        self.b.ins().jump(pre, &[]);
+                    }
+                    self.b.switch_to_block(pre);
+                    self.b.seal_block(pre);
+                    open = true;
+                }
                 if open {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
-                if last_backward[pc].is_none() {
+                if self.last_backward[pc].is_none() {
                     self.b.seal_block(block);
                 }
                 if self.f.code[pc].info().metering == Metering::Block {
@@ -324,7 +380,7 @@ impl Tx<'_, '_> {
                 }
             }
             open = self.instr(pc as u32, h);
-            for &t in &seal_after[pc] {
+            for &t in seals {
                 self.b
                     .seal_block(self.blocks[t].expect("a branch target is a block"));
             }
@@ -490,15 +546,24 @@ impl Tx<'_, '_> {
     }
 
     /// The native address of `width` bytes at `addr + offset`, or an `out_of_bounds` exit.
+    ///
+    /// One compare per access: the bytes are in bounds iff `addr < limit`, where `limit` is
+    /// `size + 1 - (offset + width)`, or 0 when the memory is smaller than `offset + width`
+    /// (memory is at most `MAX_MEMORY`, 4 GiB, so the subtractions cannot wrap as signed
+    /// values).
     fn linear_addr(&mut self, pc: u32, h: u32, addr: Value, offset: u32, width: u32) -> Value {
-        let size = self.b.use_var(self.mem_size);
-        let end = self
+        let mut limit = self
+            .b
+            .use_var(self.mem_limit[width.trailing_zeros() as usize]);
+        if offset != 0 {
+            let past_end = self.b.ins().iadd_imm_s(limit, -i64::from(offset));
+            let zero = self.iconst(0);
+            limit = self.b.ins().smax(past_end, zero);
+        }
+        let oob = self
             .b
             .ins()
-            .iadd_imm_s(addr, i64::from(offset) + i64::from(width));
-        let past = self.b.ins().icmp(IntCC::UnsignedGreaterThan, addr, size);
-        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, size);
-        let oob = self.b.ins().bor(past, over);
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, addr, limit);
         self.exit_if(
             oob,
             pc,
@@ -760,15 +825,14 @@ impl Tx<'_, '_> {
                 return false;
             }
             Instr::Jmp(t) => {
-                let target = self.blocks[t as usize].expect("verified target");
+                let target = self.edge(Some(pc), t);
                 self.b.ins().jump(target, &[]);
                 return false;
             }
             Instr::Jz(t) | Instr::Jnz(t) => {
                 let c = self.s(h - 1);
-                let target = self.blocks[t as usize].expect("verified target");
-                let next =
-                    self.blocks[pc as usize + 1].expect("a branch is followed by a block start");
+                let target = self.edge(Some(pc), t);
+                let next = self.edge(Some(pc), pc + 1);
                 if matches!(ins, Instr::Jz(_)) {
                     self.b.ins().brif(c, next, &[], target, &[]);
                 } else {
@@ -782,12 +846,9 @@ impl Tx<'_, '_> {
                 let (default, cases) = table.split_last().expect("tables have a default");
                 let mut switch = Switch::new();
                 for (k, target) in cases.iter().enumerate() {
-                    switch.set_entry(
-                        k as u128,
-                        self.blocks[*target as usize].expect("verified target"),
-                    );
+                    switch.set_entry(k as u128, self.edge(Some(pc), *target));
                 }
-                let default = self.blocks[*default as usize].expect("verified target");
+                let default = self.edge(Some(pc), *default);
                 switch.emit(self.b, i, default);
                 return false;
             }
