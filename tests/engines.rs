@@ -778,12 +778,28 @@ fn bounds_checks_fault_at_the_same_access() {
             _ => 8,
         };
         let store = access.starts_with("store");
-        for offset in [0u64, 3, u64::from(u32::MAX) - 5] {
-            let body = if store {
-                format!("    local.get addr\n    local.get i\n    {access} {offset}\n")
-            } else {
-                format!("    local.get addr\n    {access} {offset}\n    local.get acc\n    add\n    local.set acc\n")
-            };
+        // The access alone, and in the shapes the interpreter fuses it into.
+        let bodies: &[&str] = if store {
+            &[
+                "    local.get addr\n    local.get i\n    ACCESS\n",
+                "    local.get addr\n    push 7\n    ACCESS\n",
+                "    local.get addr\n    local.get i\n    push 1\n    add\n    ACCESS\n",
+            ]
+        } else {
+            &[
+                "    local.get addr\n    ACCESS\n",
+                "    local.get addr\n    push 0\n    add\n    ACCESS\n",
+                "    local.get addr\n    push 1\n    sub\n    push 1\n    add\n    ACCESS\n",
+            ]
+        };
+        for (offset, body) in [0u64, 3, u64::from(u32::MAX) - 5]
+            .into_iter()
+            .flat_map(|o| bodies.iter().map(move |b| (o, b)))
+        {
+            let mut body = body.replace("ACCESS", &format!("{access} {offset}"));
+            if !store {
+                body.push_str("    local.get acc\n    add\n    local.set acc\n");
+            }
             let src = format!(
                 "func main(size, start, step, n) -> 2 locals(i, addr, acc)\n    local.get size\n    mem.grow\n    drop\ntop:\n    local.get i\n    local.get n\n    eq\n    jnz done\n    local.get i\n    local.get step\n    mul\n    local.get start\n    add\n    local.set addr\n{body}    local.get i\n    push 1\n    add\n    local.set i\n    jmp top\ndone:\n    local.get acc\n    local.get i\n    ret\nend\n"
             );

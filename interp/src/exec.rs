@@ -7,25 +7,9 @@ use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
 use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Frame, Process};
 
+use crate::access::{Load, Store};
 use crate::alu::Alu;
 use crate::lower::{lower, lower_reference, Func, Op};
-
-/// Effective address `addr + offset` of a `width`-byte access, if it lies inside memory.
-#[inline(always)]
-fn ea(addr: u64, offset: u32, width: usize, size: usize) -> Option<usize> {
-    let a = addr.checked_add(u64::from(offset))?;
-    if a.checked_add(width as u64)? > size as u64 {
-        return None;
-    }
-    Some(a as usize)
-}
-
-#[inline(always)]
-fn load<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
-    let mut b = [0u8; N];
-    b.copy_from_slice(&mem[at..at + N]);
-    b
-}
 
 /// Lets another engine take over at block starts (see [`crate::Tiering`]).
 pub trait Tiering {
@@ -199,26 +183,29 @@ fn exec<T: Tiering, const CHECKED: bool>(
         }};
     }
     macro_rules! load_op {
-        ($off:expr, $n:literal, |$bytes:ident| $e:expr) => {{
-            match ea(w!(sp - 1), $off, $n, p.memory.len()) {
-                Some(at) => {
-                    let $bytes = load::<$n>(&p.memory, at);
-                    w!(sp - 1) = $e;
-                }
+        ($load:expr, $off:expr) => {{
+            match $load.read(&p.memory, w!(sp - 1), $off) {
+                Some(v) => w!(sp - 1) = v,
                 None => fault!(Fault::OutOfBounds),
             }
         }};
     }
     macro_rules! store_op {
-        ($off:expr, $n:literal, $ty:ty) => {{
-            match ea(w!(sp - 2), $off, $n, p.memory.len()) {
-                Some(at) => {
-                    let v = w!(sp - 1) as $ty;
-                    p.memory[at..at + $n].copy_from_slice(&v.to_le_bytes());
-                    sp -= 2;
-                }
-                None => fault!(Fault::OutOfBounds),
+        ($store:expr, $off:expr) => {{
+            let (addr, v) = (w!(sp - 2), w!(sp - 1));
+            if !$store.write(&mut p.memory, addr, $off, v) {
+                fault!(Fault::OutOfBounds);
             }
+            sp -= 2;
+        }};
+    }
+    // A fused run's closing access faulted: its operands are on the stack up to `sp`; stop
+    // at the access, the run's instruction `k`.
+    macro_rules! fault_at {
+        ($k:expr, $fault:expr) => {{
+            p.stack.truncate(sp);
+            p.frames.last_mut().expect("frame").pc = f.pc_of[ip] + $k;
+            return Outcome::Exit(Exit::Fault($fault));
         }};
     }
 
@@ -301,6 +288,60 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Op::BrLI(op, nz, x, c, t) => {
                 if (op.eval(local!(x), u64::from(c)) != 0) == nz {
                     branch!(t);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::LoadL(l, x, o) => {
+                let addr = local!(x);
+                let v = l.read(&p.memory, addr, o);
+                w!(sp) = v.unwrap_or(addr);
+                sp += 1;
+                if v.is_none() {
+                    fault_at!(1, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::LoadLI(op, l, x, c, o) => {
+                let addr = op.eval(local!(x), u64::from(c));
+                let v = l.read(&p.memory, addr, o);
+                w!(sp) = v.unwrap_or(addr);
+                sp += 1;
+                if v.is_none() {
+                    fault_at!(3, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::LoadI(op, l, c, o) => {
+                let addr = op.eval(w!(sp - 1), u64::from(c));
+                let v = l.read(&p.memory, addr, o);
+                w!(sp - 1) = v.unwrap_or(addr);
+                if v.is_none() {
+                    fault_at!(2, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::StoreL(s, x, o) => {
+                let (addr, v) = (w!(sp - 1), local!(x));
+                if !s.write(&mut p.memory, addr, o, v) {
+                    w!(sp) = v;
+                    sp += 1;
+                    fault_at!(1, Fault::OutOfBounds);
+                }
+                sp -= 1;
+                ip += 1;
+                continue;
+            }
+            Op::StoreLI(s, x, c, o) => {
+                let addr = local!(x);
+                if !s.write(&mut p.memory, addr, o, u64::from(c)) {
+                    w!(sp) = addr;
+                    w!(sp + 1) = u64::from(c);
+                    sp += 2;
+                    fault_at!(2, Fault::OutOfBounds);
                 }
                 ip += 1;
                 continue;
@@ -456,17 +497,17 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Instr::GeS => binop!(|x, y| Alu::GeS.eval(x, y)),
 
             // ---- memory ----
-            Instr::Load8U(o) => load_op!(o, 1, |v| u64::from(v[0])),
-            Instr::Load8S(o) => load_op!(o, 1, |v| v[0] as i8 as i64 as u64),
-            Instr::Load16U(o) => load_op!(o, 2, |v| u64::from(u16::from_le_bytes(v))),
-            Instr::Load16S(o) => load_op!(o, 2, |v| i16::from_le_bytes(v) as i64 as u64),
-            Instr::Load32U(o) => load_op!(o, 4, |v| u64::from(u32::from_le_bytes(v))),
-            Instr::Load32S(o) => load_op!(o, 4, |v| i32::from_le_bytes(v) as i64 as u64),
-            Instr::Load64(o) => load_op!(o, 8, |v| u64::from_le_bytes(v)),
-            Instr::Store8(o) => store_op!(o, 1, u8),
-            Instr::Store16(o) => store_op!(o, 2, u16),
-            Instr::Store32(o) => store_op!(o, 4, u32),
-            Instr::Store64(o) => store_op!(o, 8, u64),
+            Instr::Load8U(o) => load_op!(Load::U8, o),
+            Instr::Load8S(o) => load_op!(Load::S8, o),
+            Instr::Load16U(o) => load_op!(Load::U16, o),
+            Instr::Load16S(o) => load_op!(Load::S16, o),
+            Instr::Load32U(o) => load_op!(Load::U32, o),
+            Instr::Load32S(o) => load_op!(Load::S32, o),
+            Instr::Load64(o) => load_op!(Load::W64, o),
+            Instr::Store8(o) => store_op!(Store::W8, o),
+            Instr::Store16(o) => store_op!(Store::W16, o),
+            Instr::Store32(o) => store_op!(Store::W32, o),
+            Instr::Store64(o) => store_op!(Store::W64, o),
             Instr::MemSize => {
                 w!(sp) = p.memory.len() as u64;
                 sp += 1;

@@ -3,15 +3,18 @@
 //!
 //! Only block starts and the instructions that can stop a process are observable (stops,
 //! images, hand-overs to native code). A fused run never contains a block start after its
-//! first instruction and is made of instructions that cannot fault or stop: local reads and
-//! writes, constants, [`Alu`] operations and a closing conditional branch. So at every
+//! first instruction and is made of instructions that cannot fault or stop — local reads
+//! and writes, constants, [`Alu`] operations and a closing conditional branch — except
+//! that it may end in a load or a store, which can fault `out_of_bounds`. So at every
 //! observable point the frame holds exactly what executing the run instruction by
 //! instruction leaves: the same locals, the same operand words up to the stack height (the
 //! words above it are dead, never part of an image), and gas is charged per block as
-//! before.
+//! before. When the closing access faults, the op first writes the operands the access
+//! would have found on the stack and stops at the access's own pc.
 
 use rarvm_runtime::isa::Instr;
 
+use crate::access::{Access, Load, Store};
 use crate::alu::Alu;
 use crate::lower::Op;
 
@@ -27,6 +30,24 @@ fn imm(c: u64) -> Option<u32> {
 
 fn alu(i: Instr) -> Option<Alu> {
     Alu::of(i.opcode())
+}
+
+/// A load and its offset.
+fn load(i: Option<Instr>) -> Option<(Load, u32)> {
+    let i = i?;
+    match Access::of(i.opcode())? {
+        Access::Load(l) => Some((l, i.imm() as u32)),
+        Access::Store(_) => None,
+    }
+}
+
+/// A store and its offset.
+fn store(i: Option<Instr>) -> Option<(Store, u32)> {
+    let i = i?;
+    match Access::of(i.opcode())? {
+        Access::Store(s) => Some((s, i.imm() as u32)),
+        Access::Load(_) => None,
+    }
 }
 
 /// `jz t` or `jnz t` as (branch when nonzero, t).
@@ -69,6 +90,8 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
             let (a, c) = (local(a)?, imm(c)?);
             Some(if let Some((nz, t)) = branch(fourth) {
                 (Op::BrLI(op, nz, a, c, t), 4)
+            } else if let Some((l, o)) = load(fourth) {
+                (Op::LoadLI(op, l, a, c, o), 4)
             } else if let Some(d) = set(fourth) {
                 (Op::SetLI(op, d, a, c), 4)
             } else {
@@ -76,11 +99,29 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
             })
         }
         (LocalGet(a), LocalGet(b), None) => Some((Op::Get2(a, b), 2)),
-        (LocalGet(a), j, _) => {
-            let (nz, t) = cond(j)?;
-            Some((Op::BrL(nz, local(a)?, t), 2))
+        (LocalGet(a), Push(c), None) => {
+            let (s, o) = store(third)?;
+            Some((Op::StoreLI(s, local(a)?, imm(c)?, o), 3))
         }
-        (Push(c), x, _) => Some((Op::BinI(alu(x)?, imm(c)?), 2)),
+        (LocalGet(a), j, _) => {
+            let a = local(a)?;
+            if let Some((l, o)) = load(Some(j)) {
+                return Some((Op::LoadL(l, a, o), 2));
+            }
+            if let Some((s, o)) = store(Some(j)) {
+                return Some((Op::StoreL(s, a, o), 2));
+            }
+            let (nz, t) = cond(j)?;
+            Some((Op::BrL(nz, a, t), 2))
+        }
+        (Push(c), x, _) => {
+            let (op, c) = (alu(x)?, imm(c)?);
+            Some(if let Some((l, o)) = load(third) {
+                (Op::LoadI(op, l, c, o), 3)
+            } else {
+                (Op::BinI(op, c), 2)
+            })
+        }
         (x, y, _) => {
             let op = alu(x)?;
             if let Some((nz, t)) = cond(y) {

@@ -11,8 +11,10 @@
 //! Only block starts and the instructions that can stop a process are observable: stops,
 //! images and hand-overs to native code happen there. [`Interp`]'s lowering fuses short
 //! runs inside a block (`local.get a; push c; add; local.set d`, `local.get a;
-//! local.get b; lt_u; jz t`, …) into one op, but only runs of instructions that cannot
-//! fault or stop, with no block start after their first instruction. So at every
+//! local.get b; lt_u; jz t`, `local.get a; push 8; mul; load64 0`, …) into one op, but
+//! only runs of instructions that cannot fault or stop, with no block start after their
+//! first instruction — but for a closing load or store, whose `out_of_bounds` fault first
+//! writes the operands it would have found and stops at its own pc. So at every
 //! observable point the frame is canonical — the same locals, the same operand words up
 //! to the stack height — and gas is charged per block exactly as [`Reference`] charges it.
 //!
@@ -33,6 +35,7 @@
 //! Another engine can run the interpreter under a [`Tiering`] policy that takes over at
 //! block starts (function entries, returns, loop headers): see [`run`].
 
+mod access;
 mod alu;
 mod exec;
 mod fuse;

@@ -9,6 +9,7 @@
 use rarvm_runtime::isa::{dynamic_gas, ImmKind, Instr, Opcode};
 use rarvm_runtime::verify::VerifiedModule;
 
+use crate::access::{Load, Store};
 use crate::alu::Alu;
 use crate::fuse::fuse;
 
@@ -42,6 +43,16 @@ pub(crate) enum Op {
     BrLL(Alu, bool, u16, u16, u32),
     /// `local.get a; push c; ALU; jz|jnz t` as (ALU, nz, a, c, t)
     BrLI(Alu, bool, u16, u32, u32),
+    /// `local.get a; LOAD o` as (LOAD, a, o)
+    LoadL(Load, u16, u32),
+    /// `local.get a; push c; ALU; LOAD o` as (ALU, LOAD, a, c, o)
+    LoadLI(Alu, Load, u16, u32, u32),
+    /// `push c; ALU; LOAD o` as (ALU, LOAD, c, o)
+    LoadI(Alu, Load, u32, u32),
+    /// `local.get a; STORE o` as (STORE, a, o): the address is on the stack, the value in `a`
+    StoreL(Store, u16, u32),
+    /// `local.get a; push c; STORE o` as (STORE, a, c, o): stores `c` at `a + o`
+    StoreLI(Store, u16, u32, u32),
 }
 
 impl Op {
@@ -61,7 +72,12 @@ impl Op {
             | Op::BinI(..)
             | Op::BinSet(..)
             | Op::SetLL(..)
-            | Op::SetLI(..) => None,
+            | Op::SetLI(..)
+            | Op::LoadL(..)
+            | Op::LoadLI(..)
+            | Op::LoadI(..)
+            | Op::StoreL(..)
+            | Op::StoreLI(..) => None,
         }
     }
 }
@@ -199,6 +215,32 @@ mod tests {
         assert_eq!(&f.entry_of[..], &[0, 2, 3, 5, 6, 7, 8, 9, 11]);
         assert_eq!(f.pc_of[9], 7);
         assert_eq!(f.pc_of[10], 7);
+    }
+
+    #[test]
+    fn loads_and_stores_close_fused_runs() {
+        let m = assemble_verified(
+            "func main(a, b) -> 1\n push 64\n mem.grow\n drop\n local.get a\n push 8\n mul\n load64 0\n push 3\n shl\n load32_s 4\n local.get b\n load8_u 1\n local.get a\n push 1\n store8 2\n local.get b\n store16 0\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        assert_eq!(
+            &l.funcs[0].ops[..],
+            &[
+                Op::Charge(1),
+                Op::I(Instr::Push(64)),
+                Op::I(Instr::MemGrow),
+                Op::Charge(24),
+                Op::I(Instr::Drop),
+                Op::LoadLI(Alu::Mul, Load::W64, 0, 8, 0),
+                Op::LoadI(Alu::Shl, Load::S32, 3, 4),
+                Op::LoadL(Load::U8, 1, 1),
+                Op::StoreLI(Store::W8, 0, 1, 2),
+                Op::StoreL(Store::W16, 1, 0),
+                Op::I(Instr::Ret),
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,193 @@
+//! Loads and stores: one definition of each width, used by the instruction's own arm and
+//! by every fused op that ends in one.
+
+use rarvm_runtime::isa::Opcode;
+
+/// A load's width and extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Load {
+    U8,
+    S8,
+    U16,
+    S16,
+    U32,
+    S32,
+    W64,
+}
+
+/// A store's width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Store {
+    W8,
+    W16,
+    W32,
+    W64,
+}
+
+/// A load or a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Load(Load),
+    Store(Store),
+}
+
+/// Where `width` bytes at `addr + offset` begin, if they all lie inside `size` bytes
+/// (computed without wrapping).
+#[inline(always)]
+fn ea(addr: u64, offset: u32, width: usize, size: usize) -> Option<usize> {
+    let a = addr.checked_add(u64::from(offset))?;
+    if a.checked_add(width as u64)? > size as u64 {
+        return None;
+    }
+    Some(a as usize)
+}
+
+#[inline(always)]
+fn bytes<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&mem[at..at + N]);
+    b
+}
+
+impl Load {
+    /// The word the load reads at `addr + offset`, or `None` when that is out of bounds.
+    #[inline(always)]
+    pub fn read(self, mem: &[u8], addr: u64, offset: u32) -> Option<u64> {
+        let width = match self {
+            Load::U8 | Load::S8 => 1,
+            Load::U16 | Load::S16 => 2,
+            Load::U32 | Load::S32 => 4,
+            Load::W64 => 8,
+        };
+        let at = ea(addr, offset, width, mem.len())?;
+        Some(match self {
+            Load::U8 => u64::from(mem[at]),
+            Load::S8 => mem[at] as i8 as i64 as u64,
+            Load::U16 => u64::from(u16::from_le_bytes(bytes(mem, at))),
+            Load::S16 => i16::from_le_bytes(bytes(mem, at)) as i64 as u64,
+            Load::U32 => u64::from(u32::from_le_bytes(bytes(mem, at))),
+            Load::S32 => i32::from_le_bytes(bytes(mem, at)) as i64 as u64,
+            Load::W64 => u64::from_le_bytes(bytes(mem, at)),
+        })
+    }
+}
+
+impl Store {
+    /// Writes the low bytes of `v` at `addr + offset`; false (and nothing written) when
+    /// that is out of bounds.
+    #[inline(always)]
+    pub fn write(self, mem: &mut [u8], addr: u64, offset: u32, v: u64) -> bool {
+        let width = match self {
+            Store::W8 => 1,
+            Store::W16 => 2,
+            Store::W32 => 4,
+            Store::W64 => 8,
+        };
+        let Some(at) = ea(addr, offset, width, mem.len()) else {
+            return false;
+        };
+        match self {
+            Store::W8 => mem[at] = v as u8,
+            Store::W16 => mem[at..at + 2].copy_from_slice(&(v as u16).to_le_bytes()),
+            Store::W32 => mem[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes()),
+            Store::W64 => mem[at..at + 8].copy_from_slice(&v.to_le_bytes()),
+        }
+        true
+    }
+}
+
+impl Access {
+    pub fn of(op: Opcode) -> Option<Access> {
+        Some(match op {
+            Opcode::Load8U => Access::Load(Load::U8),
+            Opcode::Load8S => Access::Load(Load::S8),
+            Opcode::Load16U => Access::Load(Load::U16),
+            Opcode::Load16S => Access::Load(Load::S16),
+            Opcode::Load32U => Access::Load(Load::U32),
+            Opcode::Load32S => Access::Load(Load::S32),
+            Opcode::Load64 => Access::Load(Load::W64),
+            Opcode::Store8 => Access::Store(Store::W8),
+            Opcode::Store16 => Access::Store(Store::W16),
+            Opcode::Store32 => Access::Store(Store::W32),
+            Opcode::Store64 => Access::Store(Store::W64),
+            // `mem.size` reads no bytes; bulk operations are executed by the runtime.
+            Opcode::Add
+            | Opcode::Sub
+            | Opcode::Mul
+            | Opcode::And
+            | Opcode::Or
+            | Opcode::Xor
+            | Opcode::Shl
+            | Opcode::ShrU
+            | Opcode::ShrS
+            | Opcode::Rotl
+            | Opcode::Rotr
+            | Opcode::Eq
+            | Opcode::Ne
+            | Opcode::LtU
+            | Opcode::LtS
+            | Opcode::GtU
+            | Opcode::GtS
+            | Opcode::LeU
+            | Opcode::LeS
+            | Opcode::GeU
+            | Opcode::GeS
+            | Opcode::DivU
+            | Opcode::DivS
+            | Opcode::RemU
+            | Opcode::RemS
+            | Opcode::Nop
+            | Opcode::Trap
+            | Opcode::Halt
+            | Opcode::Jmp
+            | Opcode::Jz
+            | Opcode::Jnz
+            | Opcode::Switch
+            | Opcode::Call
+            | Opcode::Ret
+            | Opcode::Push
+            | Opcode::Drop
+            | Opcode::Dup
+            | Opcode::Swap
+            | Opcode::Over
+            | Opcode::Select
+            | Opcode::LocalGet
+            | Opcode::LocalSet
+            | Opcode::LocalTee
+            | Opcode::Not
+            | Opcode::Neg
+            | Opcode::Clz
+            | Opcode::Ctz
+            | Opcode::Popcnt
+            | Opcode::Eqz
+            | Opcode::MemSize
+            | Opcode::MemGrow
+            | Opcode::MemCopy
+            | Opcode::MemFill
+            | Opcode::GasLeft
+            | Opcode::MemLeft
+            | Opcode::In
+            | Opcode::Out
+            | Opcode::Yield
+            | Opcode::Spawn
+            | Opcode::SpawnBytes
+            | Opcode::Recurse
+            | Opcode::ChildPush
+            | Opcode::ChildPop
+            | Opcode::ChildInfo
+            | Opcode::ChildGrow
+            | Opcode::ChildWrite
+            | Opcode::ChildRead
+            | Opcode::ChildSave
+            | Opcode::ChildLoad
+            | Opcode::KeyKind
+            | Opcode::KeyDrop
+            | Opcode::KeyRights
+            | Opcode::KeyGive
+            | Opcode::KeyAttenuate
+            | Opcode::KeyInvoke => return None,
+        })
+    }
+}
