@@ -1,8 +1,6 @@
 //! Loads and stores: one definition of each width, used by the instruction's own arm and
 //! by every fused op that ends in one.
 
-use rarvm_runtime::isa::Opcode;
-
 /// A load's width and extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -24,13 +22,6 @@ pub(crate) enum Store {
     W16,
     W32,
     W64,
-}
-
-/// A load or a store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    Load(Load),
-    Store(Store),
 }
 
 /// Where `width` bytes at `addr + offset` begin, if they all lie inside `size` bytes
@@ -95,99 +86,5 @@ impl Store {
             Store::W64 => mem[at..at + 8].copy_from_slice(&v.to_le_bytes()),
         }
         true
-    }
-}
-
-impl Access {
-    pub fn of(op: Opcode) -> Option<Access> {
-        Some(match op {
-            Opcode::Load8U => Access::Load(Load::U8),
-            Opcode::Load8S => Access::Load(Load::S8),
-            Opcode::Load16U => Access::Load(Load::U16),
-            Opcode::Load16S => Access::Load(Load::S16),
-            Opcode::Load32U => Access::Load(Load::U32),
-            Opcode::Load32S => Access::Load(Load::S32),
-            Opcode::Load64 => Access::Load(Load::W64),
-            Opcode::Store8 => Access::Store(Store::W8),
-            Opcode::Store16 => Access::Store(Store::W16),
-            Opcode::Store32 => Access::Store(Store::W32),
-            Opcode::Store64 => Access::Store(Store::W64),
-            // `mem.size` reads no bytes; bulk operations are executed by the runtime.
-            Opcode::Add
-            | Opcode::Sub
-            | Opcode::Mul
-            | Opcode::And
-            | Opcode::Or
-            | Opcode::Xor
-            | Opcode::Shl
-            | Opcode::ShrU
-            | Opcode::ShrS
-            | Opcode::Rotl
-            | Opcode::Rotr
-            | Opcode::Eq
-            | Opcode::Ne
-            | Opcode::LtU
-            | Opcode::LtS
-            | Opcode::GtU
-            | Opcode::GtS
-            | Opcode::LeU
-            | Opcode::LeS
-            | Opcode::GeU
-            | Opcode::GeS
-            | Opcode::DivU
-            | Opcode::DivS
-            | Opcode::RemU
-            | Opcode::RemS
-            | Opcode::Nop
-            | Opcode::Trap
-            | Opcode::Halt
-            | Opcode::Jmp
-            | Opcode::Jz
-            | Opcode::Jnz
-            | Opcode::Switch
-            | Opcode::Call
-            | Opcode::Ret
-            | Opcode::Push
-            | Opcode::Drop
-            | Opcode::Dup
-            | Opcode::Swap
-            | Opcode::Over
-            | Opcode::Select
-            | Opcode::LocalGet
-            | Opcode::LocalSet
-            | Opcode::LocalTee
-            | Opcode::Not
-            | Opcode::Neg
-            | Opcode::Clz
-            | Opcode::Ctz
-            | Opcode::Popcnt
-            | Opcode::Eqz
-            | Opcode::MemSize
-            | Opcode::MemGrow
-            | Opcode::MemCopy
-            | Opcode::MemFill
-            | Opcode::GasLeft
-            | Opcode::MemLeft
-            | Opcode::In
-            | Opcode::Out
-            | Opcode::Yield
-            | Opcode::Spawn
-            | Opcode::SpawnBytes
-            | Opcode::Recurse
-            | Opcode::ChildPush
-            | Opcode::ChildPop
-            | Opcode::ChildInfo
-            | Opcode::ChildGrow
-            | Opcode::ChildWrite
-            | Opcode::ChildRead
-            | Opcode::ChildSave
-            | Opcode::ChildLoad
-            | Opcode::KeyKind
-            | Opcode::KeyDrop
-            | Opcode::KeyRights
-            | Opcode::KeyGive
-            | Opcode::KeyAttenuate
-            | Opcode::KeyInvoke => return None,
-        })
     }
 }

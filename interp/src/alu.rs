@@ -2,8 +2,6 @@
 //! and comparisons. One definition of each, used by the instruction's own arm and by every
 //! fused op that contains it.
 
-use rarvm_runtime::isa::Opcode;
-
 /// A two-operand instruction that cannot fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -58,99 +56,5 @@ impl Alu {
             Alu::GeU => u64::from(x >= y),
             Alu::GeS => u64::from((x as i64) >= (y as i64)),
         }
-    }
-
-    /// The instruction `op` as an [`Alu`], if it is one.
-    pub fn of(op: Opcode) -> Option<Alu> {
-        Some(match op {
-            Opcode::Add => Alu::Add,
-            Opcode::Sub => Alu::Sub,
-            Opcode::Mul => Alu::Mul,
-            Opcode::And => Alu::And,
-            Opcode::Or => Alu::Or,
-            Opcode::Xor => Alu::Xor,
-            Opcode::Shl => Alu::Shl,
-            Opcode::ShrU => Alu::ShrU,
-            Opcode::ShrS => Alu::ShrS,
-            Opcode::Rotl => Alu::Rotl,
-            Opcode::Rotr => Alu::Rotr,
-            Opcode::Eq => Alu::Eq,
-            Opcode::Ne => Alu::Ne,
-            Opcode::LtU => Alu::LtU,
-            Opcode::LtS => Alu::LtS,
-            Opcode::GtU => Alu::GtU,
-            Opcode::GtS => Alu::GtS,
-            Opcode::LeU => Alu::LeU,
-            Opcode::LeS => Alu::LeS,
-            Opcode::GeU => Alu::GeU,
-            Opcode::GeS => Alu::GeS,
-            // Division faults on a zero divisor; the rest take one operand or none, or work
-            // on more than the operand stack.
-            Opcode::DivU
-            | Opcode::DivS
-            | Opcode::RemU
-            | Opcode::RemS
-            | Opcode::Nop
-            | Opcode::Trap
-            | Opcode::Halt
-            | Opcode::Jmp
-            | Opcode::Jz
-            | Opcode::Jnz
-            | Opcode::Switch
-            | Opcode::Call
-            | Opcode::Ret
-            | Opcode::Push
-            | Opcode::Drop
-            | Opcode::Dup
-            | Opcode::Swap
-            | Opcode::Over
-            | Opcode::Select
-            | Opcode::LocalGet
-            | Opcode::LocalSet
-            | Opcode::LocalTee
-            | Opcode::Not
-            | Opcode::Neg
-            | Opcode::Clz
-            | Opcode::Ctz
-            | Opcode::Popcnt
-            | Opcode::Eqz
-            | Opcode::Load8U
-            | Opcode::Load8S
-            | Opcode::Load16U
-            | Opcode::Load16S
-            | Opcode::Load32U
-            | Opcode::Load32S
-            | Opcode::Load64
-            | Opcode::Store8
-            | Opcode::Store16
-            | Opcode::Store32
-            | Opcode::Store64
-            | Opcode::MemSize
-            | Opcode::MemGrow
-            | Opcode::MemCopy
-            | Opcode::MemFill
-            | Opcode::GasLeft
-            | Opcode::MemLeft
-            | Opcode::In
-            | Opcode::Out
-            | Opcode::Yield
-            | Opcode::Spawn
-            | Opcode::SpawnBytes
-            | Opcode::Recurse
-            | Opcode::ChildPush
-            | Opcode::ChildPop
-            | Opcode::ChildInfo
-            | Opcode::ChildGrow
-            | Opcode::ChildWrite
-            | Opcode::ChildRead
-            | Opcode::ChildSave
-            | Opcode::ChildLoad
-            | Opcode::KeyKind
-            | Opcode::KeyDrop
-            | Opcode::KeyRights
-            | Opcode::KeyGive
-            | Opcode::KeyAttenuate
-            | Opcode::KeyInvoke => return None,
-        })
     }
 }

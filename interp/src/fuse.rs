@@ -12,9 +12,9 @@
 //! before. When the closing access faults, the op first writes the operands the access
 //! would have found on the stack and stops at the access's own pc.
 
-use rarvm_runtime::isa::Instr;
+use rarvm_runtime::isa::{Instr, Opcode};
 
-use crate::access::{Access, Load, Store};
+use crate::access::{Load, Store};
 use crate::alu::Alu;
 use crate::lower::Op;
 
@@ -28,25 +28,131 @@ fn imm(c: u64) -> Option<u32> {
     u32::try_from(c).ok()
 }
 
+/// An instruction a fused run may contain besides local reads and writes, constants and
+/// branches.
+enum Part {
+    Alu(Alu),
+    Load(Load),
+    Store(Store),
+}
+
+/// What a fused run may contain of the instruction `op`: a two-operand op that cannot
+/// fault, or (closing the run) a load or a store.
+fn part(op: Opcode) -> Option<Part> {
+    Some(match op {
+        Opcode::Add => Part::Alu(Alu::Add),
+        Opcode::Sub => Part::Alu(Alu::Sub),
+        Opcode::Mul => Part::Alu(Alu::Mul),
+        Opcode::And => Part::Alu(Alu::And),
+        Opcode::Or => Part::Alu(Alu::Or),
+        Opcode::Xor => Part::Alu(Alu::Xor),
+        Opcode::Shl => Part::Alu(Alu::Shl),
+        Opcode::ShrU => Part::Alu(Alu::ShrU),
+        Opcode::ShrS => Part::Alu(Alu::ShrS),
+        Opcode::Rotl => Part::Alu(Alu::Rotl),
+        Opcode::Rotr => Part::Alu(Alu::Rotr),
+        Opcode::Eq => Part::Alu(Alu::Eq),
+        Opcode::Ne => Part::Alu(Alu::Ne),
+        Opcode::LtU => Part::Alu(Alu::LtU),
+        Opcode::LtS => Part::Alu(Alu::LtS),
+        Opcode::GtU => Part::Alu(Alu::GtU),
+        Opcode::GtS => Part::Alu(Alu::GtS),
+        Opcode::LeU => Part::Alu(Alu::LeU),
+        Opcode::LeS => Part::Alu(Alu::LeS),
+        Opcode::GeU => Part::Alu(Alu::GeU),
+        Opcode::GeS => Part::Alu(Alu::GeS),
+        Opcode::Load8U => Part::Load(Load::U8),
+        Opcode::Load8S => Part::Load(Load::S8),
+        Opcode::Load16U => Part::Load(Load::U16),
+        Opcode::Load16S => Part::Load(Load::S16),
+        Opcode::Load32U => Part::Load(Load::U32),
+        Opcode::Load32S => Part::Load(Load::S32),
+        Opcode::Load64 => Part::Load(Load::W64),
+        Opcode::Store8 => Part::Store(Store::W8),
+        Opcode::Store16 => Part::Store(Store::W16),
+        Opcode::Store32 => Part::Store(Store::W32),
+        Opcode::Store64 => Part::Store(Store::W64),
+        // Division faults on a zero divisor; the rest take one operand or none, or work
+        // on more than the operand stack.
+        Opcode::DivU
+        | Opcode::DivS
+        | Opcode::RemU
+        | Opcode::RemS
+        | Opcode::Nop
+        | Opcode::Trap
+        | Opcode::Halt
+        | Opcode::Jmp
+        | Opcode::Jz
+        | Opcode::Jnz
+        | Opcode::Switch
+        | Opcode::Call
+        | Opcode::Ret
+        | Opcode::Push
+        | Opcode::Drop
+        | Opcode::Dup
+        | Opcode::Swap
+        | Opcode::Over
+        | Opcode::Select
+        | Opcode::LocalGet
+        | Opcode::LocalSet
+        | Opcode::LocalTee
+        | Opcode::Not
+        | Opcode::Neg
+        | Opcode::Clz
+        | Opcode::Ctz
+        | Opcode::Popcnt
+        | Opcode::Eqz
+        | Opcode::MemSize
+        | Opcode::MemGrow
+        | Opcode::MemCopy
+        | Opcode::MemFill
+        | Opcode::GasLeft
+        | Opcode::MemLeft
+        | Opcode::In
+        | Opcode::Out
+        | Opcode::Yield
+        | Opcode::Spawn
+        | Opcode::SpawnBytes
+        | Opcode::Recurse
+        | Opcode::ChildPush
+        | Opcode::ChildPop
+        | Opcode::ChildInfo
+        | Opcode::ChildGrow
+        | Opcode::ChildWrite
+        | Opcode::ChildRead
+        | Opcode::ChildSave
+        | Opcode::ChildLoad
+        | Opcode::KeyKind
+        | Opcode::KeyDrop
+        | Opcode::KeyRights
+        | Opcode::KeyGive
+        | Opcode::KeyAttenuate
+        | Opcode::KeyInvoke => return None,
+    })
+}
+
 fn alu(i: Instr) -> Option<Alu> {
-    Alu::of(i.opcode())
+    match part(i.opcode())? {
+        Part::Alu(op) => Some(op),
+        Part::Load(_) | Part::Store(_) => None,
+    }
 }
 
 /// A load and its offset.
 fn load(i: Option<Instr>) -> Option<(Load, u32)> {
     let i = i?;
-    match Access::of(i.opcode())? {
-        Access::Load(l) => Some((l, i.imm() as u32)),
-        Access::Store(_) => None,
+    match part(i.opcode())? {
+        Part::Load(l) => Some((l, i.imm() as u32)),
+        Part::Alu(_) | Part::Store(_) => None,
     }
 }
 
 /// A store and its offset.
 fn store(i: Option<Instr>) -> Option<(Store, u32)> {
     let i = i?;
-    match Access::of(i.opcode())? {
-        Access::Store(s) => Some((s, i.imm() as u32)),
-        Access::Load(_) => None,
+    match part(i.opcode())? {
+        Part::Store(s) => Some((s, i.imm() as u32)),
+        Part::Alu(_) | Part::Load(_) => None,
     }
 }
 
