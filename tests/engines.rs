@@ -784,12 +784,17 @@ fn bounds_checks_fault_at_the_same_access() {
                 "    local.get addr\n    local.get i\n    ACCESS\n",
                 "    local.get addr\n    push 7\n    ACCESS\n",
                 "    local.get addr\n    local.get i\n    push 1\n    add\n    ACCESS\n",
+                "    local.get addr\n    push 0\n    add\n    local.get i\n    ACCESS\n",
             ]
         } else {
             &[
                 "    local.get addr\n    ACCESS\n",
                 "    local.get addr\n    push 0\n    add\n    ACCESS\n",
                 "    local.get addr\n    push 1\n    sub\n    push 1\n    add\n    ACCESS\n",
+                "    push 0\n    local.get addr\n    add\n    ACCESS\n",
+                "    local.get addr\n    local.get i\n    push 0\n    mul\n    add\n    ACCESS\n",
+                "    local.get addr\n    dup\n    drop\n    ACCESS\n    local.tee v\n",
+                "    local.get addr\n    dup\n    drop\n    ACCESS\n    local.set v\n    local.get v\n",
             ]
         };
         for (offset, body) in [0u64, 3, u64::from(u32::MAX) - 5]
@@ -801,7 +806,7 @@ fn bounds_checks_fault_at_the_same_access() {
                 body.push_str("    local.get acc\n    add\n    local.set acc\n");
             }
             let src = format!(
-                "func main(size, start, step, n) -> 2 locals(i, addr, acc)\n    local.get size\n    mem.grow\n    drop\ntop:\n    local.get i\n    local.get n\n    eq\n    jnz done\n    local.get i\n    local.get step\n    mul\n    local.get start\n    add\n    local.set addr\n{body}    local.get i\n    push 1\n    add\n    local.set i\n    jmp top\ndone:\n    local.get acc\n    local.get i\n    ret\nend\n"
+                "func main(size, start, step, n) -> 2 locals(i, addr, acc, v)\n    local.get size\n    mem.grow\n    drop\ntop:\n    local.get i\n    local.get n\n    eq\n    jnz done\n    local.get i\n    local.get step\n    mul\n    local.get start\n    add\n    local.set addr\n{body}    local.get i\n    push 1\n    add\n    local.set i\n    jmp top\ndone:\n    local.get acc\n    local.get i\n    ret\nend\n"
             );
             let m = source(&src);
             let mut vms = vms(&m, &[0, 0, 0, 0]);

@@ -85,6 +85,22 @@ fn word_ref<const CHECKED: bool>(stack: &[u64], i: usize) -> &u64 {
     }
 }
 
+/// Op `ip` of a function. Every op index the loop reaches is in bounds: entries and branch
+/// targets are op indices, and the op after any op that can fall through exists, since
+/// the verifier rejects functions whose control can fall off the end. The reference loop
+/// checks it anyway.
+#[inline(always)]
+fn op_at<const CHECKED: bool>(ops: &[Op], ip: usize) -> &Op {
+    if CHECKED {
+        &ops[ip]
+    } else {
+        debug_assert!(ip < ops.len());
+        // SAFETY: `ip` is an entry, a branch target or the op after one that falls through,
+        // all in bounds as said above.
+        unsafe { ops.get_unchecked(ip) }
+    }
+}
+
 fn exec<T: Tiering, const CHECKED: bool>(
     p: &mut Process,
     b: &mut Budget,
@@ -118,8 +134,8 @@ fn exec<T: Tiering, const CHECKED: bool>(
             return Outcome::Exit($e);
         }};
     }
-    // Jumps to op `t`; a backward jump may hand over at the loop header.
-    macro_rules! branch {
+    // Goes to op `t`; a backward jump may hand over at the loop header.
+    macro_rules! goto {
         ($t:expr) => {{
             let t = $t as usize;
             if t <= ip
@@ -136,6 +152,35 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 return Outcome::HandOver;
             }
             ip = t;
+        }};
+    }
+    // Jumps to op `t`.
+    macro_rules! branch {
+        ($t:expr) => {{
+            goto!($t);
+            continue;
+        }};
+    }
+    // Pays `cost`, the charge of the block at op `ip`, and goes on after that charge; stops
+    // at it when the gas is short.
+    macro_rules! charge {
+        ($cost:expr) => {{
+            let cost = u64::from($cost);
+            if !b.charge_gas(cost) {
+                exit!(Exit::OutOfGas(cost));
+            }
+            ip += 1;
+            continue;
+        }};
+    }
+    // A branch not taken: on to the next op, paying its block's charge if it begins one
+    // (saving that charge a dispatch of its own).
+    macro_rules! fall {
+        () => {{
+            ip += 1;
+            if let Op::Charge(cost) = *op_at::<CHECKED>(&f.ops, ip) {
+                charge!(cost);
+            }
             continue;
         }};
     }
@@ -210,21 +255,28 @@ fn exec<T: Tiering, const CHECKED: bool>(
     }
 
     loop {
-        let ins = match f.ops[ip] {
-            Op::Charge(cost) => {
-                let cost = u64::from(cost);
-                if !b.charge_gas(cost) {
-                    exit!(Exit::OutOfGas(cost));
-                }
+        let ins = match *op_at::<CHECKED>(&f.ops, ip) {
+            Op::Charge(cost) => charge!(cost),
+            Op::I(ins) => ins,
+            Op::JmpCharge(cost, t) => {
+                goto!(t);
+                charge!(cost);
+            }
+            // ---- fused runs (see `crate::fuse`) ----
+            Op::Mov(d, x) => {
+                w!(base + d as usize) = local!(x);
                 ip += 1;
                 continue;
             }
-            Op::I(ins) => ins,
-            // ---- fused runs (see `crate::fuse`) ----
             Op::Get2(x, y) => {
                 w!(sp) = w!(base + x as usize);
                 w!(sp + 1) = w!(base + y as usize);
                 sp += 2;
+                ip += 1;
+                continue;
+            }
+            Op::BinL(op, x) => {
+                w!(sp - 1) = op.eval(w!(sp - 1), local!(x));
                 ip += 1;
                 continue;
             }
@@ -252,6 +304,20 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 ip += 1;
                 continue;
             }
+            Op::BinTee(op, d) => {
+                let v = op.eval(w!(sp - 2), w!(sp - 1));
+                sp -= 1;
+                w!(sp - 1) = v;
+                w!(base + d as usize) = v;
+                ip += 1;
+                continue;
+            }
+            Op::SetL(op, d, x) => {
+                sp -= 1;
+                w!(base + d as usize) = op.eval(w!(sp), local!(x));
+                ip += 1;
+                continue;
+            }
             Op::SetLL(op, d, x, y) => {
                 w!(base + d as usize) = op.eval(local!(x), local!(y));
                 ip += 1;
@@ -262,33 +328,69 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 ip += 1;
                 continue;
             }
+            Op::TeeLI(op, d, x, c) => {
+                let v = op.eval(local!(x), u64::from(c));
+                w!(base + d as usize) = v;
+                w!(sp) = v;
+                sp += 1;
+                ip += 1;
+                continue;
+            }
             Op::Br(op, nz, t) => {
                 let v = op.eval(w!(sp - 2), w!(sp - 1));
                 sp -= 2;
                 if (v != 0) == nz {
                     branch!(t);
                 }
-                ip += 1;
-                continue;
+                fall!();
             }
             Op::BrL(nz, x, t) => {
                 if (local!(x) != 0) == nz {
                     branch!(t);
                 }
-                ip += 1;
-                continue;
+                fall!();
+            }
+            Op::BrSL(op, nz, x, t) => {
+                sp -= 1;
+                if (op.eval(w!(sp), local!(x)) != 0) == nz {
+                    branch!(t);
+                }
+                fall!();
+            }
+            Op::BrI(op, nz, c, t) => {
+                sp -= 1;
+                if (op.eval(w!(sp), u64::from(c)) != 0) == nz {
+                    branch!(t);
+                }
+                fall!();
             }
             Op::BrLL(op, nz, x, y, t) => {
                 if (op.eval(local!(x), local!(y)) != 0) == nz {
                     branch!(t);
                 }
-                ip += 1;
-                continue;
+                fall!();
             }
             Op::BrLI(op, nz, x, c, t) => {
                 if (op.eval(local!(x), u64::from(c)) != 0) == nz {
                     branch!(t);
                 }
+                fall!();
+            }
+            Op::LoadSet(l, d, o) => {
+                let Some(v) = l.read(&p.memory, w!(sp - 1), o) else {
+                    fault!(Fault::OutOfBounds);
+                };
+                sp -= 1;
+                w!(base + d as usize) = v;
+                ip += 1;
+                continue;
+            }
+            Op::LoadTee(l, d, o) => {
+                let Some(v) = l.read(&p.memory, w!(sp - 1), o) else {
+                    fault!(Fault::OutOfBounds);
+                };
+                w!(sp - 1) = v;
+                w!(base + d as usize) = v;
                 ip += 1;
                 continue;
             }
@@ -299,6 +401,27 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 sp += 1;
                 if v.is_none() {
                     fault_at!(1, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::LoadS(op, l, o) => {
+                let addr = op.eval(w!(sp - 2), w!(sp - 1));
+                sp -= 1;
+                let v = l.read(&p.memory, addr, o);
+                w!(sp - 1) = v.unwrap_or(addr);
+                if v.is_none() {
+                    fault_at!(1, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::LoadSL(op, l, x, o) => {
+                let addr = op.eval(w!(sp - 1), local!(x));
+                let v = l.read(&p.memory, addr, o);
+                w!(sp - 1) = v.unwrap_or(addr);
+                if v.is_none() {
+                    fault_at!(2, Fault::OutOfBounds);
                 }
                 ip += 1;
                 continue;
@@ -332,6 +455,17 @@ fn exec<T: Tiering, const CHECKED: bool>(
                     fault_at!(1, Fault::OutOfBounds);
                 }
                 sp -= 1;
+                ip += 1;
+                continue;
+            }
+            Op::StoreLL(s, x, y, o) => {
+                let (addr, v) = (local!(x), local!(y));
+                if !s.write(&mut p.memory, addr, o, v) {
+                    w!(sp) = addr;
+                    w!(sp + 1) = v;
+                    sp += 2;
+                    fault_at!(2, Fault::OutOfBounds);
+                }
                 ip += 1;
                 continue;
             }

@@ -5,12 +5,17 @@
 //! images, hand-overs to native code). A fused run never contains a block start after its
 //! first instruction and is made of instructions that cannot fault or stop — local reads
 //! and writes, constants, [`Alu`] operations and a closing conditional branch — except
-//! that it may end in a load or a store, which can fault `out_of_bounds`. So at every
-//! observable point the frame holds exactly what executing the run instruction by
-//! instruction leaves: the same locals, the same operand words up to the stack height (the
-//! words above it are dead, never part of an image), and gas is charged per block as
-//! before. When the closing access faults, the op first writes the operands the access
-//! would have found on the stack and stops at the access's own pc.
+//! that it may end in a load or a store, or begin with a load, which can fault
+//! `out_of_bounds`. So at every observable point the frame holds exactly what executing the
+//! run instruction by instruction leaves: the same locals, the same operand words up to
+//! the stack height (the words above it are dead, never part of an image), and gas is
+//! charged per block as before. When a closing access faults, the op first writes the
+//! operands the access would have found on the stack and stops at the access's own pc; an
+//! opening load faults before the run has changed anything.
+//!
+//! A block's charge may also be paid by the op that enters it — a `jmp` to it, or a fused
+//! branch falling through to it — with the same check and the same stop at the block's
+//! start when the gas is short; the charge op stays for every other way in.
 
 use rarvm_runtime::isa::{Instr, Opcode};
 
@@ -171,11 +176,15 @@ fn cond(i: Instr) -> Option<(bool, u32)> {
 /// starts after the first instruction), and how many instructions it covers. Branch
 /// targets are still instruction indices.
 pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
-    use Instr::{LocalGet, LocalSet, Push};
+    use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
     let (first, second, third, fourth) = (at(0)?, at(1)?, at(2), at(3));
     let set = |i: Option<Instr>| match i {
         Some(LocalSet(d)) => local(d),
+        _ => None,
+    };
+    let tee = |i: Option<Instr>| match i {
+        Some(LocalTee(d)) => local(d),
         _ => None,
     };
     let branch = |i: Option<Instr>| i.and_then(cond);
@@ -200,17 +209,37 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
                 (Op::LoadLI(op, l, a, c, o), 4)
             } else if let Some(d) = set(fourth) {
                 (Op::SetLI(op, d, a, c), 4)
+            } else if let Some(d) = tee(fourth) {
+                (Op::TeeLI(op, d, a, c), 4)
             } else {
                 (Op::BinLI(op, a, c), 3)
             })
         }
-        (LocalGet(a), LocalGet(b), None) => Some((Op::Get2(a, b), 2)),
+        (LocalGet(a), LocalGet(b), None) => Some(match (store(third), local(a), local(b)) {
+            (Some((s, o)), Some(a), Some(b)) => (Op::StoreLL(s, a, b, o), 3),
+            _ => (Op::Get2(a, b), 2),
+        }),
         (LocalGet(a), Push(c), None) => {
             let (s, o) = store(third)?;
             Some((Op::StoreLI(s, local(a)?, imm(c)?, o), 3))
         }
+        // `local.get a` and what uses it.
         (LocalGet(a), j, _) => {
             let a = local(a)?;
+            if let Some(op) = alu(j) {
+                return Some(if let Some(d) = set(third) {
+                    (Op::SetL(op, d, a), 3)
+                } else if let Some((nz, t)) = branch(third) {
+                    (Op::BrSL(op, nz, a, t), 3)
+                } else if let Some((l, o)) = load(third) {
+                    (Op::LoadSL(op, l, a, o), 3)
+                } else {
+                    (Op::BinL(op, a), 2)
+                });
+            }
+            if let Some(d) = set(Some(j)) {
+                return Some((Op::Mov(d, a), 2));
+            }
             if let Some((l, o)) = load(Some(j)) {
                 return Some((Op::LoadL(l, a, o), 2));
             }
@@ -224,16 +253,33 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
             let (op, c) = (alu(x)?, imm(c)?);
             Some(if let Some((l, o)) = load(third) {
                 (Op::LoadI(op, l, c, o), 3)
+            } else if let Some((nz, t)) = branch(third) {
+                (Op::BrI(op, nz, c, t), 3)
             } else {
                 (Op::BinI(op, c), 2)
             })
         }
+        // A load and the local it sets.
+        (x, y, _) if load(Some(x)).is_some() => {
+            let (l, o) = load(Some(x))?;
+            match y {
+                LocalSet(d) => Some((Op::LoadSet(l, local(d)?, o), 2)),
+                LocalTee(d) => Some((Op::LoadTee(l, local(d)?, o), 2)),
+                _ => None,
+            }
+        }
+        // An ALU op on the stack's top two words and what takes its result.
         (x, y, _) => {
             let op = alu(x)?;
             if let Some((nz, t)) = cond(y) {
-                Some((Op::Br(op, nz, t), 2))
-            } else {
-                Some((Op::BinSet(op, set(Some(y))?), 2))
+                return Some((Op::Br(op, nz, t), 2));
+            }
+            if let Some((l, o)) = load(Some(y)) {
+                return Some((Op::LoadS(op, l, o), 2));
+            }
+            match y {
+                LocalTee(d) => Some((Op::BinTee(op, local(d)?), 2)),
+                _ => Some((Op::BinSet(op, set(Some(y))?), 2)),
             }
         }
     }

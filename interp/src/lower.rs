@@ -21,8 +21,14 @@ use crate::fuse::fuse;
 pub(crate) enum Op {
     Charge(u32),
     I(Instr),
+    /// `jmp t` to a charged block as (its charge, t): pays the charge and goes on after it.
+    JmpCharge(u32, u32),
+    /// `local.get a; local.set d` as (d, a)
+    Mov(u16, u16),
     /// `local.get a; local.get b`
     Get2(u32, u32),
+    /// `local.get a; ALU`: the stack's top word op `a`
+    BinL(Alu, u16),
     /// `local.get a; local.get b; ALU`
     BinLL(Alu, u16, u16),
     /// `local.get a; push c; ALU`
@@ -31,26 +37,46 @@ pub(crate) enum Op {
     BinI(Alu, u32),
     /// `ALU; local.set d`
     BinSet(Alu, u16),
+    /// `ALU; local.tee d`
+    BinTee(Alu, u16),
+    /// `local.get a; ALU; local.set d` as (ALU, d, a)
+    SetL(Alu, u16, u16),
     /// `local.get a; local.get b; ALU; local.set d` as (ALU, d, a, b)
     SetLL(Alu, u16, u16, u16),
     /// `local.get a; push c; ALU; local.set d` as (ALU, d, a, c)
     SetLI(Alu, u16, u16, u32),
+    /// `local.get a; push c; ALU; local.tee d` as (ALU, d, a, c)
+    TeeLI(Alu, u16, u16, u32),
     /// `ALU; jz|jnz t` as (ALU, nz, t)
     Br(Alu, bool, u32),
     /// `local.get a; jz|jnz t` as (nz, a, t)
     BrL(bool, u16, u32),
+    /// `local.get a; ALU; jz|jnz t` as (ALU, nz, a, t)
+    BrSL(Alu, bool, u16, u32),
+    /// `push c; ALU; jz|jnz t` as (ALU, nz, c, t)
+    BrI(Alu, bool, u32, u32),
     /// `local.get a; local.get b; ALU; jz|jnz t` as (ALU, nz, a, b, t)
     BrLL(Alu, bool, u16, u16, u32),
     /// `local.get a; push c; ALU; jz|jnz t` as (ALU, nz, a, c, t)
     BrLI(Alu, bool, u16, u32, u32),
+    /// `LOAD o; local.set d` as (LOAD, d, o)
+    LoadSet(Load, u16, u32),
+    /// `LOAD o; local.tee d` as (LOAD, d, o)
+    LoadTee(Load, u16, u32),
     /// `local.get a; LOAD o` as (LOAD, a, o)
     LoadL(Load, u16, u32),
+    /// `ALU; LOAD o` as (ALU, LOAD, o)
+    LoadS(Alu, Load, u32),
+    /// `local.get a; ALU; LOAD o` as (ALU, LOAD, a, o)
+    LoadSL(Alu, Load, u16, u32),
     /// `local.get a; push c; ALU; LOAD o` as (ALU, LOAD, a, c, o)
     LoadLI(Alu, Load, u16, u32, u32),
     /// `push c; ALU; LOAD o` as (ALU, LOAD, c, o)
     LoadI(Alu, Load, u32, u32),
     /// `local.get a; STORE o` as (STORE, a, o): the address is on the stack, the value in `a`
     StoreL(Store, u16, u32),
+    /// `local.get a; local.get b; STORE o` as (STORE, a, b, o): stores `b` at `a + o`
+    StoreLL(Store, u16, u16, u32),
     /// `local.get a; push c; STORE o` as (STORE, a, c, o): stores `c` at `a + o`
     StoreLI(Store, u16, u32, u32),
 }
@@ -62,21 +88,34 @@ impl Op {
         match self {
             Op::Br(_, _, t)
             | Op::BrL(_, _, t)
+            | Op::BrSL(_, _, _, t)
+            | Op::BrI(_, _, _, t)
             | Op::BrLL(_, _, _, _, t)
             | Op::BrLI(_, _, _, _, t) => Some(t),
             Op::Charge(_)
             | Op::I(_)
+            | Op::JmpCharge(..)
+            | Op::Mov(..)
             | Op::Get2(..)
+            | Op::BinL(..)
             | Op::BinLL(..)
             | Op::BinLI(..)
             | Op::BinI(..)
             | Op::BinSet(..)
+            | Op::BinTee(..)
+            | Op::SetL(..)
             | Op::SetLL(..)
             | Op::SetLI(..)
+            | Op::TeeLI(..)
+            | Op::LoadSet(..)
+            | Op::LoadTee(..)
             | Op::LoadL(..)
+            | Op::LoadS(..)
+            | Op::LoadSL(..)
             | Op::LoadLI(..)
             | Op::LoadI(..)
             | Op::StoreL(..)
+            | Op::StoreLL(..)
             | Op::StoreLI(..) => None,
         }
     }
@@ -169,6 +208,18 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
             *t = entry_of[*t as usize];
         }
     }
+    // A jump to a charged block pays the charge and goes on after it; the charge stays in
+    // place for every other way in. When the gas is short, the jump stops at the charge,
+    // as the charge would have.
+    if fused {
+        for i in 0..ops.len() {
+            if let Op::I(Instr::Jmp(t)) = ops[i] {
+                if let Op::Charge(cost) = ops[t as usize] {
+                    ops[i] = Op::JmpCharge(cost, t);
+                }
+            }
+        }
+    }
     let tables = f
         .tables
         .iter()
@@ -244,6 +295,67 @@ mod tests {
     }
 
     #[test]
+    fn local_operands_and_results_fuse() {
+        let m = assemble_verified(
+            "func main(a, b) -> 1 locals(d)\n push 64\n mem.grow\n drop\n local.get a\n local.get b\n add\n local.get b\n add\n local.set d\n local.get a\n local.get a\n push 13\n shl\n xor\n local.tee d\n push 0x123456789\n add\n local.get b\n add\n load64 0\n local.get a\n dup\n add\n load16_u 2\n add\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        assert_eq!(
+            &l.funcs[0].ops[4..],
+            &[
+                Op::I(Instr::Drop),
+                Op::BinLL(Alu::Add, 0, 1),
+                Op::SetL(Alu::Add, 2, 1),
+                Op::Get2(0, 0),
+                Op::BinI(Alu::Shl, 13),
+                Op::BinTee(Alu::Xor, 2),
+                Op::I(Instr::Push(0x1_2345_6789)),
+                Op::I(Instr::Add),
+                Op::LoadSL(Alu::Add, Load::W64, 1, 0),
+                Op::I(Instr::LocalGet(0)),
+                Op::I(Instr::Dup),
+                Op::LoadS(Alu::Add, Load::U16, 2),
+                Op::I(Instr::Add),
+                Op::I(Instr::Ret),
+            ]
+        );
+    }
+
+    #[test]
+    fn moves_tees_loaded_locals_and_branches_on_the_stack_fuse() {
+        let m = assemble_verified(
+            "func main(a, b) -> 1 locals(d)\n push 64\n mem.grow\n drop\n local.get a\n local.set d\n local.get a\n push 1\n add\n local.tee d\n load64 0\n local.tee d\n load8_u 0\n local.set d\n local.get a\n local.get b\n store32 4\n local.get a\n push 5\n mul\n local.get b\n lt_u\n jnz out\n local.get a\n push 2\n mul\n push 7\n gt_u\n jz out\n push 0\n ret\nout:\n local.get d\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        assert_eq!(
+            &l.funcs[0].ops[4..],
+            &[
+                Op::I(Instr::Drop),
+                Op::Mov(2, 0),
+                Op::TeeLI(Alu::Add, 2, 0, 1),
+                Op::LoadTee(Load::W64, 2, 0),
+                Op::LoadSet(Load::U8, 2, 0),
+                Op::StoreLL(Store::W32, 0, 1, 4),
+                Op::BinLI(Alu::Mul, 0, 5),
+                Op::BrSL(Alu::LtU, true, 1, 18),
+                Op::Charge(8),
+                Op::BinLI(Alu::Mul, 0, 2),
+                Op::BrI(Alu::GtU, false, 7, 18),
+                Op::Charge(3),
+                Op::I(Instr::Push(0)),
+                Op::I(Instr::Ret),
+                Op::Charge(3),
+                Op::I(Instr::LocalGet(2)),
+                Op::I(Instr::Ret),
+            ]
+        );
+    }
+
+    #[test]
     fn runs_inside_a_block_fuse_and_block_starts_split_them() {
         let m = assemble_verified(
             "func main(n) -> 1 locals(i)\ntop:\n local.get i\n local.get n\n lt_u\n jz done\n local.get i\n push 1\n add\n local.set i\n jmp top\ndone:\n local.get i\n local.get n\n jmp mid\nmid:\n add\n ret\nend\n",
@@ -259,10 +371,10 @@ mod tests {
                 Op::BrLL(Alu::LtU, false, 1, 0, 5),
                 Op::Charge(5),
                 Op::SetLI(Alu::Add, 1, 1, 1),
-                Op::I(Instr::Jmp(0)),
+                Op::JmpCharge(4, 0),
                 Op::Charge(3),
                 Op::Get2(1, 0),
-                Op::I(Instr::Jmp(8)),
+                Op::JmpCharge(3, 8),
                 Op::Charge(3),
                 Op::I(Instr::Add),
                 Op::I(Instr::Ret),
