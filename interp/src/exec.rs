@@ -73,31 +73,20 @@ fn word<const CHECKED: bool>(stack: &mut [u64], i: usize) -> &mut u64 {
     }
 }
 
-/// [`word`], read only.
+/// Element `i` of `s`, read: [`word`] read only, and the loop's op fetch. Every op index
+/// the loop reaches is in bounds too: entries and branch targets are op indices, and the
+/// op after any op that can fall through exists, since the verifier rejects functions
+/// whose control can fall off the end.
 #[inline(always)]
-fn word_ref<const CHECKED: bool>(stack: &[u64], i: usize) -> &u64 {
+fn at<const CHECKED: bool, T>(s: &[T], i: usize) -> &T {
     if CHECKED {
-        &stack[i]
+        &s[i]
     } else {
-        debug_assert!(i < stack.len());
-        // SAFETY: as in `word`.
-        unsafe { stack.get_unchecked(i) }
-    }
-}
-
-/// Op `ip` of a function. Every op index the loop reaches is in bounds: entries and branch
-/// targets are op indices, and the op after any op that can fall through exists, since
-/// the verifier rejects functions whose control can fall off the end. The reference loop
-/// checks it anyway.
-#[inline(always)]
-fn op_at<const CHECKED: bool>(ops: &[Op], ip: usize) -> &Op {
-    if CHECKED {
-        &ops[ip]
-    } else {
-        debug_assert!(ip < ops.len());
-        // SAFETY: `ip` is an entry, a branch target or the op after one that falls through,
-        // all in bounds as said above.
-        unsafe { ops.get_unchecked(ip) }
+        debug_assert!(i < s.len());
+        // SAFETY: `i` is an operand or local of the running frame, as in `word`, or an op
+        // index the loop reached: an entry, a branch target or the op after one that falls
+        // through, all in bounds as said above.
+        unsafe { s.get_unchecked(i) }
     }
 }
 
@@ -123,7 +112,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
     // Word `i` of the value stack, read (also beside a borrow of the whole process).
     macro_rules! r {
         ($i:expr) => {
-            *word_ref::<CHECKED>(&p.stack, $i)
+            *at::<CHECKED, _>(&p.stack, $i)
         };
     }
     // Leaves the state canonical at op `ip` and returns `e`.
@@ -178,7 +167,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
     macro_rules! fall {
         () => {{
             ip += 1;
-            if let Op::Charge(cost) = *op_at::<CHECKED>(&f.ops, ip) {
+            if let Op::Charge(cost) = *at::<CHECKED, _>(&f.ops, ip) {
                 charge!(cost);
             }
             continue;
@@ -255,7 +244,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
     }
 
     loop {
-        let ins = match *op_at::<CHECKED>(&f.ops, ip) {
+        let ins = match *at::<CHECKED, _>(&f.ops, ip) {
             Op::Charge(cost) => charge!(cost),
             Op::I(ins) => ins,
             Op::JmpCharge(cost, t) => {
