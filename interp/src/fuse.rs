@@ -179,6 +179,14 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
     use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
     let (first, second, third, fourth) = (at(0)?, at(1)?, at(2), at(3));
+    // Every run begins with a local read, a constant, an ALU op or a load: most
+    // instructions are rejected here, keeping the lowering cheap for code that fuses
+    // little (its host time is paid by the gas `spawn.bytes` charges per byte).
+    if !matches!(first, LocalGet(_) | Push(_))
+        && !matches!(part(first.opcode()), Some(Part::Alu(_) | Part::Load(_)))
+    {
+        return None;
+    }
     let set = |i: Option<Instr>| match i {
         Some(LocalSet(d)) => local(d),
         _ => None,
