@@ -193,7 +193,10 @@ fn prepare(
     let vm_answer = match spec {
         Some(spec) if key.rights & spec.right != spec.right => Some(KeyError::Denied),
         None if !matches!(key.kind, KeyKind::Custom(_)) => Some(KeyError::Unsupported),
-        _ if !key.is_pure() && root.records >= MAX_TRANSCRIPT_RECORDS => Some(KeyError::Io),
+        // In u64: on 32-bit hosts the limit is the largest usize.
+        _ if !key.is_pure() && root.records as u64 >= MAX_TRANSCRIPT_RECORDS as u64 => {
+            Some(KeyError::Io)
+        }
         _ => None,
     };
     // Gas first, then the root's room for the record; nothing is charged unless both fit.
