@@ -84,10 +84,15 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     let get = |id: String| median(d, &id);
     let mut md = String::new();
     let date = command("date", &["-u", "+%Y-%m-%d"]);
+    let commit = match command("git", &["rev-parse", "--short", "HEAD"]) {
+        c if c.is_empty() => "an unknown commit".to_string(),
+        c if command("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() => c,
+        c => format!("{c} with uncommitted changes"),
+    };
     writeln!(md, "# rarvm benchmarks\n").unwrap();
     writeln!(
         md,
-        "Measured by `cargo bench -p rarvm-benches` on {date}, on {}. Every number is the median of \
+        "Measured by `cargo bench -p rarvm-benches` on {date} at {commit}, on {}. Every number is the median of \
          criterion's samples; every ratio divides two medians from the same run. rarvm runs metered \
          (exact gas per basic block, checked once per acyclic region) unless marked unmetered; Wasmtime 48 and wasmi 2 run with \
          `consume_fuel(true)`. All engines compute the same answer, asserted before timing.\n",
