@@ -243,6 +243,23 @@ fn exec<T: Tiering, const CHECKED: bool>(
         }};
     }
 
+    // A fused run closing in load `l` at `addr + o`, instruction `k` of the run: the loaded
+    // word goes to stack word `slot`, the run's last, or on a fault the address the load
+    // would have found there.
+    macro_rules! fused_load {
+        ($l:expr, $addr:expr, $o:expr, $slot:expr, $k:expr) => {{
+            let (addr, slot) = ($addr, $slot);
+            let v = $l.read(&p.memory, addr, $o);
+            w!(slot) = v.unwrap_or(addr);
+            sp = slot + 1;
+            if v.is_none() {
+                fault_at!($k, Fault::OutOfBounds);
+            }
+            ip += 1;
+            continue;
+        }};
+    }
+
     loop {
         let ins = match *at::<CHECKED, _>(&f.ops, ip) {
             Op::Charge(cost) => charge!(cost),
@@ -383,58 +400,14 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 ip += 1;
                 continue;
             }
-            Op::LoadL(l, x, o) => {
-                let addr = local!(x);
-                let v = l.read(&p.memory, addr, o);
-                w!(sp) = v.unwrap_or(addr);
-                sp += 1;
-                if v.is_none() {
-                    fault_at!(1, Fault::OutOfBounds);
-                }
-                ip += 1;
-                continue;
-            }
-            Op::LoadS(op, l, o) => {
-                let addr = op.eval(w!(sp - 2), w!(sp - 1));
-                sp -= 1;
-                let v = l.read(&p.memory, addr, o);
-                w!(sp - 1) = v.unwrap_or(addr);
-                if v.is_none() {
-                    fault_at!(1, Fault::OutOfBounds);
-                }
-                ip += 1;
-                continue;
-            }
-            Op::LoadSL(op, l, x, o) => {
-                let addr = op.eval(w!(sp - 1), local!(x));
-                let v = l.read(&p.memory, addr, o);
-                w!(sp - 1) = v.unwrap_or(addr);
-                if v.is_none() {
-                    fault_at!(2, Fault::OutOfBounds);
-                }
-                ip += 1;
-                continue;
-            }
+            Op::LoadL(l, x, o) => fused_load!(l, local!(x), o, sp, 1),
+            Op::LoadS(op, l, o) => fused_load!(l, op.eval(w!(sp - 2), w!(sp - 1)), o, sp - 2, 1),
+            Op::LoadSL(op, l, x, o) => fused_load!(l, op.eval(w!(sp - 1), local!(x)), o, sp - 1, 2),
             Op::LoadLI(op, l, x, c, o) => {
-                let addr = op.eval(local!(x), u64::from(c));
-                let v = l.read(&p.memory, addr, o);
-                w!(sp) = v.unwrap_or(addr);
-                sp += 1;
-                if v.is_none() {
-                    fault_at!(3, Fault::OutOfBounds);
-                }
-                ip += 1;
-                continue;
+                fused_load!(l, op.eval(local!(x), u64::from(c)), o, sp, 3)
             }
             Op::LoadI(op, l, c, o) => {
-                let addr = op.eval(w!(sp - 1), u64::from(c));
-                let v = l.read(&p.memory, addr, o);
-                w!(sp - 1) = v.unwrap_or(addr);
-                if v.is_none() {
-                    fault_at!(2, Fault::OutOfBounds);
-                }
-                ip += 1;
-                continue;
+                fused_load!(l, op.eval(w!(sp - 1), u64::from(c)), o, sp - 1, 2)
             }
             Op::StoreL(s, x, o) => {
                 let (addr, v) = (w!(sp - 1), local!(x));
