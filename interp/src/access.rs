@@ -43,6 +43,18 @@ fn bytes<const N: usize>(mem: &[u8], at: usize) -> [u8; N] {
 }
 
 impl Load {
+    /// Every kind, in discriminant order (`ALL[l as usize] == l`).
+    #[cfg(rarvm_threaded)]
+    pub const ALL: [Load; 7] = [
+        Load::U8,
+        Load::S8,
+        Load::U16,
+        Load::S16,
+        Load::U32,
+        Load::S32,
+        Load::W64,
+    ];
+
     /// The word the load reads at `addr + offset`, or `None` when that is out of bounds.
     #[inline(always)]
     pub fn read(self, mem: &[u8], addr: u64, offset: u32) -> Option<u64> {
@@ -66,6 +78,10 @@ impl Load {
 }
 
 impl Store {
+    /// Every kind, in discriminant order (`ALL[s as usize] == s`).
+    #[cfg(rarvm_threaded)]
+    pub const ALL: [Store; 4] = [Store::W8, Store::W16, Store::W32, Store::W64];
+
     /// Writes the low bytes of `v` at `addr + offset`; false (and nothing written) when
     /// that is out of bounds.
     #[inline(always)]

@@ -30,6 +30,32 @@ pub(crate) enum Alu {
 }
 
 impl Alu {
+    /// Every kind, in discriminant order (`ALL[a as usize] == a`).
+    #[cfg(rarvm_threaded)]
+    pub const ALL: [Alu; 21] = [
+        Alu::Add,
+        Alu::Sub,
+        Alu::Mul,
+        Alu::And,
+        Alu::Or,
+        Alu::Xor,
+        Alu::Shl,
+        Alu::ShrU,
+        Alu::ShrS,
+        Alu::Rotl,
+        Alu::Rotr,
+        Alu::Eq,
+        Alu::Ne,
+        Alu::LtU,
+        Alu::LtS,
+        Alu::GtU,
+        Alu::GtS,
+        Alu::LeU,
+        Alu::LeS,
+        Alu::GeU,
+        Alu::GeS,
+    ];
+
     /// `x op y`, the second operand the top of the stack.
     #[inline(always)]
     pub fn eval(self, x: u64, y: u64) -> u64 {

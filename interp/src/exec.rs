@@ -18,12 +18,17 @@ pub trait Tiering {
     /// with `fuel` left in the budget. Returning true stops the interpreter there, with
     /// the block not yet paid.
     fn enter(&mut self, func: u32, pc: u32, backward: bool, fuel: u64) -> bool;
+
+    /// True when [`Tiering::enter`] always returns false, so the interpreter need not ask.
+    const NEVER: bool = false;
 }
 
 /// Never hands over: the plain reference interpreter.
 pub struct NoTiering;
 
 impl Tiering for NoTiering {
+    const NEVER: bool = true;
+
     #[inline(always)]
     fn enter(&mut self, _func: u32, _pc: u32, _backward: bool, _fuel: u64) -> bool {
         false
@@ -167,7 +172,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
     macro_rules! fall {
         () => {{
             ip += 1;
-            if let Op::Charge(cost) = *at::<CHECKED, _>(&f.ops, ip) {
+            if let Op::Charge(cost) = at::<CHECKED, _>(&f.ops, ip).op {
                 charge!(cost);
             }
             continue;
@@ -261,7 +266,16 @@ fn exec<T: Tiering, const CHECKED: bool>(
     }
 
     loop {
-        let ins = match *at::<CHECKED, _>(&f.ops, ip) {
+        // Where it is built, threaded dispatch runs the ops it takes, up to one it leaves
+        // to this loop (see `crate::threaded`).
+        #[cfg(rarvm_threaded)]
+        if !CHECKED {
+            (ip, sp) = crate::threaded::enter(p, b, funcs, f, T::NEVER, ip, base, sp);
+            let top = p.frames.last().expect("a running process has a frame");
+            f = &funcs[top.func as usize];
+            base = top.base as usize;
+        }
+        let ins = match at::<CHECKED, _>(&f.ops, ip).op {
             Op::Charge(cost) => charge!(cost),
             Op::I(ins) => ins,
             Op::JmpCharge(cost, t) => {

@@ -7,6 +7,13 @@
 //! per instruction. Process-tree and bulk-memory instructions call the shared semantics in
 //! [`rarvm_runtime::sys`].
 //!
+//! In optimized builds for x86-64 and aarch64, [`Interp`] runs the plain cases of its ops
+//! by threaded dispatch: each op a function that jumps to the next op's function, so every
+//! op dispatches through a branch of its own. Anything else — a stop, a fault, a tiering
+//! policy's hand-over point, an instruction beyond memory, gas and frames — goes back to
+//! the `match` loop before it changes anything, and the loop executes it; elsewhere (the
+//! browser's wasm32 build, unoptimized builds) the loop runs every op.
+//!
 //! # The invariant fused ops keep
 //! Only block starts and the instructions that can stop a process are observable: stops,
 //! images and hand-overs to native code happen there. [`Interp`]'s lowering fuses short
@@ -42,6 +49,8 @@ mod alu;
 mod exec;
 mod fuse;
 mod lower;
+#[cfg(rarvm_threaded)]
+mod threaded;
 
 pub use exec::{run, NoTiering, Outcome, Tiering};
 use rarvm_runtime::engine::{Budget, Engine, Exit};

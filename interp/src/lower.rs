@@ -121,9 +121,28 @@ impl Op {
     }
 }
 
+/// An op as the loop finds it: the op, and where threaded dispatch is built, the function
+/// that runs it (see `crate::threaded`).
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    pub op: Op,
+    #[cfg(rarvm_threaded)]
+    pub h: crate::threaded::H,
+}
+
+impl Slot {
+    fn new(op: Op) -> Slot {
+        Slot {
+            op,
+            #[cfg(rarvm_threaded)]
+            h: crate::threaded::handler(&op),
+        }
+    }
+}
+
 /// A lowered function.
 pub(crate) struct Func {
-    pub ops: Box<[Op]>,
+    pub ops: Box<[Slot]>,
     /// Op index → instruction index.
     pub pc_of: Box<[u32]>,
     /// Instruction index → the op where executing it from a block start begins (its
@@ -226,7 +245,7 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
         .map(|t| t.iter().map(|pc| entry_of[*pc as usize]).collect())
         .collect();
     Func {
-        ops: ops.into_boxed_slice(),
+        ops: ops.into_iter().map(Slot::new).collect(),
         pc_of: pc_of.into_boxed_slice(),
         entry_of: entry_of.into_boxed_slice(),
         tables,
@@ -244,6 +263,10 @@ mod tests {
     use super::*;
     use rarvm_runtime::asm::assemble_verified;
 
+    fn ops(f: &Func) -> Vec<Op> {
+        f.ops.iter().map(|s| s.op).collect()
+    }
+
     #[test]
     fn ops_stay_small() {
         assert_eq!(std::mem::size_of::<Op>(), 16);
@@ -258,11 +281,11 @@ mod tests {
         .unwrap();
         let l = lower_reference(&m).0;
         let f = &l.funcs[0];
-        assert_eq!(f.ops[0], Op::Charge(2));
-        assert_eq!(f.ops[2], Op::I(Instr::Jz(9)));
-        assert_eq!(f.ops[3], Op::Charge(5));
-        assert_eq!(f.ops[8], Op::I(Instr::Jmp(0)));
-        assert_eq!(f.ops[9], Op::Charge(3));
+        assert_eq!(f.ops[0].op, Op::Charge(2));
+        assert_eq!(f.ops[2].op, Op::I(Instr::Jz(9)));
+        assert_eq!(f.ops[3].op, Op::Charge(5));
+        assert_eq!(f.ops[8].op, Op::I(Instr::Jmp(0)));
+        assert_eq!(f.ops[9].op, Op::Charge(3));
         assert_eq!(&f.entry_of[..], &[0, 2, 3, 5, 6, 7, 8, 9, 11]);
         assert_eq!(f.pc_of[9], 7);
         assert_eq!(f.pc_of[10], 7);
@@ -277,7 +300,7 @@ mod tests {
         .unwrap();
         let l = lower(&m);
         assert_eq!(
-            &l.funcs[0].ops[..],
+            &ops(&l.funcs[0])[..],
             &[
                 Op::Charge(1),
                 Op::I(Instr::Push(64)),
@@ -303,7 +326,7 @@ mod tests {
         .unwrap();
         let l = lower(&m);
         assert_eq!(
-            &l.funcs[0].ops[4..],
+            &ops(&l.funcs[0])[4..],
             &[
                 Op::I(Instr::Drop),
                 Op::BinLL(Alu::Add, 0, 1),
@@ -332,7 +355,7 @@ mod tests {
         .unwrap();
         let l = lower(&m);
         assert_eq!(
-            &l.funcs[0].ops[4..],
+            &ops(&l.funcs[0])[4..],
             &[
                 Op::I(Instr::Drop),
                 Op::Mov(2, 0),
@@ -365,7 +388,7 @@ mod tests {
         let l = lower(&m);
         let f = &l.funcs[0];
         assert_eq!(
-            &f.ops[..],
+            &ops(f)[..],
             &[
                 Op::Charge(4),
                 Op::BrLL(Alu::LtU, false, 1, 0, 5),

@@ -1,0 +1,909 @@
+//! Threaded dispatch: [`crate::Interp`]'s fast path where the compiler builds it (see
+//! `build.rs`).
+//!
+//! Every op the fast path takes is a function ending in a call of the next op's function
+//! in tail position, which optimizing LLVM on x86-64 and aarch64 turns into a jump. Each
+//! op thus dispatches through an indirect jump of its own, predicted on its own, instead
+//! of the one shared jump at the head of a `match` loop; the loop's state (the op, the
+//! frame and the operand stack top) travels in argument registers.
+//!
+//! The fast path takes only the plain case of an op: one that would stop (gas short, a
+//! fault, a backward jump a tiering policy may take over at) or that touches more than
+//! memory, gas, locals and operands — and every op it has no function for — returns to
+//! [`crate::exec`]'s loop at that op *before changing anything*, and the loop executes
+//! it. So every stop, fault and image is made by the loop, whose semantics stay the only
+//! ones for anything observable; this module is an accelerator for the runs between.
+//!
+//! # Safety
+//! The pointers the functions receive come from [`enter`]: `ip` points at an op of the
+//! running function's op array (an entry, a branch target, or the op after one that falls
+//! through — all in bounds, see `crate::exec::at`), `fp` at the frame's first local and
+//! `sp` one past its operand stack's top. Verified stack heights and local indices keep
+//! every word an op reads or writes inside the frame, which `reserve_stack` keeps inside
+//! the stack's length, and nothing here resizes the stack. [`handler`] hands each op to
+//! its own function only, so each function's `let … else` names the op it was given.
+
+use std::hint::unreachable_unchecked;
+
+use rarvm_runtime::engine::Budget;
+use rarvm_runtime::isa::Instr;
+use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
+use rarvm_runtime::process::{Frame, Process};
+
+use crate::access::{Load, Store};
+use crate::alu::Alu;
+use crate::lower::{Func, Op, Slot};
+
+/// What the fast path reads besides the frame.
+pub(crate) struct Cx<'a> {
+    funcs: &'a [Func],
+    /// The running function, its first op and its `switch` tables.
+    f: &'a Func,
+    ops: *const Slot,
+    tables: &'a [Box<[u32]>],
+    mem: &'a mut [u8],
+    frames: &'a mut Vec<Frame>,
+    /// The value stack's first word, and its length.
+    stack: *mut u64,
+    stack_len: usize,
+    fuel: u64,
+    mem_left: u64,
+    /// Backward jumps, calls and returns need not return to the loop: no tiering policy
+    /// watches them.
+    back: bool,
+}
+
+impl<'a> Cx<'a> {
+    /// Makes `f` the running function.
+    #[inline(always)]
+    fn switch_to(&mut self, f: &'a Func) {
+        self.f = f;
+        self.ops = f.ops.as_ptr();
+        self.tables = &f.tables;
+    }
+}
+
+/// Where the fast path returned to the loop: the op it did not take, and the stack top.
+pub(crate) struct At {
+    ip: *const Slot,
+    sp: *mut u64,
+}
+
+pub(crate) type H = for<'a, 'b> fn(&'b mut Cx<'a>, *const Slot, *mut u64, *mut u64) -> At;
+
+/// Runs the ops from index `ip` of `f`, the top frame's function, with the frame at
+/// `base` and the stack top at `sp`, until one the fast path does not take; returns that
+/// op's index and the stack top. Calls and returns may have changed the top frame.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn enter(
+    p: &mut Process,
+    b: &mut Budget,
+    funcs: &[Func],
+    f: &Func,
+    back: bool,
+    ip: usize,
+    base: usize,
+    sp: usize,
+) -> (usize, usize) {
+    let stack = p.stack.as_mut_ptr();
+    let mut cx = Cx {
+        funcs,
+        f,
+        ops: f.ops.as_ptr(),
+        tables: &f.tables,
+        mem: &mut p.memory,
+        frames: &mut p.frames,
+        stack,
+        stack_len: p.stack.len(),
+        fuel: b.fuel,
+        mem_left: b.mem,
+        back,
+    };
+    // SAFETY: `ip` is an op index the loop reached, `base` and `sp` lie within the frame
+    // the loop reserved (see the module docs).
+    let at = unsafe {
+        let ip = cx.ops.add(ip);
+        go(&mut cx, ip, stack.add(base), stack.add(sp))
+    };
+    (b.fuel, b.mem) = (cx.fuel, cx.mem_left);
+    // SAFETY: both pointers were derived from the running function's ops and from `stack`,
+    // and stayed in their arrays.
+    unsafe {
+        (
+            at.ip.offset_from(cx.ops) as usize,
+            at.sp.offset_from(stack) as usize,
+        )
+    }
+}
+
+/// Dispatches op `ip`.
+#[inline(always)]
+unsafe fn go(cx: &mut Cx<'_>, ip: *const Slot, fp: *mut u64, sp: *mut u64) -> At {
+    ((*ip).h)(cx, ip, fp, sp)
+}
+
+/// Back to the loop at `ip`, unchanged.
+fn to_loop(_: &mut Cx<'_>, ip: *const Slot, _: *mut u64, sp: *mut u64) -> At {
+    At { ip, sp }
+}
+
+/// Zeroes `n` words at `at`, word by word: a frame's few locals, not worth a call of
+/// `memset` (whose call would make every call save and restore the callee-saved registers).
+#[inline(always)]
+unsafe fn zero(at: *mut u64, n: usize) {
+    for i in 0..n {
+        // Volatile only to keep the loop a loop rather than a call of `memset`.
+        std::ptr::write_volatile(at.add(i), 0);
+    }
+}
+
+/// Moves `n` words from `from` down to `to` (`to <= from`), word by word, as [`zero`].
+#[inline(always)]
+unsafe fn copy(from: *const u64, to: *mut u64, n: usize) {
+    for i in 0..n {
+        std::ptr::write_volatile(to.add(i), *from.add(i));
+    }
+}
+
+/// Binds the operands of the op at `ip`, the function's own op (see [`handler`]).
+macro_rules! operands {
+    ($ip:ident, $pat:pat) => {
+        let $pat = (*$ip).op else {
+            // SAFETY: `handler` gives each function only its own op.
+            unreachable_unchecked()
+        };
+    };
+}
+
+/// The op at `t`, unless it is a backward jump the loop must see.
+#[inline(always)]
+unsafe fn target(cx: &Cx<'_>, ip: *const Slot, t: u32) -> Option<*const Slot> {
+    let to = cx.ops.add(t as usize);
+    (cx.back || to > ip).then_some(to)
+}
+
+/// Goes to `t` with the stack top at `sp`, or back to the loop at `ip` and `sp0`.
+macro_rules! branch {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $t:expr, $sp:expr) => {
+        match target($cx, $ip, $t) {
+            Some(to) => go($cx, to, $fp, $sp),
+            None => At { ip: $ip, sp: $sp0 },
+        }
+    };
+}
+
+/// Takes the branch to `t` when `(v != 0) == nz`, else goes on, the stack top at `sp`.
+macro_rules! cond {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $v:expr, $nz:expr, $t:expr, $sp:expr) => {{
+        let sp = $sp;
+        if ($v != 0) == $nz {
+            branch!($cx, $ip, $fp, $sp0, $t, sp)
+        } else {
+            go($cx, $ip.add(1), $fp, sp)
+        }
+    }};
+}
+
+/// A load of kind `L` at `addr + o` whose word goes to `slot`, the stack top then `sp`;
+/// out of bounds, back to the loop, which faults.
+macro_rules! load {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr) => {
+        match $l.read($cx.mem, $addr, $o) {
+            Some(v) => {
+                *$slot = v;
+                go($cx, $ip.add(1), $fp, $sp)
+            }
+            None => At { ip: $ip, sp: $sp0 },
+        }
+    };
+}
+
+/// A store of kind `S` of `v` at `addr + o`, the stack top then `sp`.
+macro_rules! store {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr) => {
+        if $s.write($cx.mem, $addr, $o, $v) {
+            go($cx, $ip.add(1), $fp, $sp)
+        } else {
+            At { ip: $ip, sp: $sp0 }
+        }
+    };
+}
+
+/// Defines op functions: `fn name<consts>(cx, ip, fp, sp) { body }`, the body unsafe
+/// (see the module docs).
+macro_rules! ops {
+    ($( fn $name:ident $(<$(const $g:ident: $gt:ty),*>)? ($cx:ident, $ip:ident, $fp:ident, $sp:ident) $body:block )*) => {$(
+        #[allow(unused_variables)]
+        fn $name $(<$(const $g: $gt),*>)? ($cx: &mut Cx<'_>, $ip: *const Slot, $fp: *mut u64, $sp: *mut u64) -> At {
+            // SAFETY: see the module docs.
+            unsafe { $body }
+        }
+    )*};
+}
+
+#[inline(always)]
+fn alu<const A: u8>() -> Alu {
+    Alu::ALL[A as usize]
+}
+
+#[inline(always)]
+fn ld<const L: u8>() -> Load {
+    Load::ALL[L as usize]
+}
+
+#[inline(always)]
+fn st<const S: u8>() -> Store {
+    Store::ALL[S as usize]
+}
+
+/// Local `i`.
+macro_rules! l {
+    ($fp:ident, $i:expr) => {
+        *$fp.add($i as usize)
+    };
+}
+
+ops! {
+    fn charge(cx, ip, fp, sp) {
+        operands!(ip, Op::Charge(cost));
+        let cost = u64::from(cost);
+        if cx.fuel < cost {
+            return At { ip, sp };
+        }
+        cx.fuel -= cost;
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn jmp_charge(cx, ip, fp, sp) {
+        operands!(ip, Op::JmpCharge(cost, t));
+        let cost = u64::from(cost);
+        match target(cx, ip, t) {
+            Some(to) if cx.fuel >= cost => {
+                cx.fuel -= cost;
+                go(cx, to.add(1), fp, sp)
+            }
+            _ => At { ip, sp },
+        }
+    }
+    fn mov(cx, ip, fp, sp) {
+        operands!(ip, Op::Mov(d, x));
+        l!(fp, d) = l!(fp, x);
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn get2(cx, ip, fp, sp) {
+        operands!(ip, Op::Get2(x, y));
+        *sp = l!(fp, x);
+        *sp.add(1) = l!(fp, y);
+        go(cx, ip.add(1), fp, sp.add(2))
+    }
+    fn bin_l<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BinL(_, x));
+        *sp.sub(1) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn bin_ll<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BinLL(_, x, y));
+        *sp = alu::<A>().eval(l!(fp, x), l!(fp, y));
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn bin_li<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BinLI(_, x, c));
+        *sp = alu::<A>().eval(l!(fp, x), u64::from(c));
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn bin_i<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BinI(_, c));
+        *sp.sub(1) = alu::<A>().eval(*sp.sub(1), u64::from(c));
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn bin_set<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BinSet(_, d));
+        l!(fp, d) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
+        go(cx, ip.add(1), fp, sp.sub(2))
+    }
+    fn bin_tee<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BinTee(_, d));
+        let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
+        *sp.sub(2) = v;
+        l!(fp, d) = v;
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn set_l<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::SetL(_, d, x));
+        l!(fp, d) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn set_ll<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::SetLL(_, d, x, y));
+        l!(fp, d) = alu::<A>().eval(l!(fp, x), l!(fp, y));
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn set_li<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::SetLI(_, d, x, c));
+        l!(fp, d) = alu::<A>().eval(l!(fp, x), u64::from(c));
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn tee_li<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::TeeLI(_, d, x, c));
+        let v = alu::<A>().eval(l!(fp, x), u64::from(c));
+        l!(fp, d) = v;
+        *sp = v;
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn br<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::Br(_, nz, t));
+        let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
+        cond!(cx, ip, fp, sp, v, nz, t, sp.sub(2))
+    }
+    fn br_l(cx, ip, fp, sp) {
+        operands!(ip, Op::BrL(nz, x, t));
+        cond!(cx, ip, fp, sp, l!(fp, x), nz, t, sp)
+    }
+    fn br_sl<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BrSL(_, nz, x, t));
+        let v = alu::<A>().eval(*sp.sub(1), l!(fp, x));
+        cond!(cx, ip, fp, sp, v, nz, t, sp.sub(1))
+    }
+    fn br_i<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BrI(_, nz, c, t));
+        let v = alu::<A>().eval(*sp.sub(1), u64::from(c));
+        cond!(cx, ip, fp, sp, v, nz, t, sp.sub(1))
+    }
+    fn br_ll<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BrLL(_, nz, x, y, t));
+        let v = alu::<A>().eval(l!(fp, x), l!(fp, y));
+        cond!(cx, ip, fp, sp, v, nz, t, sp)
+    }
+    fn br_li<const A: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::BrLI(_, nz, x, c, t));
+        let v = alu::<A>().eval(l!(fp, x), u64::from(c));
+        cond!(cx, ip, fp, sp, v, nz, t, sp)
+    }
+    fn load_set<const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadSet(_, d, o));
+        load!(cx, ip, fp, sp, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1))
+    }
+    fn load_tee<const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadTee(_, d, o));
+        match ld::<L>().read(cx.mem, *sp.sub(1), o) {
+            Some(v) => {
+                *sp.sub(1) = v;
+                l!(fp, d) = v;
+                go(cx, ip.add(1), fp, sp)
+            }
+            None => At { ip, sp },
+        }
+    }
+    fn load_l<const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadL(_, x, o));
+        load!(cx, ip, fp, sp, ld::<L>(), l!(fp, x), o, sp, sp.add(1))
+    }
+    fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadS(_, _, o));
+        let addr = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
+        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp.sub(2), sp.sub(1))
+    }
+    fn load_sl<const A: u8, const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadSL(_, _, x, o));
+        let addr = alu::<A>().eval(*sp.sub(1), l!(fp, x));
+        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp.sub(1), sp)
+    }
+    fn load_li<const A: u8, const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadLI(_, _, x, c, o));
+        let addr = alu::<A>().eval(l!(fp, x), u64::from(c));
+        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp, sp.add(1))
+    }
+    fn load_i<const A: u8, const L: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::LoadI(_, _, c, o));
+        let addr = alu::<A>().eval(*sp.sub(1), u64::from(c));
+        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp.sub(1), sp)
+    }
+    fn store_l<const S: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::StoreL(_, x, o));
+        store!(cx, ip, fp, sp, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1))
+    }
+    fn store_ll<const S: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::StoreLL(_, x, y, o));
+        store!(cx, ip, fp, sp, st::<S>(), l!(fp, x), l!(fp, y), o, sp)
+    }
+    fn store_li<const S: u8>(cx, ip, fp, sp) {
+        operands!(ip, Op::StoreLI(_, x, c, o));
+        store!(cx, ip, fp, sp, st::<S>(), l!(fp, x), u64::from(c), o, sp)
+    }
+
+    // ---- single instructions ----
+    fn nop(cx, ip, fp, sp) {
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn jmp(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::Jmp(t)));
+        branch!(cx, ip, fp, sp, t, sp)
+    }
+    fn jz(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::Jz(t)));
+        cond!(cx, ip, fp, sp, *sp.sub(1), false, t, sp.sub(1))
+    }
+    fn jnz(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::Jnz(t)));
+        cond!(cx, ip, fp, sp, *sp.sub(1), true, t, sp.sub(1))
+    }
+    fn switch(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::Switch(t)));
+        let table = &cx.tables[t as usize];
+        let i = *sp.sub(1);
+        let last = table.len() - 1;
+        let t = table[if i < last as u64 { i as usize } else { last }];
+        branch!(cx, ip, fp, sp, t, sp.sub(1))
+    }
+    fn call(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::Call(callee)));
+        // SAFETY: the verifier proved the callee exists.
+        let c = cx.funcs.get_unchecked(callee as usize);
+        let args = sp.sub(c.params);
+        let base = args.offset_from(cx.stack) as usize;
+        // Anything but a plain call — a policy watching, a fault, a stop, a stack to
+        // grow — is the loop's.
+        if !cx.back
+            || cx.frames.len() >= MAX_CALL_DEPTH
+            || cx.frames.len() == cx.frames.capacity()
+            || base + c.frame_words > cx.stack_len.min(MAX_STACK_WORDS)
+            || cx.fuel < c.call_gas
+            || cx.mem_left < c.frame_bytes
+        {
+            return At { ip, sp };
+        }
+        cx.fuel -= c.call_gas;
+        cx.mem_left -= c.frame_bytes;
+        rarvm_runtime::meter::touched(8 * c.frame_words as u64);
+        // SAFETY: every op has its instruction index.
+        let pc = *cx.f.pc_of.get_unchecked(ip.offset_from(cx.ops) as usize) + 1;
+        if let Some(top) = cx.frames.last_mut() {
+            top.pc = pc;
+        }
+        // Room for the frame was checked above, so pushing allocates nothing.
+        cx.frames.push(Frame {
+            func: callee,
+            pc: 0,
+            base: base as u32,
+        });
+        zero(sp, c.locals - c.params);
+        cx.switch_to(c);
+        // SAFETY: a function has at least one instruction.
+        let to = cx.ops.add(*c.entry_of.get_unchecked(0) as usize);
+        go(cx, to, args, args.add(c.locals))
+    }
+    fn ret(cx, ip, fp, sp) {
+        let n = cx.frames.len();
+        // Returning from the entry function, a policy watching, or a caller's frame
+        // reaching past the stack: the loop's.
+        if !cx.back || n < 2 {
+            return At { ip, sp };
+        }
+        // SAFETY: `n >= 2`; a frame names a function of the module.
+        let caller = *cx.frames.get_unchecked(n - 2);
+        let cf = cx.funcs.get_unchecked(caller.func as usize);
+        if caller.base as usize + cf.frame_words > cx.stack_len {
+            return At { ip, sp };
+        }
+        let results = cx.f.results;
+        copy(sp.sub(results), fp, results);
+        cx.mem_left = cx.mem_left.saturating_add(cx.f.frame_bytes);
+        cx.frames.pop();
+        cx.switch_to(cf);
+        // SAFETY: a caller's pc is the instruction after its call, which exists (a call
+        // falls through).
+        let to = cx.ops.add(*cf.entry_of.get_unchecked(caller.pc as usize) as usize);
+        let cfp = cx.stack.add(caller.base as usize);
+        go(cx, to, cfp, fp.add(results))
+    }
+    fn push(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::Push(v)));
+        *sp = v;
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn pop(cx, ip, fp, sp) {
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn dup(cx, ip, fp, sp) {
+        *sp = *sp.sub(1);
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn swap(cx, ip, fp, sp) {
+        std::ptr::swap(sp.sub(1), sp.sub(2));
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn over(cx, ip, fp, sp) {
+        *sp = *sp.sub(2);
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn select(cx, ip, fp, sp) {
+        if *sp.sub(1) == 0 {
+            *sp.sub(3) = *sp.sub(2);
+        }
+        go(cx, ip.add(1), fp, sp.sub(2))
+    }
+    fn local_get(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::LocalGet(i)));
+        *sp = l!(fp, i);
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+    fn local_set(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::LocalSet(i)));
+        l!(fp, i) = *sp.sub(1);
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn local_tee(cx, ip, fp, sp) {
+        operands!(ip, Op::I(Instr::LocalTee(i)));
+        l!(fp, i) = *sp.sub(1);
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn bin<const A: u8>(cx, ip, fp, sp) {
+        *sp.sub(2) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn div_u(cx, ip, fp, sp) {
+        let (x, y) = (*sp.sub(2), *sp.sub(1));
+        if y == 0 {
+            return At { ip, sp };
+        }
+        *sp.sub(2) = x / y;
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn div_s(cx, ip, fp, sp) {
+        let (x, y) = (*sp.sub(2), *sp.sub(1));
+        if y == 0 {
+            return At { ip, sp };
+        }
+        *sp.sub(2) = (x as i64).wrapping_div(y as i64) as u64;
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn rem_u(cx, ip, fp, sp) {
+        let (x, y) = (*sp.sub(2), *sp.sub(1));
+        if y == 0 {
+            return At { ip, sp };
+        }
+        *sp.sub(2) = x % y;
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn rem_s(cx, ip, fp, sp) {
+        let (x, y) = (*sp.sub(2), *sp.sub(1));
+        if y == 0 {
+            return At { ip, sp };
+        }
+        *sp.sub(2) = (x as i64).wrapping_rem(y as i64) as u64;
+        go(cx, ip.add(1), fp, sp.sub(1))
+    }
+    fn not(cx, ip, fp, sp) {
+        *sp.sub(1) = !*sp.sub(1);
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn neg(cx, ip, fp, sp) {
+        *sp.sub(1) = (*sp.sub(1)).wrapping_neg();
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn clz(cx, ip, fp, sp) {
+        *sp.sub(1) = u64::from((*sp.sub(1)).leading_zeros());
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn ctz(cx, ip, fp, sp) {
+        *sp.sub(1) = u64::from((*sp.sub(1)).trailing_zeros());
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn popcnt(cx, ip, fp, sp) {
+        *sp.sub(1) = u64::from((*sp.sub(1)).count_ones());
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn eqz(cx, ip, fp, sp) {
+        *sp.sub(1) = u64::from(*sp.sub(1) == 0);
+        go(cx, ip.add(1), fp, sp)
+    }
+    fn load<const L: u8>(cx, ip, fp, sp) {
+        operands!(
+            ip,
+            Op::I(
+                Instr::Load8U(o)
+                | Instr::Load8S(o)
+                | Instr::Load16U(o)
+                | Instr::Load16S(o)
+                | Instr::Load32U(o)
+                | Instr::Load32S(o)
+                | Instr::Load64(o),
+            )
+        );
+        load!(cx, ip, fp, sp, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp)
+    }
+    fn store<const S: u8>(cx, ip, fp, sp) {
+        operands!(
+            ip,
+            Op::I(Instr::Store8(o) | Instr::Store16(o) | Instr::Store32(o) | Instr::Store64(o))
+        );
+        store!(cx, ip, fp, sp, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2))
+    }
+    fn mem_size(cx, ip, fp, sp) {
+        *sp = cx.mem.len() as u64;
+        go(cx, ip.add(1), fp, sp.add(1))
+    }
+}
+
+/// The function instantiated for the kinds given: `mono!(f [] alu a, load l)` is
+/// `f::<{a as u8}, {l as u8}>` for the values `a` and `l` hold.
+macro_rules! mono {
+    ($f:ident [$($c:tt),*]) => { $f::<$($c),*> as H };
+    ($f:ident [$($c:tt),*] alu $a:expr $(, $k:ident $e:expr)*) => {
+        match $a {
+            Alu::Add => mono!($f [$($c,)* {Alu::Add as u8}] $($k $e),*),
+            Alu::Sub => mono!($f [$($c,)* {Alu::Sub as u8}] $($k $e),*),
+            Alu::Mul => mono!($f [$($c,)* {Alu::Mul as u8}] $($k $e),*),
+            Alu::And => mono!($f [$($c,)* {Alu::And as u8}] $($k $e),*),
+            Alu::Or => mono!($f [$($c,)* {Alu::Or as u8}] $($k $e),*),
+            Alu::Xor => mono!($f [$($c,)* {Alu::Xor as u8}] $($k $e),*),
+            Alu::Shl => mono!($f [$($c,)* {Alu::Shl as u8}] $($k $e),*),
+            Alu::ShrU => mono!($f [$($c,)* {Alu::ShrU as u8}] $($k $e),*),
+            Alu::ShrS => mono!($f [$($c,)* {Alu::ShrS as u8}] $($k $e),*),
+            Alu::Rotl => mono!($f [$($c,)* {Alu::Rotl as u8}] $($k $e),*),
+            Alu::Rotr => mono!($f [$($c,)* {Alu::Rotr as u8}] $($k $e),*),
+            Alu::Eq => mono!($f [$($c,)* {Alu::Eq as u8}] $($k $e),*),
+            Alu::Ne => mono!($f [$($c,)* {Alu::Ne as u8}] $($k $e),*),
+            Alu::LtU => mono!($f [$($c,)* {Alu::LtU as u8}] $($k $e),*),
+            Alu::LtS => mono!($f [$($c,)* {Alu::LtS as u8}] $($k $e),*),
+            Alu::GtU => mono!($f [$($c,)* {Alu::GtU as u8}] $($k $e),*),
+            Alu::GtS => mono!($f [$($c,)* {Alu::GtS as u8}] $($k $e),*),
+            Alu::LeU => mono!($f [$($c,)* {Alu::LeU as u8}] $($k $e),*),
+            Alu::LeS => mono!($f [$($c,)* {Alu::LeS as u8}] $($k $e),*),
+            Alu::GeU => mono!($f [$($c,)* {Alu::GeU as u8}] $($k $e),*),
+            Alu::GeS => mono!($f [$($c,)* {Alu::GeS as u8}] $($k $e),*),
+        }
+    };
+    ($f:ident [$($c:tt),*] load $l:expr $(, $k:ident $e:expr)*) => {
+        match $l {
+            Load::U8 => mono!($f [$($c,)* {Load::U8 as u8}] $($k $e),*),
+            Load::S8 => mono!($f [$($c,)* {Load::S8 as u8}] $($k $e),*),
+            Load::U16 => mono!($f [$($c,)* {Load::U16 as u8}] $($k $e),*),
+            Load::S16 => mono!($f [$($c,)* {Load::S16 as u8}] $($k $e),*),
+            Load::U32 => mono!($f [$($c,)* {Load::U32 as u8}] $($k $e),*),
+            Load::S32 => mono!($f [$($c,)* {Load::S32 as u8}] $($k $e),*),
+            Load::W64 => mono!($f [$($c,)* {Load::W64 as u8}] $($k $e),*),
+        }
+    };
+    ($f:ident [$($c:tt),*] store $s:expr $(, $k:ident $e:expr)*) => {
+        match $s {
+            Store::W8 => mono!($f [$($c,)* {Store::W8 as u8}] $($k $e),*),
+            Store::W16 => mono!($f [$($c,)* {Store::W16 as u8}] $($k $e),*),
+            Store::W32 => mono!($f [$($c,)* {Store::W32 as u8}] $($k $e),*),
+            Store::W64 => mono!($f [$($c,)* {Store::W64 as u8}] $($k $e),*),
+        }
+    };
+}
+
+/// The function that runs `op` — its own, or [`to_loop`] for an op the fast path does not
+/// take.
+pub(crate) fn handler(op: &Op) -> H {
+    match *op {
+        Op::Charge(_) => charge,
+        Op::I(ins) => instr(ins),
+        Op::JmpCharge(..) => jmp_charge,
+        Op::Mov(..) => mov,
+        Op::Get2(..) => get2,
+        Op::BinL(a, _) => mono!(bin_l [] alu a),
+        Op::BinLL(a, ..) => mono!(bin_ll [] alu a),
+        Op::BinLI(a, ..) => mono!(bin_li [] alu a),
+        Op::BinI(a, _) => mono!(bin_i [] alu a),
+        Op::BinSet(a, _) => mono!(bin_set [] alu a),
+        Op::BinTee(a, _) => mono!(bin_tee [] alu a),
+        Op::SetL(a, ..) => mono!(set_l [] alu a),
+        Op::SetLL(a, ..) => mono!(set_ll [] alu a),
+        Op::SetLI(a, ..) => mono!(set_li [] alu a),
+        Op::TeeLI(a, ..) => mono!(tee_li [] alu a),
+        Op::Br(a, ..) => mono!(br [] alu a),
+        Op::BrL(..) => br_l,
+        Op::BrSL(a, ..) => mono!(br_sl [] alu a),
+        Op::BrI(a, ..) => mono!(br_i [] alu a),
+        Op::BrLL(a, ..) => mono!(br_ll [] alu a),
+        Op::BrLI(a, ..) => mono!(br_li [] alu a),
+        Op::LoadSet(l, ..) => mono!(load_set [] load l),
+        Op::LoadTee(l, ..) => mono!(load_tee [] load l),
+        Op::LoadL(l, ..) => mono!(load_l [] load l),
+        Op::LoadS(a, l, _) => mono!(load_s [] alu a, load l),
+        Op::LoadSL(a, l, ..) => mono!(load_sl [] alu a, load l),
+        Op::LoadLI(a, l, ..) => mono!(load_li [] alu a, load l),
+        Op::LoadI(a, l, ..) => mono!(load_i [] alu a, load l),
+        Op::StoreL(s, ..) => mono!(store_l [] store s),
+        Op::StoreLL(s, ..) => mono!(store_ll [] store s),
+        Op::StoreLI(s, ..) => mono!(store_li [] store s),
+    }
+}
+
+/// The function that runs instruction `ins` on its own.
+fn instr(ins: Instr) -> H {
+    match ins {
+        Instr::Nop => nop,
+        Instr::Jmp(_) => jmp,
+        Instr::Jz(_) => jz,
+        Instr::Jnz(_) => jnz,
+        Instr::Switch(_) => switch,
+        Instr::Call(_) => call,
+        Instr::Ret => ret,
+        Instr::Push(_) => push,
+        Instr::Drop => pop,
+        Instr::Dup => dup,
+        Instr::Swap => swap,
+        Instr::Over => over,
+        Instr::Select => select,
+        Instr::LocalGet(_) => local_get,
+        Instr::LocalSet(_) => local_set,
+        Instr::LocalTee(_) => local_tee,
+        Instr::Add => mono!(bin [] alu Alu::Add),
+        Instr::Sub => mono!(bin [] alu Alu::Sub),
+        Instr::Mul => mono!(bin [] alu Alu::Mul),
+        Instr::And => mono!(bin [] alu Alu::And),
+        Instr::Or => mono!(bin [] alu Alu::Or),
+        Instr::Xor => mono!(bin [] alu Alu::Xor),
+        Instr::Shl => mono!(bin [] alu Alu::Shl),
+        Instr::ShrU => mono!(bin [] alu Alu::ShrU),
+        Instr::ShrS => mono!(bin [] alu Alu::ShrS),
+        Instr::Rotl => mono!(bin [] alu Alu::Rotl),
+        Instr::Rotr => mono!(bin [] alu Alu::Rotr),
+        Instr::Eq => mono!(bin [] alu Alu::Eq),
+        Instr::Ne => mono!(bin [] alu Alu::Ne),
+        Instr::LtU => mono!(bin [] alu Alu::LtU),
+        Instr::LtS => mono!(bin [] alu Alu::LtS),
+        Instr::GtU => mono!(bin [] alu Alu::GtU),
+        Instr::GtS => mono!(bin [] alu Alu::GtS),
+        Instr::LeU => mono!(bin [] alu Alu::LeU),
+        Instr::LeS => mono!(bin [] alu Alu::LeS),
+        Instr::GeU => mono!(bin [] alu Alu::GeU),
+        Instr::GeS => mono!(bin [] alu Alu::GeS),
+        Instr::DivU => div_u,
+        Instr::DivS => div_s,
+        Instr::RemU => rem_u,
+        Instr::RemS => rem_s,
+        Instr::Not => not,
+        Instr::Neg => neg,
+        Instr::Clz => clz,
+        Instr::Ctz => ctz,
+        Instr::Popcnt => popcnt,
+        Instr::Eqz => eqz,
+        Instr::Load8U(_) => mono!(load [] load Load::U8),
+        Instr::Load8S(_) => mono!(load [] load Load::S8),
+        Instr::Load16U(_) => mono!(load [] load Load::U16),
+        Instr::Load16S(_) => mono!(load [] load Load::S16),
+        Instr::Load32U(_) => mono!(load [] load Load::U32),
+        Instr::Load32S(_) => mono!(load [] load Load::S32),
+        Instr::Load64(_) => mono!(load [] load Load::W64),
+        Instr::Store8(_) => mono!(store [] store Store::W8),
+        Instr::Store16(_) => mono!(store [] store Store::W16),
+        Instr::Store32(_) => mono!(store [] store Store::W32),
+        Instr::Store64(_) => mono!(store [] store Store::W64),
+        Instr::MemSize => mem_size,
+        // Stops and everything that touches more than memory, gas and frames: the loop's.
+        Instr::Trap
+        | Instr::Halt
+        | Instr::MemGrow
+        | Instr::MemCopy
+        | Instr::MemFill
+        | Instr::GasLeft
+        | Instr::MemLeft
+        | Instr::In
+        | Instr::Out
+        | Instr::Yield
+        | Instr::Spawn(_)
+        | Instr::SpawnBytes
+        | Instr::Recurse
+        | Instr::ChildPush
+        | Instr::ChildPop
+        | Instr::ChildInfo(_)
+        | Instr::ChildGrow
+        | Instr::ChildWrite
+        | Instr::ChildRead
+        | Instr::ChildSave
+        | Instr::ChildLoad
+        | Instr::KeyKind
+        | Instr::KeyDrop
+        | Instr::KeyRights
+        | Instr::KeyGive
+        | Instr::KeyAttenuate
+        | Instr::KeyInvoke => to_loop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rarvm_runtime::asm::assemble_verified;
+    use rarvm_runtime::engine::Engine;
+    use rarvm_runtime::machine;
+    use rarvm_runtime::process::{Process, Status};
+
+    use crate::{Interp, Reference};
+
+    const LOOP: &str = "func main(n) -> 1 locals(i, acc)
+ push 64
+ mem.grow
+ drop
+top:
+ local.get i
+ local.get n
+ lt_u
+ jz done
+ local.get i
+ push 7
+ and
+ push 8
+ mul
+ local.get acc
+ store64 0
+ local.get i
+ push 7
+ and
+ push 3
+ shl
+ load64 0
+ local.get i
+ call mix
+ local.set acc
+ local.get i
+ push 3
+ rem_u
+ switch a b else c
+a:
+ local.get acc
+ push 1
+ add
+ local.set acc
+ jmp next
+b:
+ local.get acc
+ dup
+ swap
+ over
+ select
+ local.set acc
+ jmp next
+c:
+ local.get acc
+ not
+ neg
+ local.set acc
+next:
+ local.get i
+ push 1
+ add
+ local.set i
+ jmp top
+done:
+ local.get acc
+ ret
+end
+func mix(v, i) -> 1
+ local.get v
+ local.get i
+ push 13
+ rotl
+ xor
+ ret
+end
+";
+
+    fn run(engine: &mut impl Engine, n: u64) -> Vec<u64> {
+        let module = assemble_verified(LOOP, "loop.rasm").unwrap();
+        let mut root = Box::new(Process::new(module, 0));
+        root.port.push(n);
+        let root = machine::run(root, engine, 1 << 40, 1 << 20);
+        assert_eq!(root.status, Status::Returned);
+        root.port.clone()
+    }
+
+    /// Every op function reaches the next by a jump, not by a call that keeps its native
+    /// frame: a million turns of a loop through loads, stores, calls, returns, a `switch`
+    /// and stack shuffles run on a thread whose 256 KiB stack a call per op would overflow
+    /// many times over — and end with the reference's answer.
+    #[test]
+    fn ops_jump_to_the_next_without_growing_the_native_stack() {
+        let n = 1_000_000;
+        let fast = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || run(&mut Interp, n))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(fast, run(&mut Reference, n));
+    }
+}
