@@ -131,11 +131,12 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    fn new(op: Op) -> Slot {
+    /// Op `i` of `ops`, with the function that runs it.
+    fn new(ops: &[Op], i: usize) -> Slot {
         Slot {
-            op,
+            op: ops[i],
             #[cfg(rarvm_threaded)]
-            h: crate::threaded::handler(&op),
+            h: crate::threaded::handler(ops, i),
         }
     }
 }
@@ -245,7 +246,7 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
         .map(|t| t.iter().map(|pc| entry_of[*pc as usize]).collect())
         .collect();
     Func {
-        ops: ops.into_iter().map(Slot::new).collect(),
+        ops: (0..ops.len()).map(|i| Slot::new(&ops, i)).collect(),
         pc_of: pc_of.into_boxed_slice(),
         entry_of: entry_of.into_boxed_slice(),
         tables,

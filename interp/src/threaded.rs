@@ -162,24 +162,47 @@ unsafe fn target(cx: &Cx<'_>, ip: *const Slot, t: u32) -> Option<*const Slot> {
     (cx.back || to > ip).then_some(to)
 }
 
-/// Goes to `t` with the stack top at `sp`, or back to the loop at `ip` and `sp0`.
+/// Enters the op at `to` with the stack top at `sp`. When `CHARGE` — the op there is a
+/// block's charge, as the function was chosen knowing — pays it and goes on after it; if
+/// the gas is short, the charge's own function stops there.
+#[inline(always)]
+unsafe fn enter_at<const CHARGE: bool>(
+    cx: &mut Cx<'_>,
+    to: *const Slot,
+    fp: *mut u64,
+    sp: *mut u64,
+) -> At {
+    if CHARGE {
+        operands!(to, Op::Charge(cost));
+        let cost = u64::from(cost);
+        if cx.fuel >= cost {
+            cx.fuel -= cost;
+            return go(cx, to.add(1), fp, sp);
+        }
+    }
+    go(cx, to, fp, sp)
+}
+
+/// Goes to `t` with the stack top at `sp` (paying its charge when `tc`), or back to the
+/// loop at `ip` and `sp0`.
 macro_rules! branch {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $t:expr, $sp:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $t:expr, $sp:expr, $tc:expr) => {
         match target($cx, $ip, $t) {
-            Some(to) => go($cx, to, $fp, $sp),
+            Some(to) => enter_at::<$tc>($cx, to, $fp, $sp),
             None => At { ip: $ip, sp: $sp0 },
         }
     };
 }
 
-/// Takes the branch to `t` when `(v != 0) == nz`, else goes on, the stack top at `sp`.
+/// Takes the branch to `t` when `(v != 0) == nz`, else goes on, the stack top at `sp`;
+/// `C` and `TC` say whether the next op and the target op are charges (see [`enter_at`]).
 macro_rules! cond {
     ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $v:expr, $nz:expr, $t:expr, $sp:expr) => {{
         let sp = $sp;
         if ($v != 0) == $nz {
-            branch!($cx, $ip, $fp, $sp0, $t, sp)
+            branch!($cx, $ip, $fp, $sp0, $t, sp, TC)
         } else {
-            go($cx, $ip.add(1), $fp, sp)
+            enter_at::<C>($cx, $ip.add(1), $fp, sp)
         }
     }};
 }
@@ -329,31 +352,31 @@ ops! {
         *sp = v;
         go(cx, ip.add(1), fp, sp.add(1))
     }
-    fn br<const A: u8>(cx, ip, fp, sp) {
+    fn br<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::Br(_, nz, t));
         let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
         cond!(cx, ip, fp, sp, v, nz, t, sp.sub(2))
     }
-    fn br_l(cx, ip, fp, sp) {
+    fn br_l<const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::BrL(nz, x, t));
         cond!(cx, ip, fp, sp, l!(fp, x), nz, t, sp)
     }
-    fn br_sl<const A: u8>(cx, ip, fp, sp) {
+    fn br_sl<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::BrSL(_, nz, x, t));
         let v = alu::<A>().eval(*sp.sub(1), l!(fp, x));
         cond!(cx, ip, fp, sp, v, nz, t, sp.sub(1))
     }
-    fn br_i<const A: u8>(cx, ip, fp, sp) {
+    fn br_i<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::BrI(_, nz, c, t));
         let v = alu::<A>().eval(*sp.sub(1), u64::from(c));
         cond!(cx, ip, fp, sp, v, nz, t, sp.sub(1))
     }
-    fn br_ll<const A: u8>(cx, ip, fp, sp) {
+    fn br_ll<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::BrLL(_, nz, x, y, t));
         let v = alu::<A>().eval(l!(fp, x), l!(fp, y));
         cond!(cx, ip, fp, sp, v, nz, t, sp)
     }
-    fn br_li<const A: u8>(cx, ip, fp, sp) {
+    fn br_li<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::BrLI(_, nz, x, c, t));
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
         cond!(cx, ip, fp, sp, v, nz, t, sp)
@@ -414,15 +437,15 @@ ops! {
     fn nop(cx, ip, fp, sp) {
         go(cx, ip.add(1), fp, sp)
     }
-    fn jmp(cx, ip, fp, sp) {
+    fn jmp<const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::I(Instr::Jmp(t)));
-        branch!(cx, ip, fp, sp, t, sp)
+        branch!(cx, ip, fp, sp, t, sp, TC)
     }
-    fn jz(cx, ip, fp, sp) {
+    fn jz<const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::I(Instr::Jz(t)));
         cond!(cx, ip, fp, sp, *sp.sub(1), false, t, sp.sub(1))
     }
-    fn jnz(cx, ip, fp, sp) {
+    fn jnz<const C: bool, const TC: bool>(cx, ip, fp, sp) {
         operands!(ip, Op::I(Instr::Jnz(t)));
         cond!(cx, ip, fp, sp, *sp.sub(1), true, t, sp.sub(1))
     }
@@ -432,7 +455,7 @@ ops! {
         let i = *sp.sub(1);
         let last = table.len() - 1;
         let t = table[if i < last as u64 { i as usize } else { last }];
-        branch!(cx, ip, fp, sp, t, sp.sub(1))
+        branch!(cx, ip, fp, sp, t, sp.sub(1), false)
     }
     fn call(cx, ip, fp, sp) {
         operands!(ip, Op::I(Instr::Call(callee)));
@@ -459,17 +482,18 @@ ops! {
         if let Some(top) = cx.frames.last_mut() {
             top.pc = pc;
         }
-        // Room for the frame was checked above, so pushing allocates nothing.
-        cx.frames.push(Frame {
+        let n = cx.frames.len();
+        // SAFETY: `n` is below the capacity (checked above), and a `Frame` has no drop.
+        cx.frames.as_mut_ptr().add(n).write(Frame {
             func: callee,
             pc: 0,
             base: base as u32,
         });
+        cx.frames.set_len(n + 1);
         zero(sp, c.locals - c.params);
         cx.switch_to(c);
-        // SAFETY: a function has at least one instruction.
-        let to = cx.ops.add(*c.entry_of.get_unchecked(0) as usize);
-        go(cx, to, args, args.add(c.locals))
+        // A function begins at its first op.
+        go(cx, cx.ops, args, args.add(c.locals))
     }
     fn ret(cx, ip, fp, sp) {
         let n = cx.frames.len();
@@ -653,6 +677,13 @@ macro_rules! mono {
             Alu::GeS => mono!($f [$($c,)* {Alu::GeS as u8}] $($k $e),*),
         }
     };
+    ($f:ident [$($c:tt),*] flag $b:expr $(, $k:ident $e:expr)*) => {
+        if $b {
+            mono!($f [$($c,)* true] $($k $e),*)
+        } else {
+            mono!($f [$($c,)* false] $($k $e),*)
+        }
+    };
     ($f:ident [$($c:tt),*] load $l:expr $(, $k:ident $e:expr)*) => {
         match $l {
             Load::U8 => mono!($f [$($c,)* {Load::U8 as u8}] $($k $e),*),
@@ -674,12 +705,15 @@ macro_rules! mono {
     };
 }
 
-/// The function that runs `op` — its own, or [`to_loop`] for an op the fast path does not
-/// take.
-pub(crate) fn handler(op: &Op) -> H {
-    match *op {
+/// The function that runs op `i` of `ops` — its own, or [`to_loop`] for an op the fast
+/// path does not take. A branch's function knows whether the op after it and the op it
+/// branches to are charges, which it then pays itself.
+pub(crate) fn handler(ops: &[Op], i: usize) -> H {
+    let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
+    let c = charge_at(i as u32 + 1);
+    match ops[i] {
         Op::Charge(_) => charge,
-        Op::I(ins) => instr(ins),
+        Op::I(ins) => instr(ins, c, charge_at),
         Op::JmpCharge(..) => jmp_charge,
         Op::Mov(..) => mov,
         Op::Get2(..) => get2,
@@ -693,12 +727,12 @@ pub(crate) fn handler(op: &Op) -> H {
         Op::SetLL(a, ..) => mono!(set_ll [] alu a),
         Op::SetLI(a, ..) => mono!(set_li [] alu a),
         Op::TeeLI(a, ..) => mono!(tee_li [] alu a),
-        Op::Br(a, ..) => mono!(br [] alu a),
-        Op::BrL(..) => br_l,
-        Op::BrSL(a, ..) => mono!(br_sl [] alu a),
-        Op::BrI(a, ..) => mono!(br_i [] alu a),
-        Op::BrLL(a, ..) => mono!(br_ll [] alu a),
-        Op::BrLI(a, ..) => mono!(br_li [] alu a),
+        Op::Br(a, _, t) => mono!(br [] alu a, flag c, flag charge_at(t)),
+        Op::BrL(_, _, t) => mono!(br_l [] flag c, flag charge_at(t)),
+        Op::BrSL(a, _, _, t) => mono!(br_sl [] alu a, flag c, flag charge_at(t)),
+        Op::BrI(a, _, _, t) => mono!(br_i [] alu a, flag c, flag charge_at(t)),
+        Op::BrLL(a, _, _, _, t) => mono!(br_ll [] alu a, flag c, flag charge_at(t)),
+        Op::BrLI(a, _, _, _, t) => mono!(br_li [] alu a, flag c, flag charge_at(t)),
         Op::LoadSet(l, ..) => mono!(load_set [] load l),
         Op::LoadTee(l, ..) => mono!(load_tee [] load l),
         Op::LoadL(l, ..) => mono!(load_l [] load l),
@@ -712,13 +746,14 @@ pub(crate) fn handler(op: &Op) -> H {
     }
 }
 
-/// The function that runs instruction `ins` on its own.
-fn instr(ins: Instr) -> H {
+/// The function that runs instruction `ins` on its own; `c`: the op after it is a charge;
+/// `charge_at`: whether op `t` is one.
+fn instr(ins: Instr, c: bool, charge_at: impl Fn(u32) -> bool) -> H {
     match ins {
         Instr::Nop => nop,
-        Instr::Jmp(_) => jmp,
-        Instr::Jz(_) => jz,
-        Instr::Jnz(_) => jnz,
+        Instr::Jmp(t) => mono!(jmp [] flag charge_at(t)),
+        Instr::Jz(t) => mono!(jz [] flag c, flag charge_at(t)),
+        Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t)),
         Instr::Switch(_) => switch,
         Instr::Call(_) => call,
         Instr::Ret => ret,
