@@ -46,6 +46,7 @@ pub(crate) struct Cx<'a> {
     /// The value stack's first word, and its length.
     stack: *mut u64,
     stack_len: usize,
+    /// The fuel left where the fast path returned (it travels in a register until then).
     fuel: u64,
     mem_left: u64,
     /// Backward jumps, calls and returns need not return to the loop: no tiering policy
@@ -69,7 +70,7 @@ pub(crate) struct At {
     sp: *mut u64,
 }
 
-pub(crate) type H = for<'a, 'b> fn(&'b mut Cx<'a>, *const Slot, *mut u64, *mut u64) -> At;
+pub(crate) type H = for<'a, 'b> fn(&'b mut Cx<'a>, *const Slot, *mut u64, *mut u64, u64) -> At;
 
 /// Runs the ops from index `ip` of `f`, the top frame's function, with the frame at
 /// `base` and the stack top at `sp`, until one the fast path does not take; returns that
@@ -103,7 +104,7 @@ pub(crate) fn enter(
     // the loop reserved (see the module docs).
     let at = unsafe {
         let ip = cx.ops.add(ip);
-        go(&mut cx, ip, stack.add(base), stack.add(sp))
+        go(&mut cx, ip, stack.add(base), stack.add(sp), b.fuel)
     };
     (b.fuel, b.mem) = (cx.fuel, cx.mem_left);
     // SAFETY: both pointers were derived from the running function's ops and from `stack`,
@@ -118,13 +119,20 @@ pub(crate) fn enter(
 
 /// Dispatches op `ip`.
 #[inline(always)]
-unsafe fn go(cx: &mut Cx<'_>, ip: *const Slot, fp: *mut u64, sp: *mut u64) -> At {
-    ((*ip).h)(cx, ip, fp, sp)
+unsafe fn go(cx: &mut Cx<'_>, ip: *const Slot, fp: *mut u64, sp: *mut u64, fuel: u64) -> At {
+    ((*ip).h)(cx, ip, fp, sp, fuel)
+}
+
+/// Back to the loop at `ip` with the stack top at `sp` and `fuel` left.
+#[inline(always)]
+fn out(cx: &mut Cx<'_>, ip: *const Slot, sp: *mut u64, fuel: u64) -> At {
+    cx.fuel = fuel;
+    At { ip, sp }
 }
 
 /// Back to the loop at `ip`, unchanged.
-fn to_loop(_: &mut Cx<'_>, ip: *const Slot, _: *mut u64, sp: *mut u64) -> At {
-    At { ip, sp }
+fn to_loop(cx: &mut Cx<'_>, ip: *const Slot, _: *mut u64, sp: *mut u64, fuel: u64) -> At {
+    out(cx, ip, sp, fuel)
 }
 
 /// Zeroes `n` words at `at`, word by word: a frame's few locals, not worth a call of
@@ -171,25 +179,25 @@ unsafe fn enter_at<const CHARGE: bool>(
     to: *const Slot,
     fp: *mut u64,
     sp: *mut u64,
+    fuel: u64,
 ) -> At {
     if CHARGE {
         operands!(to, Op::Charge(cost));
         let cost = u64::from(cost);
-        if cx.fuel >= cost {
-            cx.fuel -= cost;
-            return go(cx, to.add(1), fp, sp);
+        if fuel >= cost {
+            return go(cx, to.add(1), fp, sp, fuel - cost);
         }
     }
-    go(cx, to, fp, sp)
+    go(cx, to, fp, sp, fuel)
 }
 
 /// Goes to `t` with the stack top at `sp` (paying its charge when `tc`), or back to the
 /// loop at `ip` and `sp0`.
 macro_rules! branch {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $t:expr, $sp:expr, $tc:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $t:expr, $sp:expr, $tc:expr) => {
         match target($cx, $ip, $t) {
-            Some(to) => enter_at::<$tc>($cx, to, $fp, $sp),
-            None => At { ip: $ip, sp: $sp0 },
+            Some(to) => enter_at::<$tc>($cx, to, $fp, $sp, $fuel),
+            None => out($cx, $ip, $sp0, $fuel),
         }
     };
 }
@@ -197,12 +205,12 @@ macro_rules! branch {
 /// Takes the branch to `t` when `(v != 0) == nz`, else goes on, the stack top at `sp`;
 /// `C` and `TC` say whether the next op and the target op are charges (see [`enter_at`]).
 macro_rules! cond {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $v:expr, $nz:expr, $t:expr, $sp:expr) => {{
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $v:expr, $nz:expr, $t:expr, $sp:expr) => {{
         let sp = $sp;
         if ($v != 0) == $nz {
-            branch!($cx, $ip, $fp, $sp0, $t, sp, TC)
+            branch!($cx, $ip, $fp, $sp0, $fuel, $t, sp, TC)
         } else {
-            enter_at::<C>($cx, $ip.add(1), $fp, sp)
+            enter_at::<C>($cx, $ip.add(1), $fp, sp, $fuel)
         }
     }};
 }
@@ -210,24 +218,24 @@ macro_rules! cond {
 /// A load of kind `L` at `addr + o` whose word goes to `slot`, the stack top then `sp`;
 /// out of bounds, back to the loop, which faults.
 macro_rules! load {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr) => {
         match $l.read($cx.mem, $addr, $o) {
             Some(v) => {
                 *$slot = v;
-                go($cx, $ip.add(1), $fp, $sp)
+                go($cx, $ip.add(1), $fp, $sp, $fuel)
             }
-            None => At { ip: $ip, sp: $sp0 },
+            None => out($cx, $ip, $sp0, $fuel),
         }
     };
 }
 
 /// A store of kind `S` of `v` at `addr + o`, the stack top then `sp`.
 macro_rules! store {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr) => {
         if $s.write($cx.mem, $addr, $o, $v) {
-            go($cx, $ip.add(1), $fp, $sp)
+            go($cx, $ip.add(1), $fp, $sp, $fuel)
         } else {
-            At { ip: $ip, sp: $sp0 }
+            out($cx, $ip, $sp0, $fuel)
         }
     };
 }
@@ -235,9 +243,9 @@ macro_rules! store {
 /// Defines op functions: `fn name<consts>(cx, ip, fp, sp) { body }`, the body unsafe
 /// (see the module docs).
 macro_rules! ops {
-    ($( fn $name:ident $(<$(const $g:ident: $gt:ty),*>)? ($cx:ident, $ip:ident, $fp:ident, $sp:ident) $body:block )*) => {$(
+    ($( fn $name:ident $(<$(const $g:ident: $gt:ty),*>)? ($cx:ident, $ip:ident, $fp:ident, $sp:ident, $fuel:ident) $body:block )*) => {$(
         #[allow(unused_variables)]
-        fn $name $(<$(const $g: $gt),*>)? ($cx: &mut Cx<'_>, $ip: *const Slot, $fp: *mut u64, $sp: *mut u64) -> At {
+        fn $name $(<$(const $g: $gt),*>)? ($cx: &mut Cx<'_>, $ip: *const Slot, $fp: *mut u64, $sp: *mut u64, $fuel: u64) -> At {
             // SAFETY: see the module docs.
             unsafe { $body }
         }
@@ -267,197 +275,193 @@ macro_rules! l {
 }
 
 ops! {
-    fn charge(cx, ip, fp, sp) {
+    fn charge(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Charge(cost));
         let cost = u64::from(cost);
-        if cx.fuel < cost {
-            return At { ip, sp };
+        if fuel < cost {
+            return out(cx, ip, sp, fuel);
         }
-        cx.fuel -= cost;
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel - cost)
     }
-    fn jmp_charge(cx, ip, fp, sp) {
+    fn jmp_charge(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::JmpCharge(cost, t));
         let cost = u64::from(cost);
         match target(cx, ip, t) {
-            Some(to) if cx.fuel >= cost => {
-                cx.fuel -= cost;
-                go(cx, to.add(1), fp, sp)
-            }
-            _ => At { ip, sp },
+            Some(to) if fuel >= cost => go(cx, to.add(1), fp, sp, fuel - cost),
+            _ => out(cx, ip, sp, fuel),
         }
     }
-    fn mov(cx, ip, fp, sp) {
+    fn mov(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Mov(d, x));
         l!(fp, d) = l!(fp, x);
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn get2(cx, ip, fp, sp) {
+    fn get2(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Get2(x, y));
         *sp = l!(fp, x);
         *sp.add(1) = l!(fp, y);
-        go(cx, ip.add(1), fp, sp.add(2))
+        go(cx, ip.add(1), fp, sp.add(2), fuel)
     }
-    fn bin_l<const A: u8>(cx, ip, fp, sp) {
+    fn bin_l<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinL(_, x));
         *sp.sub(1) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn bin_ll<const A: u8>(cx, ip, fp, sp) {
+    fn bin_ll<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinLL(_, x, y));
         *sp = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn bin_li<const A: u8>(cx, ip, fp, sp) {
+    fn bin_li<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinLI(_, x, c));
         *sp = alu::<A>().eval(l!(fp, x), u64::from(c));
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn bin_i<const A: u8>(cx, ip, fp, sp) {
+    fn bin_i<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinI(_, c));
         *sp.sub(1) = alu::<A>().eval(*sp.sub(1), u64::from(c));
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn bin_set<const A: u8>(cx, ip, fp, sp) {
+    fn bin_set<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinSet(_, d));
         l!(fp, d) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        go(cx, ip.add(1), fp, sp.sub(2))
+        go(cx, ip.add(1), fp, sp.sub(2), fuel)
     }
-    fn bin_tee<const A: u8>(cx, ip, fp, sp) {
+    fn bin_tee<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinTee(_, d));
         let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
         *sp.sub(2) = v;
         l!(fp, d) = v;
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn set_l<const A: u8>(cx, ip, fp, sp) {
+    fn set_l<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetL(_, d, x));
         l!(fp, d) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn set_ll<const A: u8>(cx, ip, fp, sp) {
+    fn set_ll<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetLL(_, d, x, y));
         l!(fp, d) = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn set_li<const A: u8>(cx, ip, fp, sp) {
+    fn set_li<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetLI(_, d, x, c));
         l!(fp, d) = alu::<A>().eval(l!(fp, x), u64::from(c));
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn tee_li<const A: u8>(cx, ip, fp, sp) {
+    fn tee_li<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::TeeLI(_, d, x, c));
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
         l!(fp, d) = v;
         *sp = v;
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn br<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn br<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Br(_, nz, t));
         let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        cond!(cx, ip, fp, sp, v, nz, t, sp.sub(2))
+        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(2))
     }
-    fn br_l<const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn br_l<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrL(nz, x, t));
-        cond!(cx, ip, fp, sp, l!(fp, x), nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, l!(fp, x), nz, t, sp)
     }
-    fn br_sl<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn br_sl<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrSL(_, nz, x, t));
         let v = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        cond!(cx, ip, fp, sp, v, nz, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(1))
     }
-    fn br_i<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn br_i<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrI(_, nz, c, t));
         let v = alu::<A>().eval(*sp.sub(1), u64::from(c));
-        cond!(cx, ip, fp, sp, v, nz, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(1))
     }
-    fn br_ll<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn br_ll<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLL(_, nz, x, y, t));
         let v = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        cond!(cx, ip, fp, sp, v, nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
-    fn br_li<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn br_li<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLI(_, nz, x, c, t));
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
-        cond!(cx, ip, fp, sp, v, nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
-    fn load_set<const L: u8>(cx, ip, fp, sp) {
+    fn load_set<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSet(_, d, o));
-        load!(cx, ip, fp, sp, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1))
     }
-    fn load_tee<const L: u8>(cx, ip, fp, sp) {
+    fn load_tee<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadTee(_, d, o));
         match ld::<L>().read(cx.mem, *sp.sub(1), o) {
             Some(v) => {
                 *sp.sub(1) = v;
                 l!(fp, d) = v;
-                go(cx, ip.add(1), fp, sp)
+                go(cx, ip.add(1), fp, sp, fuel)
             }
-            None => At { ip, sp },
+            None => out(cx, ip, sp, fuel),
         }
     }
-    fn load_l<const L: u8>(cx, ip, fp, sp) {
+    fn load_l<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadL(_, x, o));
-        load!(cx, ip, fp, sp, ld::<L>(), l!(fp, x), o, sp, sp.add(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, sp, sp.add(1))
     }
-    fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp) {
+    fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadS(_, _, o));
         let addr = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp.sub(2), sp.sub(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(2), sp.sub(1))
     }
-    fn load_sl<const A: u8, const L: u8>(cx, ip, fp, sp) {
+    fn load_sl<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSL(_, _, x, o));
         let addr = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp.sub(1), sp)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp)
     }
-    fn load_li<const A: u8, const L: u8>(cx, ip, fp, sp) {
+    fn load_li<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLI(_, _, x, c, o));
         let addr = alu::<A>().eval(l!(fp, x), u64::from(c));
-        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp, sp.add(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp, sp.add(1))
     }
-    fn load_i<const A: u8, const L: u8>(cx, ip, fp, sp) {
+    fn load_i<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadI(_, _, c, o));
         let addr = alu::<A>().eval(*sp.sub(1), u64::from(c));
-        load!(cx, ip, fp, sp, ld::<L>(), addr, o, sp.sub(1), sp)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp)
     }
-    fn store_l<const S: u8>(cx, ip, fp, sp) {
+    fn store_l<const S: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreL(_, x, o));
-        store!(cx, ip, fp, sp, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1))
+        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1))
     }
-    fn store_ll<const S: u8>(cx, ip, fp, sp) {
+    fn store_ll<const S: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLL(_, x, y, o));
-        store!(cx, ip, fp, sp, st::<S>(), l!(fp, x), l!(fp, y), o, sp)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), l!(fp, y), o, sp)
     }
-    fn store_li<const S: u8>(cx, ip, fp, sp) {
+    fn store_li<const S: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLI(_, x, c, o));
-        store!(cx, ip, fp, sp, st::<S>(), l!(fp, x), u64::from(c), o, sp)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), u64::from(c), o, sp)
     }
 
     // ---- single instructions ----
-    fn nop(cx, ip, fp, sp) {
-        go(cx, ip.add(1), fp, sp)
+    fn nop(cx, ip, fp, sp, fuel) {
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn jmp<const TC: bool>(cx, ip, fp, sp) {
+    fn jmp<const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jmp(t)));
-        branch!(cx, ip, fp, sp, t, sp, TC)
+        branch!(cx, ip, fp, sp, fuel, t, sp, TC)
     }
-    fn jz<const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn jz<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jz(t)));
-        cond!(cx, ip, fp, sp, *sp.sub(1), false, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, *sp.sub(1), false, t, sp.sub(1))
     }
-    fn jnz<const C: bool, const TC: bool>(cx, ip, fp, sp) {
+    fn jnz<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jnz(t)));
-        cond!(cx, ip, fp, sp, *sp.sub(1), true, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, *sp.sub(1), true, t, sp.sub(1))
     }
-    fn switch(cx, ip, fp, sp) {
+    fn switch(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Switch(t)));
         let table = &cx.tables[t as usize];
         let i = *sp.sub(1);
         let last = table.len() - 1;
         let t = table[if i < last as u64 { i as usize } else { last }];
-        branch!(cx, ip, fp, sp, t, sp.sub(1), false)
+        branch!(cx, ip, fp, sp, fuel, t, sp.sub(1), false)
     }
-    fn call(cx, ip, fp, sp) {
+    fn call(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Call(callee)));
         // SAFETY: the verifier proved the callee exists.
         let c = cx.funcs.get_unchecked(callee as usize);
@@ -469,12 +473,11 @@ ops! {
             || cx.frames.len() >= MAX_CALL_DEPTH
             || cx.frames.len() == cx.frames.capacity()
             || base + c.frame_words > cx.stack_len.min(MAX_STACK_WORDS)
-            || cx.fuel < c.call_gas
+            || fuel < c.call_gas
             || cx.mem_left < c.frame_bytes
         {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
-        cx.fuel -= c.call_gas;
         cx.mem_left -= c.frame_bytes;
         rarvm_runtime::meter::touched(8 * c.frame_words as u64);
         // SAFETY: every op has its instruction index.
@@ -493,20 +496,20 @@ ops! {
         zero(sp, c.locals - c.params);
         cx.switch_to(c);
         // A function begins at its first op.
-        go(cx, cx.ops, args, args.add(c.locals))
+        go(cx, cx.ops, args, args.add(c.locals), fuel - c.call_gas)
     }
-    fn ret(cx, ip, fp, sp) {
+    fn ret(cx, ip, fp, sp, fuel) {
         let n = cx.frames.len();
         // Returning from the entry function, a policy watching, or a caller's frame
         // reaching past the stack: the loop's.
         if !cx.back || n < 2 {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
         // SAFETY: `n >= 2`; a frame names a function of the module.
         let caller = *cx.frames.get_unchecked(n - 2);
         let cf = cx.funcs.get_unchecked(caller.func as usize);
         if caller.base as usize + cf.frame_words > cx.stack_len {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
         let results = cx.f.results;
         copy(sp.sub(results), fp, results);
@@ -517,110 +520,110 @@ ops! {
         // falls through).
         let to = cx.ops.add(*cf.entry_of.get_unchecked(caller.pc as usize) as usize);
         let cfp = cx.stack.add(caller.base as usize);
-        go(cx, to, cfp, fp.add(results))
+        go(cx, to, cfp, fp.add(results), fuel)
     }
-    fn push(cx, ip, fp, sp) {
+    fn push(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Push(v)));
         *sp = v;
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn pop(cx, ip, fp, sp) {
-        go(cx, ip.add(1), fp, sp.sub(1))
+    fn pop(cx, ip, fp, sp, fuel) {
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn dup(cx, ip, fp, sp) {
+    fn dup(cx, ip, fp, sp, fuel) {
         *sp = *sp.sub(1);
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn swap(cx, ip, fp, sp) {
+    fn swap(cx, ip, fp, sp, fuel) {
         std::ptr::swap(sp.sub(1), sp.sub(2));
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn over(cx, ip, fp, sp) {
+    fn over(cx, ip, fp, sp, fuel) {
         *sp = *sp.sub(2);
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn select(cx, ip, fp, sp) {
+    fn select(cx, ip, fp, sp, fuel) {
         if *sp.sub(1) == 0 {
             *sp.sub(3) = *sp.sub(2);
         }
-        go(cx, ip.add(1), fp, sp.sub(2))
+        go(cx, ip.add(1), fp, sp.sub(2), fuel)
     }
-    fn local_get(cx, ip, fp, sp) {
+    fn local_get(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalGet(i)));
         *sp = l!(fp, i);
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn local_set(cx, ip, fp, sp) {
+    fn local_set(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalSet(i)));
         l!(fp, i) = *sp.sub(1);
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn local_tee(cx, ip, fp, sp) {
+    fn local_tee(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalTee(i)));
         l!(fp, i) = *sp.sub(1);
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn bin<const A: u8>(cx, ip, fp, sp) {
+    fn bin<const A: u8>(cx, ip, fp, sp, fuel) {
         *sp.sub(2) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn div_u(cx, ip, fp, sp) {
+    fn div_u(cx, ip, fp, sp, fuel) {
         let (x, y) = (*sp.sub(2), *sp.sub(1));
         if y == 0 {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
         *sp.sub(2) = x / y;
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn div_s(cx, ip, fp, sp) {
+    fn div_s(cx, ip, fp, sp, fuel) {
         let (x, y) = (*sp.sub(2), *sp.sub(1));
         if y == 0 {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
         *sp.sub(2) = (x as i64).wrapping_div(y as i64) as u64;
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn rem_u(cx, ip, fp, sp) {
+    fn rem_u(cx, ip, fp, sp, fuel) {
         let (x, y) = (*sp.sub(2), *sp.sub(1));
         if y == 0 {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
         *sp.sub(2) = x % y;
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn rem_s(cx, ip, fp, sp) {
+    fn rem_s(cx, ip, fp, sp, fuel) {
         let (x, y) = (*sp.sub(2), *sp.sub(1));
         if y == 0 {
-            return At { ip, sp };
+            return out(cx, ip, sp, fuel);
         }
         *sp.sub(2) = (x as i64).wrapping_rem(y as i64) as u64;
-        go(cx, ip.add(1), fp, sp.sub(1))
+        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn not(cx, ip, fp, sp) {
+    fn not(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = !*sp.sub(1);
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn neg(cx, ip, fp, sp) {
+    fn neg(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = (*sp.sub(1)).wrapping_neg();
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn clz(cx, ip, fp, sp) {
+    fn clz(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = u64::from((*sp.sub(1)).leading_zeros());
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn ctz(cx, ip, fp, sp) {
+    fn ctz(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = u64::from((*sp.sub(1)).trailing_zeros());
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn popcnt(cx, ip, fp, sp) {
+    fn popcnt(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = u64::from((*sp.sub(1)).count_ones());
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn eqz(cx, ip, fp, sp) {
+    fn eqz(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = u64::from(*sp.sub(1) == 0);
-        go(cx, ip.add(1), fp, sp)
+        go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn load<const L: u8>(cx, ip, fp, sp) {
+    fn load<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(
             ip,
             Op::I(
@@ -633,18 +636,18 @@ ops! {
                 | Instr::Load64(o),
             )
         );
-        load!(cx, ip, fp, sp, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp)
     }
-    fn store<const S: u8>(cx, ip, fp, sp) {
+    fn store<const S: u8>(cx, ip, fp, sp, fuel) {
         operands!(
             ip,
             Op::I(Instr::Store8(o) | Instr::Store16(o) | Instr::Store32(o) | Instr::Store64(o))
         );
-        store!(cx, ip, fp, sp, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2))
+        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2))
     }
-    fn mem_size(cx, ip, fp, sp) {
+    fn mem_size(cx, ip, fp, sp, fuel) {
         *sp = cx.mem.len() as u64;
-        go(cx, ip.add(1), fp, sp.add(1))
+        go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
 }
 
