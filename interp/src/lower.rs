@@ -131,12 +131,14 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Op `i` of `ops`, with the function that runs it.
-    fn new(ops: &[Op], i: usize) -> Slot {
+    /// Op `i` of `ops`, with the function that runs it (which may look at the ops it
+    /// goes on to and at the function's `switch` tables).
+    #[cfg_attr(not(rarvm_threaded), allow(unused_variables))]
+    fn new(ops: &[Op], tables: &[Box<[u32]>], i: usize) -> Slot {
         Slot {
             op: ops[i],
             #[cfg(rarvm_threaded)]
-            h: crate::threaded::handler(ops, i),
+            h: crate::threaded::handler(ops, tables, i),
         }
     }
 }
@@ -240,13 +242,15 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
             }
         }
     }
-    let tables = f
+    let tables: Box<[Box<[u32]>]> = f
         .tables
         .iter()
         .map(|t| t.iter().map(|pc| entry_of[*pc as usize]).collect())
         .collect();
     Func {
-        ops: (0..ops.len()).map(|i| Slot::new(&ops, i)).collect(),
+        ops: (0..ops.len())
+            .map(|i| Slot::new(&ops, &tables, i))
+            .collect(),
         pc_of: pc_of.into_boxed_slice(),
         entry_of: entry_of.into_boxed_slice(),
         tables,

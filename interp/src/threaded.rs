@@ -191,6 +191,30 @@ unsafe fn enter_at<const CHARGE: bool>(
     go(cx, to, fp, sp, fuel)
 }
 
+/// Goes on after op `ip` with the stack top at `sp`. When `JUMP` — the next op is a jump
+/// to a charged block (`JmpCharge`), as the function was chosen knowing — takes that jump
+/// too; when the jump must stop or go back to the loop, the jump's own function does.
+#[inline(always)]
+unsafe fn then<const JUMP: bool>(
+    cx: &mut Cx<'_>,
+    ip: *const Slot,
+    fp: *mut u64,
+    sp: *mut u64,
+    fuel: u64,
+) -> At {
+    let next = ip.add(1);
+    if JUMP {
+        operands!(next, Op::JmpCharge(cost, t));
+        let cost = u64::from(cost);
+        if let Some(to) = target(cx, next, t) {
+            if fuel >= cost {
+                return go(cx, to.add(1), fp, sp, fuel - cost);
+            }
+        }
+    }
+    go(cx, next, fp, sp, fuel)
+}
+
 /// Goes to `t` with the stack top at `sp` (paying its charge when `tc`), or back to the
 /// loop at `ip` and `sp0`.
 macro_rules! branch {
@@ -218,11 +242,11 @@ macro_rules! cond {
 /// A load of kind `L` at `addr + o` whose word goes to `slot`, the stack top then `sp`;
 /// out of bounds, back to the loop, which faults.
 macro_rules! load {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr, $j:expr) => {
         match $l.read($cx.mem, $addr, $o) {
             Some(v) => {
                 *$slot = v;
-                go($cx, $ip.add(1), $fp, $sp, $fuel)
+                then::<$j>($cx, $ip, $fp, $sp, $fuel)
             }
             None => out($cx, $ip, $sp0, $fuel),
         }
@@ -231,9 +255,9 @@ macro_rules! load {
 
 /// A store of kind `S` of `v` at `addr + o`, the stack top then `sp`.
 macro_rules! store {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr, $j:expr) => {
         if $s.write($cx.mem, $addr, $o, $v) {
-            go($cx, $ip.add(1), $fp, $sp, $fuel)
+            then::<$j>($cx, $ip, $fp, $sp, $fuel)
         } else {
             out($cx, $ip, $sp0, $fuel)
         }
@@ -291,10 +315,10 @@ ops! {
             _ => out(cx, ip, sp, fuel),
         }
     }
-    fn mov(cx, ip, fp, sp, fuel) {
+    fn mov<const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Mov(d, x));
         l!(fp, d) = l!(fp, x);
-        go(cx, ip.add(1), fp, sp, fuel)
+        then::<J>(cx, ip, fp, sp, fuel)
     }
     fn get2(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Get2(x, y));
@@ -322,10 +346,10 @@ ops! {
         *sp.sub(1) = alu::<A>().eval(*sp.sub(1), u64::from(c));
         go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn bin_set<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn bin_set<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinSet(_, d));
         l!(fp, d) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        go(cx, ip.add(1), fp, sp.sub(2), fuel)
+        then::<J>(cx, ip, fp, sp.sub(2), fuel)
     }
     fn bin_tee<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinTee(_, d));
@@ -334,20 +358,20 @@ ops! {
         l!(fp, d) = v;
         go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn set_l<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn set_l<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetL(_, d, x));
         l!(fp, d) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
+        then::<J>(cx, ip, fp, sp.sub(1), fuel)
     }
-    fn set_ll<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn set_ll<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetLL(_, d, x, y));
         l!(fp, d) = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        go(cx, ip.add(1), fp, sp, fuel)
+        then::<J>(cx, ip, fp, sp, fuel)
     }
-    fn set_li<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn set_li<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetLI(_, d, x, c));
         l!(fp, d) = alu::<A>().eval(l!(fp, x), u64::from(c));
-        go(cx, ip.add(1), fp, sp, fuel)
+        then::<J>(cx, ip, fp, sp, fuel)
     }
     fn tee_li<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::TeeLI(_, d, x, c));
@@ -385,9 +409,9 @@ ops! {
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
-    fn load_set<const L: u8>(cx, ip, fp, sp, fuel) {
+    fn load_set<const L: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSet(_, d, o));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1), J)
     }
     fn load_tee<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadTee(_, d, o));
@@ -402,39 +426,39 @@ ops! {
     }
     fn load_l<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadL(_, x, o));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, sp, sp.add(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, sp, sp.add(1), false)
     }
     fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadS(_, _, o));
         let addr = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(2), sp.sub(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(2), sp.sub(1), false)
     }
     fn load_sl<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSL(_, _, x, o));
         let addr = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp, false)
     }
     fn load_li<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLI(_, _, x, c, o));
         let addr = alu::<A>().eval(l!(fp, x), u64::from(c));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp, sp.add(1))
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp, sp.add(1), false)
     }
     fn load_i<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadI(_, _, c, o));
         let addr = alu::<A>().eval(*sp.sub(1), u64::from(c));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp, false)
     }
-    fn store_l<const S: u8>(cx, ip, fp, sp, fuel) {
+    fn store_l<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreL(_, x, o));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1))
+        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1), J)
     }
-    fn store_ll<const S: u8>(cx, ip, fp, sp, fuel) {
+    fn store_ll<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLL(_, x, y, o));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), l!(fp, y), o, sp)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), l!(fp, y), o, sp, J)
     }
-    fn store_li<const S: u8>(cx, ip, fp, sp, fuel) {
+    fn store_li<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLI(_, x, c, o));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), u64::from(c), o, sp)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), u64::from(c), o, sp, J)
     }
 
     // ---- single instructions ----
@@ -453,13 +477,15 @@ ops! {
         operands!(ip, Op::I(Instr::Jnz(t)));
         cond!(cx, ip, fp, sp, fuel, *sp.sub(1), true, t, sp.sub(1))
     }
-    fn switch(cx, ip, fp, sp, fuel) {
+    fn switch<const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Switch(t)));
-        let table = &cx.tables[t as usize];
+        // SAFETY: the verifier proved the table exists; it holds at least its default, and
+        // the index is clamped to it.
+        let table = cx.tables.get_unchecked(t as usize);
         let i = *sp.sub(1);
         let last = table.len() - 1;
-        let t = table[if i < last as u64 { i as usize } else { last }];
-        branch!(cx, ip, fp, sp, fuel, t, sp.sub(1), false)
+        let t = *table.get_unchecked(if i < last as u64 { i as usize } else { last });
+        branch!(cx, ip, fp, sp, fuel, t, sp.sub(1), TC)
     }
     fn call(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Call(callee)));
@@ -553,10 +579,10 @@ ops! {
         *sp = l!(fp, i);
         go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn local_set(cx, ip, fp, sp, fuel) {
+    fn local_set<const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalSet(i)));
         l!(fp, i) = *sp.sub(1);
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
+        then::<J>(cx, ip, fp, sp.sub(1), fuel)
     }
     fn local_tee(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalTee(i)));
@@ -636,14 +662,14 @@ ops! {
                 | Instr::Load64(o),
             )
         );
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp, false)
     }
-    fn store<const S: u8>(cx, ip, fp, sp, fuel) {
+    fn store<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(
             ip,
             Op::I(Instr::Store8(o) | Instr::Store16(o) | Instr::Store32(o) | Instr::Store64(o))
         );
-        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2))
+        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2), J)
     }
     fn mem_size(cx, ip, fp, sp, fuel) {
         *sp = cx.mem.len() as u64;
@@ -709,26 +735,31 @@ macro_rules! mono {
 }
 
 /// The function that runs op `i` of `ops` — its own, or [`to_loop`] for an op the fast
-/// path does not take. A branch's function knows whether the op after it and the op it
-/// branches to are charges, which it then pays itself.
-pub(crate) fn handler(ops: &[Op], i: usize) -> H {
+/// path does not take. A branch's function knows whether the op after it and the ops it
+/// branches to are charges, which it then pays itself; a function that falls through
+/// knows whether the op after it is a jump to a charged block, which it then takes.
+pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], i: usize) -> H {
     let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
     let c = charge_at(i as u32 + 1);
+    let j = matches!(ops.get(i + 1), Some(Op::JmpCharge(..)));
     match ops[i] {
         Op::Charge(_) => charge,
-        Op::I(ins) => instr(ins, c, charge_at),
+        Op::I(Instr::Switch(t)) => {
+            mono!(switch [] flag tables[t as usize].iter().all(|&k| charge_at(k)))
+        }
+        Op::I(ins) => instr(ins, c, j, charge_at),
         Op::JmpCharge(..) => jmp_charge,
-        Op::Mov(..) => mov,
+        Op::Mov(..) => mono!(mov [] flag j),
         Op::Get2(..) => get2,
         Op::BinL(a, _) => mono!(bin_l [] alu a),
         Op::BinLL(a, ..) => mono!(bin_ll [] alu a),
         Op::BinLI(a, ..) => mono!(bin_li [] alu a),
         Op::BinI(a, _) => mono!(bin_i [] alu a),
-        Op::BinSet(a, _) => mono!(bin_set [] alu a),
+        Op::BinSet(a, _) => mono!(bin_set [] alu a, flag j),
         Op::BinTee(a, _) => mono!(bin_tee [] alu a),
-        Op::SetL(a, ..) => mono!(set_l [] alu a),
-        Op::SetLL(a, ..) => mono!(set_ll [] alu a),
-        Op::SetLI(a, ..) => mono!(set_li [] alu a),
+        Op::SetL(a, ..) => mono!(set_l [] alu a, flag j),
+        Op::SetLL(a, ..) => mono!(set_ll [] alu a, flag j),
+        Op::SetLI(a, ..) => mono!(set_li [] alu a, flag j),
         Op::TeeLI(a, ..) => mono!(tee_li [] alu a),
         Op::Br(a, _, t) => mono!(br [] alu a, flag c, flag charge_at(t)),
         Op::BrL(_, _, t) => mono!(br_l [] flag c, flag charge_at(t)),
@@ -736,28 +767,29 @@ pub(crate) fn handler(ops: &[Op], i: usize) -> H {
         Op::BrI(a, _, _, t) => mono!(br_i [] alu a, flag c, flag charge_at(t)),
         Op::BrLL(a, _, _, _, t) => mono!(br_ll [] alu a, flag c, flag charge_at(t)),
         Op::BrLI(a, _, _, _, t) => mono!(br_li [] alu a, flag c, flag charge_at(t)),
-        Op::LoadSet(l, ..) => mono!(load_set [] load l),
+        Op::LoadSet(l, ..) => mono!(load_set [] load l, flag j),
         Op::LoadTee(l, ..) => mono!(load_tee [] load l),
         Op::LoadL(l, ..) => mono!(load_l [] load l),
         Op::LoadS(a, l, _) => mono!(load_s [] alu a, load l),
         Op::LoadSL(a, l, ..) => mono!(load_sl [] alu a, load l),
         Op::LoadLI(a, l, ..) => mono!(load_li [] alu a, load l),
         Op::LoadI(a, l, ..) => mono!(load_i [] alu a, load l),
-        Op::StoreL(s, ..) => mono!(store_l [] store s),
-        Op::StoreLL(s, ..) => mono!(store_ll [] store s),
-        Op::StoreLI(s, ..) => mono!(store_li [] store s),
+        Op::StoreL(s, ..) => mono!(store_l [] store s, flag j),
+        Op::StoreLL(s, ..) => mono!(store_ll [] store s, flag j),
+        Op::StoreLI(s, ..) => mono!(store_li [] store s, flag j),
     }
 }
 
-/// The function that runs instruction `ins` on its own; `c`: the op after it is a charge;
-/// `charge_at`: whether op `t` is one.
-fn instr(ins: Instr, c: bool, charge_at: impl Fn(u32) -> bool) -> H {
+/// The function that runs instruction `ins` on its own; `c`, `j`: the op after it is a
+/// charge, a jump to a charged block; `charge_at`: whether op `t` is a charge.
+fn instr(ins: Instr, c: bool, j: bool, charge_at: impl Fn(u32) -> bool) -> H {
     match ins {
         Instr::Nop => nop,
         Instr::Jmp(t) => mono!(jmp [] flag charge_at(t)),
         Instr::Jz(t) => mono!(jz [] flag c, flag charge_at(t)),
         Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t)),
-        Instr::Switch(_) => switch,
+        // A `switch` knows its table (see `handler`).
+        Instr::Switch(_) => mono!(switch [] flag false),
         Instr::Call(_) => call,
         Instr::Ret => ret,
         Instr::Push(_) => push,
@@ -767,7 +799,7 @@ fn instr(ins: Instr, c: bool, charge_at: impl Fn(u32) -> bool) -> H {
         Instr::Over => over,
         Instr::Select => select,
         Instr::LocalGet(_) => local_get,
-        Instr::LocalSet(_) => local_set,
+        Instr::LocalSet(_) => mono!(local_set [] flag j),
         Instr::LocalTee(_) => local_tee,
         Instr::Add => mono!(bin [] alu Alu::Add),
         Instr::Sub => mono!(bin [] alu Alu::Sub),
@@ -807,10 +839,10 @@ fn instr(ins: Instr, c: bool, charge_at: impl Fn(u32) -> bool) -> H {
         Instr::Load32U(_) => mono!(load [] load Load::U32),
         Instr::Load32S(_) => mono!(load [] load Load::S32),
         Instr::Load64(_) => mono!(load [] load Load::W64),
-        Instr::Store8(_) => mono!(store [] store Store::W8),
-        Instr::Store16(_) => mono!(store [] store Store::W16),
-        Instr::Store32(_) => mono!(store [] store Store::W32),
-        Instr::Store64(_) => mono!(store [] store Store::W64),
+        Instr::Store8(_) => mono!(store [] store Store::W8, flag j),
+        Instr::Store16(_) => mono!(store [] store Store::W16, flag j),
+        Instr::Store32(_) => mono!(store [] store Store::W32, flag j),
+        Instr::Store64(_) => mono!(store [] store Store::W64, flag j),
         Instr::MemSize => mem_size,
         // Stops and everything that touches more than memory, gas and frames: the loop's.
         Instr::Trap
