@@ -83,9 +83,14 @@ pub extern "C" fn run_kernel(k: u32) -> u64 {
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
+/// `kernels [NAME…]`: the kernels named, or all of them.
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
+    let only: Vec<String> = std::env::args().skip(1).collect();
     for (k, (name, _, _)) in KERNELS.iter().enumerate() {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
         let mut best = f64::MAX;
         let mut answer = 0;
         for _ in 0..5 {
