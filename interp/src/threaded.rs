@@ -5,7 +5,11 @@
 //! in tail position, which optimizing LLVM on x86-64 and aarch64 turns into a jump. Each
 //! op thus dispatches through an indirect jump of its own, predicted on its own, instead
 //! of the one shared jump at the head of a `match` loop; the loop's state (the op, the
-//! frame and the operand stack top) travels in argument registers.
+//! frame, the operand stack top and the fuel left) travels in argument registers. A
+//! function is chosen for each op when the function is lowered, knowing the ops around
+//! it: a branch whose next op or target begins a charged block pays that charge itself,
+//! and a set or store followed by a jump to a charged block takes the jump, saving those
+//! ops a dispatch of their own.
 //!
 //! The fast path takes only the plain case of an op: one that would stop (gas short, a
 //! fault, a backward jump a tiering policy may take over at) or that touches more than
