@@ -1,6 +1,6 @@
-//! The two-operand instructions that cannot fault: arithmetic and bits without division,
-//! and comparisons. One definition of each, used by the instruction's own arm and by every
-//! fused op that contains it.
+//! The two-operand instructions: those that cannot fault — arithmetic and bits without
+//! division, and comparisons — and division. One definition of each, used by the
+//! instruction's own arm and by every fused op or threaded function that contains it.
 
 /// A two-operand instruction that cannot fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,5 +82,35 @@ impl Alu {
             Alu::GeU => u64::from(x >= y),
             Alu::GeS => u64::from((x as i64) >= (y as i64)),
         }
+    }
+}
+
+/// A division-like instruction: faults `division_by_zero` on a zero divisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Div {
+    DivU,
+    DivS,
+    RemU,
+    RemS,
+}
+
+impl Div {
+    /// Every kind, in discriminant order (`ALL[d as usize] == d`).
+    #[cfg(rarvm_threaded)]
+    pub const ALL: [Div; 4] = [Div::DivU, Div::DivS, Div::RemU, Div::RemS];
+
+    /// `x op y`, the divisor `y` the top of the stack; `None` when `y` is zero.
+    #[inline(always)]
+    pub fn eval(self, x: u64, y: u64) -> Option<u64> {
+        if y == 0 {
+            return None;
+        }
+        Some(match self {
+            Div::DivU => x / y,
+            Div::DivS => (x as i64).wrapping_div(y as i64) as u64,
+            Div::RemU => x % y,
+            Div::RemS => (x as i64).wrapping_rem(y as i64) as u64,
+        })
     }
 }

@@ -8,7 +8,7 @@ use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Frame, Process};
 
 use crate::access::{Load, Store};
-use crate::alu::Alu;
+use crate::alu::{Alu, Div};
 use crate::lower::{lower, lower_reference, Func, Op};
 
 /// Lets another engine take over at block starts (see [`crate::Tiering`]).
@@ -214,11 +214,12 @@ fn exec<T: Tiering, const CHECKED: bool>(
     }
     // Division-like ops: fault on a zero divisor, leaving the operands in place.
     macro_rules! divop {
-        (|$x:ident, $y:ident| $e:expr) => {{
-            if w!(sp - 1) == 0 {
+        ($div:expr) => {{
+            let Some(v) = $div.eval(w!(sp - 2), w!(sp - 1)) else {
                 fault!(Fault::DivisionByZero);
-            }
-            binop!(|$x, $y| $e)
+            };
+            w!(sp - 2) = v;
+            sp -= 1;
         }};
     }
     macro_rules! load_op {
@@ -577,10 +578,10 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Instr::Add => binop!(|x, y| Alu::Add.eval(x, y)),
             Instr::Sub => binop!(|x, y| Alu::Sub.eval(x, y)),
             Instr::Mul => binop!(|x, y| Alu::Mul.eval(x, y)),
-            Instr::DivU => divop!(|x, y| x / y),
-            Instr::DivS => divop!(|x, y| (x as i64).wrapping_div(y as i64) as u64),
-            Instr::RemU => divop!(|x, y| x % y),
-            Instr::RemS => divop!(|x, y| (x as i64).wrapping_rem(y as i64) as u64),
+            Instr::DivU => divop!(Div::DivU),
+            Instr::DivS => divop!(Div::DivS),
+            Instr::RemU => divop!(Div::RemU),
+            Instr::RemS => divop!(Div::RemS),
             Instr::And => binop!(|x, y| Alu::And.eval(x, y)),
             Instr::Or => binop!(|x, y| Alu::Or.eval(x, y)),
             Instr::Xor => binop!(|x, y| Alu::Xor.eval(x, y)),

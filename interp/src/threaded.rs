@@ -35,7 +35,7 @@ use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
 use rarvm_runtime::process::{Frame, Process};
 
 use crate::access::{Load, Store};
-use crate::alu::Alu;
+use crate::alu::{Alu, Div};
 use crate::lower::{Func, Op, Slot};
 
 /// What the fast path reads besides the frame.
@@ -597,37 +597,14 @@ ops! {
         *sp.sub(2) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
         go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn div_u(cx, ip, fp, sp, fuel) {
-        let (x, y) = (*sp.sub(2), *sp.sub(1));
-        if y == 0 {
-            return out(cx, ip, sp, fuel);
+    fn div<const D: u8>(cx, ip, fp, sp, fuel) {
+        match Div::ALL[D as usize].eval(*sp.sub(2), *sp.sub(1)) {
+            Some(v) => {
+                *sp.sub(2) = v;
+                go(cx, ip.add(1), fp, sp.sub(1), fuel)
+            }
+            None => out(cx, ip, sp, fuel),
         }
-        *sp.sub(2) = x / y;
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
-    }
-    fn div_s(cx, ip, fp, sp, fuel) {
-        let (x, y) = (*sp.sub(2), *sp.sub(1));
-        if y == 0 {
-            return out(cx, ip, sp, fuel);
-        }
-        *sp.sub(2) = (x as i64).wrapping_div(y as i64) as u64;
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
-    }
-    fn rem_u(cx, ip, fp, sp, fuel) {
-        let (x, y) = (*sp.sub(2), *sp.sub(1));
-        if y == 0 {
-            return out(cx, ip, sp, fuel);
-        }
-        *sp.sub(2) = x % y;
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
-    }
-    fn rem_s(cx, ip, fp, sp, fuel) {
-        let (x, y) = (*sp.sub(2), *sp.sub(1));
-        if y == 0 {
-            return out(cx, ip, sp, fuel);
-        }
-        *sp.sub(2) = (x as i64).wrapping_rem(y as i64) as u64;
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
     fn not(cx, ip, fp, sp, fuel) {
         *sp.sub(1) = !*sp.sub(1);
@@ -826,10 +803,10 @@ fn instr(ins: Instr, c: bool, j: bool, charge_at: impl Fn(u32) -> bool) -> H {
         Instr::LeS => mono!(bin [] alu Alu::LeS),
         Instr::GeU => mono!(bin [] alu Alu::GeU),
         Instr::GeS => mono!(bin [] alu Alu::GeS),
-        Instr::DivU => div_u,
-        Instr::DivS => div_s,
-        Instr::RemU => rem_u,
-        Instr::RemS => rem_s,
+        Instr::DivU => div::<{ Div::DivU as u8 }>,
+        Instr::DivS => div::<{ Div::DivS as u8 }>,
+        Instr::RemU => div::<{ Div::RemU as u8 }>,
+        Instr::RemS => div::<{ Div::RemS as u8 }>,
         Instr::Not => not,
         Instr::Neg => neg,
         Instr::Clz => clz,
@@ -886,7 +863,18 @@ mod tests {
     use rarvm_runtime::machine;
     use rarvm_runtime::process::{Process, Status};
 
+    use crate::access::{Load, Store};
+    use crate::alu::{Alu, Div};
     use crate::{Interp, Reference};
+
+    /// The functions find a kind from its discriminant through `ALL`.
+    #[test]
+    fn kinds_are_listed_in_discriminant_order() {
+        assert!(Alu::ALL.iter().enumerate().all(|(i, &a)| a as usize == i));
+        assert!(Load::ALL.iter().enumerate().all(|(i, &l)| l as usize == i));
+        assert!(Store::ALL.iter().enumerate().all(|(i, &s)| s as usize == i));
+        assert!(Div::ALL.iter().enumerate().all(|(i, &d)| d as usize == i));
+    }
 
     const LOOP: &str = "func main(n) -> 1 locals(i, acc)
  push 64
