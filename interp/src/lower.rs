@@ -272,6 +272,38 @@ mod tests {
         f.ops.iter().map(|s| s.op).collect()
     }
 
+    /// The decoded, verified and lowered forms of a function the host holds stay within
+    /// the code footprint the spec counts for its instructions, even for code made only of
+    /// block starts, which lowers to the most ops: a charge and an op per instruction.
+    #[test]
+    fn what_the_host_holds_per_instruction_stays_within_the_code_footprint() {
+        use rarvm_runtime::limits::CODE_BYTES_PER_INSTR;
+        use std::mem::size_of;
+        let mut src = String::from("func main() -> 0\n");
+        for k in 0..256 {
+            src += &format!("l{k}:\n jmp l{}\n", k + 1);
+        }
+        src += "l256:\n ret\nend\n";
+        let m = assemble_verified(&src, "t.rasm").unwrap();
+        let (l, r) = (lower(&m), lower_reference(&m).0);
+        let n = m.func(0).code.len();
+        let info = m.info(0);
+        let verified = n * size_of::<Instr>()
+            + info.height.len() * size_of::<u32>()
+            + info.leader.len() * size_of::<bool>()
+            + info.block_cost.len() * size_of::<u32>();
+        for f in [&l.funcs[0], &r.funcs[0]] {
+            assert_eq!(f.ops.len(), 2 * n);
+            let held = verified
+                + f.ops.len() * (size_of::<Slot>() + size_of::<u32>())
+                + f.entry_of.len() * size_of::<u32>();
+            assert!(
+                held as u64 <= CODE_BYTES_PER_INSTR * n as u64,
+                "{held} bytes for {n} instructions"
+            );
+        }
+    }
+
     #[test]
     fn ops_stay_small() {
         assert_eq!(std::mem::size_of::<Op>(), 16);

@@ -36,7 +36,7 @@ pub const KEY_BYTES: u64 = 16;
 pub const FRAME_RECORD_BYTES: u64 = 16;
 /// Footprint of each instruction of a module a process holds as a child's code, besides
 /// its encoding: the host's decoded, verified and lowered forms of it.
-pub const CODE_BYTES_PER_INSTR: u64 = 64;
+pub const CODE_BYTES_PER_INSTR: u64 = 96;
 /// Footprint of each function of such a module, besides its encoding and instructions.
 pub const CODE_BYTES_PER_FUNC: u64 = 512;
 /// Gas per frozen process a `recurse` moves between the spine and its slots when it
