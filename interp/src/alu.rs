@@ -1,5 +1,5 @@
 //! The two-operand instructions: those that cannot fault — arithmetic and bits without
-//! division, and comparisons — and division. One definition of each, used by the
+//! division, and comparisons — and division; and the one-operand ones. One definition of each, used by the
 //! instruction's own arm and by every fused op or threaded function that contains it.
 
 /// A two-operand instruction that cannot fault.
@@ -112,5 +112,36 @@ impl Div {
             Div::RemU => x % y,
             Div::RemS => (x as i64).wrapping_rem(y as i64) as u64,
         })
+    }
+}
+
+/// A one-operand instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Un {
+    Not,
+    Neg,
+    Clz,
+    Ctz,
+    Popcnt,
+    Eqz,
+}
+
+impl Un {
+    /// Every kind, in discriminant order (`ALL[u as usize] == u`).
+    #[cfg(rarvm_threaded)]
+    pub const ALL: [Un; 6] = [Un::Not, Un::Neg, Un::Clz, Un::Ctz, Un::Popcnt, Un::Eqz];
+
+    /// `op x`.
+    #[inline(always)]
+    pub fn eval(self, x: u64) -> u64 {
+        match self {
+            Un::Not => !x,
+            Un::Neg => x.wrapping_neg(),
+            Un::Clz => u64::from(x.leading_zeros()),
+            Un::Ctz => u64::from(x.trailing_zeros()),
+            Un::Popcnt => u64::from(x.count_ones()),
+            Un::Eqz => u64::from(x == 0),
+        }
     }
 }

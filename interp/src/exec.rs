@@ -8,7 +8,7 @@ use rarvm_runtime::ops;
 use rarvm_runtime::process::{Fault, Frame, Process};
 
 use crate::access::{Load, Store};
-use crate::alu::{Alu, Div};
+use crate::alu::{Alu, Div, Un};
 use crate::lower::{lower, lower_reference, Func, Op};
 
 /// Lets another engine take over at block starts (see [`crate::Tiering`]).
@@ -207,10 +207,9 @@ fn exec<T: Tiering, const CHECKED: bool>(
         };
     }
     macro_rules! unop {
-        (|$x:ident| $e:expr) => {{
-            let $x = w!(sp - 1);
-            w!(sp - 1) = $e;
-        }};
+        ($un:expr) => {
+            w!(sp - 1) = $un.eval(w!(sp - 1))
+        };
     }
     // Division-like ops: fault on a zero divisor, leaving the operands in place.
     macro_rules! divop {
@@ -590,12 +589,12 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Instr::ShrS => binop!(|x, y| Alu::ShrS.eval(x, y)),
             Instr::Rotl => binop!(|x, y| Alu::Rotl.eval(x, y)),
             Instr::Rotr => binop!(|x, y| Alu::Rotr.eval(x, y)),
-            Instr::Not => unop!(|x| !x),
-            Instr::Neg => unop!(|x| x.wrapping_neg()),
-            Instr::Clz => unop!(|x| u64::from(x.leading_zeros())),
-            Instr::Ctz => unop!(|x| u64::from(x.trailing_zeros())),
-            Instr::Popcnt => unop!(|x| u64::from(x.count_ones())),
-            Instr::Eqz => unop!(|x| u64::from(x == 0)),
+            Instr::Not => unop!(Un::Not),
+            Instr::Neg => unop!(Un::Neg),
+            Instr::Clz => unop!(Un::Clz),
+            Instr::Ctz => unop!(Un::Ctz),
+            Instr::Popcnt => unop!(Un::Popcnt),
+            Instr::Eqz => unop!(Un::Eqz),
             Instr::Eq => binop!(|x, y| Alu::Eq.eval(x, y)),
             Instr::Ne => binop!(|x, y| Alu::Ne.eval(x, y)),
             Instr::LtU => binop!(|x, y| Alu::LtU.eval(x, y)),

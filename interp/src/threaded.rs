@@ -35,7 +35,7 @@ use rarvm_runtime::limits::{MAX_CALL_DEPTH, MAX_STACK_WORDS};
 use rarvm_runtime::process::{Frame, Process};
 
 use crate::access::{Load, Store};
-use crate::alu::{Alu, Div};
+use crate::alu::{Alu, Div, Un};
 use crate::lower::{Func, Op, Slot};
 
 /// What the fast path reads besides the frame.
@@ -606,28 +606,8 @@ ops! {
             None => out(cx, ip, sp, fuel),
         }
     }
-    fn not(cx, ip, fp, sp, fuel) {
-        *sp.sub(1) = !*sp.sub(1);
-        go(cx, ip.add(1), fp, sp, fuel)
-    }
-    fn neg(cx, ip, fp, sp, fuel) {
-        *sp.sub(1) = (*sp.sub(1)).wrapping_neg();
-        go(cx, ip.add(1), fp, sp, fuel)
-    }
-    fn clz(cx, ip, fp, sp, fuel) {
-        *sp.sub(1) = u64::from((*sp.sub(1)).leading_zeros());
-        go(cx, ip.add(1), fp, sp, fuel)
-    }
-    fn ctz(cx, ip, fp, sp, fuel) {
-        *sp.sub(1) = u64::from((*sp.sub(1)).trailing_zeros());
-        go(cx, ip.add(1), fp, sp, fuel)
-    }
-    fn popcnt(cx, ip, fp, sp, fuel) {
-        *sp.sub(1) = u64::from((*sp.sub(1)).count_ones());
-        go(cx, ip.add(1), fp, sp, fuel)
-    }
-    fn eqz(cx, ip, fp, sp, fuel) {
-        *sp.sub(1) = u64::from(*sp.sub(1) == 0);
+    fn un<const U: u8>(cx, ip, fp, sp, fuel) {
+        *sp.sub(1) = Un::ALL[U as usize].eval(*sp.sub(1));
         go(cx, ip.add(1), fp, sp, fuel)
     }
     fn load<const L: u8>(cx, ip, fp, sp, fuel) {
@@ -807,12 +787,12 @@ fn instr(ins: Instr, c: bool, j: bool, charge_at: impl Fn(u32) -> bool) -> H {
         Instr::DivS => div::<{ Div::DivS as u8 }>,
         Instr::RemU => div::<{ Div::RemU as u8 }>,
         Instr::RemS => div::<{ Div::RemS as u8 }>,
-        Instr::Not => not,
-        Instr::Neg => neg,
-        Instr::Clz => clz,
-        Instr::Ctz => ctz,
-        Instr::Popcnt => popcnt,
-        Instr::Eqz => eqz,
+        Instr::Not => un::<{ Un::Not as u8 }>,
+        Instr::Neg => un::<{ Un::Neg as u8 }>,
+        Instr::Clz => un::<{ Un::Clz as u8 }>,
+        Instr::Ctz => un::<{ Un::Ctz as u8 }>,
+        Instr::Popcnt => un::<{ Un::Popcnt as u8 }>,
+        Instr::Eqz => un::<{ Un::Eqz as u8 }>,
         Instr::Load8U(_) => mono!(load [] load Load::U8),
         Instr::Load8S(_) => mono!(load [] load Load::S8),
         Instr::Load16U(_) => mono!(load [] load Load::U16),
@@ -864,7 +844,7 @@ mod tests {
     use rarvm_runtime::process::{Process, Status};
 
     use crate::access::{Load, Store};
-    use crate::alu::{Alu, Div};
+    use crate::alu::{Alu, Div, Un};
     use crate::{Interp, Reference};
 
     /// The functions find a kind from its discriminant through `ALL`.
@@ -874,6 +854,7 @@ mod tests {
         assert!(Load::ALL.iter().enumerate().all(|(i, &l)| l as usize == i));
         assert!(Store::ALL.iter().enumerate().all(|(i, &s)| s as usize == i));
         assert!(Div::ALL.iter().enumerate().all(|(i, &d)| d as usize == i));
+        assert!(Un::ALL.iter().enumerate().all(|(i, &u)| u as usize == i));
     }
 
     const LOOP: &str = "func main(n) -> 1 locals(i, acc)
