@@ -20,6 +20,8 @@
 //! ;! expect image 5f3a…          BLAKE3 of the image after the step
 //! ;! resume             the next step: the same tree continues with more gas
 //! ;! sweep              also run the first step at every gas budget 0..=its use + 1
+//!                       (past 64 budgets in a row that stop alike: probes, and both
+//!                       sides of the next change)
 //! ;! slices 7 31        also run in slices of 7 (then 31) gas, switching engine at every
 //!                       slice; the final image must equal one uninterrupted run's
 //! ;! load fixture.img   (.case only) the image the runs start from
@@ -46,6 +48,8 @@ use rarvm::{EngineKind, Fault, Outcome, Program, Status, Vm};
 use crate::{apply, ENGINES};
 
 const DEFAULT_GAS: u64 = 1_000_000_000;
+/// Budgets in a row that stop alike before a sweep starts to gallop over them.
+const SWEEP_RUN: u32 = 64;
 const DEFAULT_MEM: u64 = 1 << 20;
 
 /// One parsed case file.
@@ -594,7 +598,13 @@ impl Case {
         }
     }
 
-    /// Every gas budget from 0 to what the first step used, plus one, on every engine.
+    /// Gas budgets from 0 to what the first step used, plus one, on every engine: every
+    /// budget, except inside long runs of budgets on which the first engine stops alike
+    /// (the same status and gas used, as inside one self-metered instruction's large
+    /// charge). Once [`SWEEP_RUN`] budgets in a row have stopped alike, the sweep probes
+    /// at doubling distances, finds where the stop changes by bisection, and goes on one
+    /// by one from the last budget before it: both sides of every change are run, and
+    /// every probe is compared on every engine.
     fn sweep(
         &self,
         run: &Run,
@@ -605,7 +615,8 @@ impl Case {
         let name = self.path.display().to_string();
         let step = &run.steps[0];
         let limit = first.gas_used.min(step.gas) + 1;
-        for gas in 0..=limit {
+        // Runs every engine at `gas`; the first engine's stop, or a divergence.
+        let mut at = |gas: u64| -> Result<Option<(Status, u64)>, String> {
             let mut seen: Option<(Outcome, Vec<u8>)> = None;
             for (engine, vm) in vms.iter_mut() {
                 self.reset(run, vm)?;
@@ -622,10 +633,59 @@ impl Case {
                             engine.name()
                         )
                         .unwrap();
-                        return Ok(());
+                        return Ok(None);
                     }
                 }
             }
+            let (o, _) = seen.expect("at least one engine");
+            Ok(Some((o.status, o.gas_used)))
+        };
+        let (mut gas, mut alike) = (0, 0);
+        let Some(mut last) = at(0)? else {
+            return Ok(());
+        };
+        while gas < limit {
+            if alike < SWEEP_RUN {
+                gas += 1;
+                let Some(stop) = at(gas)? else {
+                    return Ok(());
+                };
+                alike = if stop == last { alike + 1 } else { 0 };
+                last = stop;
+                continue;
+            }
+            // Gallop: `gas` stops as `last`; find a farther budget that does not.
+            let mut step = 2;
+            let (mut lo, mut hi) = (gas, None);
+            while hi.is_none() && lo < limit {
+                let probe = (lo + step).min(limit);
+                let Some(stop) = at(probe)? else {
+                    return Ok(());
+                };
+                if stop == last {
+                    lo = probe;
+                    step *= 2;
+                } else {
+                    hi = Some(probe);
+                }
+            }
+            let Some(mut hi) = hi else {
+                return Ok(());
+            };
+            // Bisect to the last budget that stops as `last`.
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let Some(stop) = at(mid)? else {
+                    return Ok(());
+                };
+                if stop == last {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            gas = lo;
+            alike = 0;
         }
         Ok(())
     }
