@@ -25,8 +25,8 @@ fn images() -> Vec<(String, Vec<u8>)> {
     // Host keys (narrowed, attenuated, given to children) and transcripts.
     let dir = format!("{}/examples/library", env!("CARGO_MANIFEST_DIR"));
     for (name, gases) in [
-        ("library.rasm", &[100, 800, 1_500, 100_000][..]),
-        ("confined.rasm", &[400, 100_000][..]),
+        ("library.rasm", &[100, 5_000, 12_000, 100_000][..]),
+        ("confined.rasm", &[3_000, 100_000][..]),
     ] {
         let m = example(name);
         for &gas in gases {

@@ -282,6 +282,23 @@ pub fn cases() -> Vec<Case> {
             1 << 30,
             BOTH,
         );
+        // The same code in an image: a ready child of the nops module, saved once, then
+        // loaded and run briefly forever.
+        let module = bytes_of(&nops);
+        let at = 1 << 20;
+        case(
+            "child.load-64K-nops",
+            "child.load of the image of a child whose module is 65,536 nops, run briefly",
+            format!(
+                ".memory {}\n{}func main() -> 0 locals(c, n)\n    push {at}\n    push {}\n    spawn.bytes\n    drop\n    push 0\n    push {at}\n    child.save\n    local.set n\ntop:\n    push 0\n    local.get n\n    child.load\n    drop\n    local.tee c\n    push 100\n    push 100000000\n    recurse\n    drop\n    local.get c\n    key.drop\n    jmp top\nend\n",
+                at + module.len(),
+                data(at as u64, &module),
+                module.len()
+            ),
+            20_000_000,
+            1 << 30,
+            BOTH,
+        );
         let mut many = String::new();
         for f in 0..4096 {
             many.push_str(&format!("func f{f}() -> 0\n    ret\nend\n"));
@@ -313,7 +330,7 @@ pub fn cases() -> Vec<Case> {
             "compile-fresh",
             "spawn.bytes of fresh code (2,000 if/else diamonds, a loop made hot), one constant changed each time",
             spawn_bytes_loop(&a, 40_000, Some(at)),
-            1_000_000,
+            40_000_000,
             1 << 30,
             ALL,
         );
@@ -395,6 +412,31 @@ pub fn cases() -> Vec<Case> {
             dir_entries: entries,
         });
     }
+    // The cheapest host call through the filesystem: the size of one file, its path
+    // resolved from the grant's root each time.
+    let name = b"entry-000000";
+    out.push(Case {
+        name: "fs.size-small",
+        what: "fs.size of a file in a directory of 10 files",
+        src: forever(
+            &format!(".memory 64\n{}", data(0, name)),
+            "locals(f)",
+            "    local.get f\n    push fs.size\n    push 0\n    push 0\n    push 0\n    key.invoke\n    drop\n    drop\n",
+            "",
+        )
+        .replace(
+            "top:\n",
+            &format!(
+                "    push 0\n    push 7\n    push 0\n    push {}\n    key.attenuate\n    drop\n    local.set f\ntop:\n",
+                name.len()
+            ),
+        ),
+        gas: 2_000_000,
+        mem: 1 << 30,
+        engines: &[EngineKind::Interp],
+        cold: false,
+        dir_entries: 10,
+    });
     out
 }
 

@@ -288,6 +288,41 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
     decode_within(bytes, u64::MAX)
 }
 
+/// Reads an image's magic, version and module count.
+fn module_count(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
+    let magic = r.take(8, "image magic")?;
+    if magic != IMAGE_MAGIC {
+        return Err(r.error_at(0, "not a rarvm image (bad magic)"));
+    }
+    let version = r.u32("image version")?;
+    if version != IMAGE_VERSION {
+        return Err(r.error_at(8, format!("unsupported image version {version}")));
+    }
+    r.count("module count", usize::MAX, 8)
+}
+
+/// The bytes of the modules in an image's module table, as far as their lengths fit in
+/// `bytes` (0 if `bytes` does not begin as an image): what `child.load` charges at
+/// `spawn.bytes`' rate before decoding (`docs/SPEC.md` §6.4). Reads only the lengths, at
+/// most one per 8 bytes of input.
+pub fn module_bytes(bytes: &[u8]) -> u64 {
+    let mut r = Reader::new(bytes);
+    let Ok(n) = module_count(&mut r) else {
+        return 0;
+    };
+    let mut sum = 0;
+    for _ in 0..n {
+        let Ok(len) = r.u64("module length") else {
+            break;
+        };
+        if r.take(len, "module").is_err() {
+            break;
+        }
+        sum += len;
+    }
+    sum
+}
+
 /// [`decode`], holding no more than `limit` bytes of what the tree will count in its
 /// footprint (memory, frames and the code footprint of its modules) while decoding: it
 /// stops as soon as what it read would exceed that, so a hostile image never makes the
@@ -297,15 +332,7 @@ pub fn decode(bytes: &[u8]) -> Result<Box<Process>, ImageError> {
 /// As [`decode`]; an error with [`DecodeError::too_large`] set when the limit stopped it.
 pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Box<Process>, ImageError> {
     let mut r = Reader::new(bytes);
-    let magic = r.take(8, "image magic")?;
-    if magic != IMAGE_MAGIC {
-        return Err(r.error_at(0, "not a rarvm image (bad magic)"));
-    }
-    let version = r.u32("image version")?;
-    if version != IMAGE_VERSION {
-        return Err(r.error_at(8, format!("unsupported image version {version}")));
-    }
-    let nmodules = r.count("module count", usize::MAX, 8)?;
+    let nmodules = module_count(&mut r)?;
     let mut modules = Vec::with_capacity(nmodules);
     // What the tree will hold, at least: the code of its modules, then its processes.
     let mut held = Held { bytes: 0, limit };
@@ -770,6 +797,24 @@ mod tests {
         let back = decode(&bytes).unwrap();
         assert_eq!(encode(&back), bytes);
         assert_eq!(back.footprint, p.footprint);
+    }
+
+    #[test]
+    fn module_bytes_sums_the_module_table_as_far_as_it_fits() {
+        let m = verify(crate::asm::assemble("func main() -> 0\n nop\n ret\nend\n", "t").unwrap())
+            .unwrap();
+        let code = m.module().encode().len() as u64;
+        let bytes = encode(&Process::new(m, 0));
+        assert_eq!(module_bytes(&bytes), code);
+        // Cut inside the module: its length no longer fits.
+        assert_eq!(module_bytes(&bytes[..24 + code as usize - 1]), 0);
+        assert_eq!(module_bytes(&bytes[..24 + code as usize]), code);
+        assert_eq!(module_bytes(b"RARVMIMG"), 0);
+        assert_eq!(module_bytes(&[0; 64]), 0);
+        // A table claiming more modules than the bytes can hold is not an image's.
+        let mut lying = bytes[..12].to_vec();
+        lying.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(module_bytes(&lying), 0);
     }
 
     #[test]

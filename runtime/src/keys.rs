@@ -29,6 +29,11 @@ pub const MAX_GRANT_NAME: usize = 64;
 pub const MAX_SCOPE: usize = 1024;
 /// Longest component of a filesystem scope, in bytes.
 pub const MAX_PATH_COMPONENT: usize = 255;
+/// Gas a call the host answers pays beyond `key.invoke`'s own, per step of the way to
+/// its resource: one, and one per component of the key's scope (the host resolves a
+/// scope one component at a time). A host call is system calls, microseconds where an
+/// instruction is nanoseconds (`docs/SPEC.md` §7.1, §9.1).
+pub const HOST_CALL_GAS: u64 = 2000;
 /// Host work of `fs.list` per directory entry read, in gas (`docs/SPEC.md` §9).
 pub const LIST_ENTRY_GAS: u64 = 100;
 /// Lowest kind code an embedding application may use for its own resources.
@@ -266,6 +271,17 @@ impl HostKey {
             KeyKind::Clock => self.state == 1,
             _ => false,
         }
+    }
+
+    /// What a call of this key the host answers pays beyond `key.invoke`'s gas:
+    /// [`HOST_CALL_GAS`] for the call and for each component of the scope.
+    pub fn host_call_gas(&self) -> u64 {
+        let components = if self.scope.is_empty() {
+            0
+        } else {
+            self.scope.iter().filter(|&&b| b == b'/').count() as u64 + 1
+        };
+        HOST_CALL_GAS * (1 + components)
     }
 
     /// Checks the fields an image or a host supplies: name, rights, scope and state

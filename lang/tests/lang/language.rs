@@ -533,8 +533,8 @@ fn a_child_made_from_bytes_pays_for_its_positions() {
     let (gas_bare, fp_bare, mem_bare) = run_parent(&bare);
     assert_eq!(
         gas_full - gas_bare,
-        section,
-        "spawn.bytes charges 200 + len"
+        u64::from(rarvm_runtime::isa::CODE_BYTE_GAS) * section,
+        "spawn.bytes charges 200 + 16 × len"
     );
     let memory = mem_full - mem_bare;
     assert_eq!(

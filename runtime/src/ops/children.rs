@@ -47,7 +47,7 @@ pub fn spawn_bytes(
     addr: u64,
     len: u64,
 ) -> Result<(u64, u64), Stop> {
-    let (r, slot) = from_memory(p, b, Opcode::SpawnBytes, addr, len)?;
+    let (r, slot) = from_memory(p, b, addr, len, |_| dynamic_gas(Opcode::SpawnBytes, len))?;
     meter::decoded(len);
     // Decoding holds no more code than the chain has room for.
     let module = match decode_verified(&p.memory[r], b.mem) {
@@ -188,7 +188,11 @@ pub fn child_load(
     addr: u64,
     len: u64,
 ) -> Result<(u64, u64), Stop> {
-    let (r, slot) = from_memory(p, b, Opcode::ChildLoad, addr, len)?;
+    // The image's modules are code to decode and verify, paid for as `spawn.bytes` pays.
+    let (r, slot) = from_memory(p, b, addr, len, |bytes| {
+        dynamic_gas(Opcode::ChildLoad, len)
+            .saturating_add(unit_gas(Opcode::SpawnBytes, image::module_bytes(bytes)))
+    })?;
     meter::decoded(len);
     // Decoding holds no more than the chain has room for.
     let child = match image::decode_within(&p.memory[r], b.mem) {

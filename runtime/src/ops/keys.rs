@@ -184,7 +184,6 @@ fn prepare(
 ) -> Result<Prepared, Stop> {
     host_key(&p.keys, slot)?;
     let r = range(p.memory.len(), addr, len)?;
-    let gas = dynamic_gas(Opcode::KeyInvoke, len);
     let Some(Key::Host(key)) = p.keys.get_mut(slot as usize) else {
         unreachable!("checked to hold a host key")
     };
@@ -199,12 +198,18 @@ fn prepare(
         }
         _ => None,
     };
+    let for_host = vm_answer.is_none() && !key.is_pure();
+    let gas = dynamic_gas(Opcode::KeyInvoke, len).saturating_add(if for_host {
+        key.host_call_gas()
+    } else {
+        0
+    });
     // Gas first, then the root's room for the record; nothing is charged unless both fit.
     if b.fuel < gas {
         return Err(Stop::OutOfGas(gas));
     }
     let record = TRANSCRIPT_RECORD_BYTES + len;
-    if vm_answer.is_none() && !key.is_pure() && record > root.headroom {
+    if for_host && record > root.headroom {
         return Err(Stop::OutOfMemory(record));
     }
     b.charge(gas, 0)?;

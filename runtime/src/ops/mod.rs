@@ -11,7 +11,6 @@
 use std::ops::Range;
 
 use crate::engine::{Budget, Stop};
-use crate::isa::{dynamic_gas, Opcode};
 use crate::limits::MAX_KEYS;
 use crate::process::{Fault, Process};
 
@@ -42,18 +41,18 @@ pub(crate) fn check_key_room(p: &Process) -> Result<usize, Stop> {
 }
 
 /// What `spawn.bytes` and `child.load` check before decoding bytes from memory: the range,
-/// a free key slot, and the gas for `len` bytes, which is charged (and kept) before the
-/// bytes are looked at.
+/// a free key slot, and the gas `gas` prices the bytes at (`child.load` reads its image's
+/// module lengths), charged and kept before the bytes are decoded.
 pub(crate) fn from_memory(
     p: &Process,
     b: &mut Budget,
-    op: Opcode,
     addr: u64,
     len: u64,
+    gas: impl FnOnce(&[u8]) -> u64,
 ) -> Result<(Range<usize>, usize), Stop> {
     let r = range(p.memory.len(), addr, len)?;
     let slot = check_key_room(p)?;
-    b.charge(dynamic_gas(op, len), 0)?;
+    b.charge(gas(&p.memory[r.clone()]), 0)?;
     Ok((r, slot))
 }
 
@@ -130,6 +129,31 @@ mod tests {
         assert_eq!(b.mem, need);
         assert!(p.keys.is_empty());
         assert_eq!(key_drop(&mut p, &mut b, 0), Err(Fault::InvalidKey));
+    }
+
+    /// `child.load` pays for the code in its image at `spawn.bytes`' rate, before decoding:
+    /// with one gas too few it stops out of gas, nothing charged and no child made.
+    #[test]
+    fn child_load_charges_the_code_in_an_image_as_spawn_bytes_does() {
+        use crate::isa::{dynamic_gas, unit_gas, Opcode, HOLD_UNIT};
+        let child = proc_of("func main() -> 0\n nop\n nop\n ret\nend\n");
+        let image = crate::image::encode(&child);
+        let code = child.module.module().encode().len() as u64;
+        let len = image.len() as u64;
+        let mut p = proc_of(".memory 4096\nfunc main() -> 0\n ret\nend\n");
+        p.memory[..image.len()].copy_from_slice(&image);
+        let first = dynamic_gas(Opcode::ChildLoad, len) + unit_gas(Opcode::SpawnBytes, code);
+        assert_eq!(first, 200 + len.div_ceil(2) + 16 * code);
+        let mut poor = Budget::standalone(first - 1, 1 << 20);
+        assert_eq!(
+            children::child_load(&mut p, &mut poor, 0, len),
+            Err(Stop::OutOfGas(first))
+        );
+        assert_eq!((poor.fuel, p.free_slot()), (first - 1, 0));
+        let mut b = Budget::standalone(1 << 20, 1 << 20);
+        assert_eq!(children::child_load(&mut p, &mut b, 0, len), Ok((0, 0)));
+        let footprint = p.child(0).unwrap().footprint;
+        assert_eq!(b.fuel, (1 << 20) - first - footprint.div_ceil(HOLD_UNIT));
     }
 
     #[test]
