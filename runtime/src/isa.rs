@@ -475,7 +475,7 @@ isa! {
         "`slot addr cap -- len`: writes the image of the child and its subtree at `addr` if its length is at most `cap`; \
          pushes the length either way. Faults `out_of_bounds` unless `addr .. addr + cap` lies inside memory. \
          Dynamic size: the child's total footprint plus its module's encoding (at least the image length).";
-    0x7a ChildLoad = "child.load", None, fixed(2, 2), gas 200, self_metered(2), Next, Children,
+    0x7a ChildLoad = "child.load", None, fixed(2, 2), gas 200, self_metered(1), Next, Children,
         "`addr len -- slot err`: decodes an image from memory into a new child (`err` 0), or pushes `u64::MAX 1` if the bytes are not a valid image, `u64::MAX 3` if it holds keys the host answers or a transcript. \
          Gas is charged before decoding and kept even if the child then does not fit. Dynamic size: `len`, and the \
          modules its image holds at `spawn.bytes`' rate; then 1 per 32 B of the new child's total footprint, charged with it.";
@@ -711,7 +711,8 @@ mod tests {
         assert_eq!(dynamic_gas(Opcode::Spawn, 64), 102);
         assert_eq!(dynamic_gas(Opcode::SpawnBytes, 10), 200 + 10 * 16);
         assert_eq!(dynamic_gas(Opcode::SpawnBytes, u64::MAX), u64::MAX);
-        assert_eq!(unit_gas(Opcode::ChildLoad, 5), 3);
+        assert_eq!(unit_gas(Opcode::ChildLoad, 5), 5);
+        assert_eq!(unit_gas(Opcode::MemCopy, 65), 3);
         assert_eq!(unit_gas(Opcode::Nop, 5), 0);
     }
 }

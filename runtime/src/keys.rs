@@ -35,7 +35,7 @@ pub const MAX_PATH_COMPONENT: usize = 255;
 /// instruction is nanoseconds (`docs/SPEC.md` §7.1, §9.1).
 pub const HOST_CALL_GAS: u64 = 2000;
 /// Host work of `fs.list` per directory entry read, in gas (`docs/SPEC.md` §9).
-pub const LIST_ENTRY_GAS: u64 = 100;
+pub const LIST_ENTRY_GAS: u64 = 200;
 /// Lowest kind code an embedding application may use for its own resources.
 pub const FIRST_CUSTOM_KIND: u8 = 16;
 

@@ -41,4 +41,4 @@ pub const CODE_BYTES_PER_INSTR: u64 = 96;
 pub const CODE_BYTES_PER_FUNC: u64 = 512;
 /// Gas per frozen process a `recurse` moves between the spine and its slots when it
 /// resumes a child other than the one parked under it (`docs/SPEC.md` §8).
-pub const RELINK_GAS: u64 = 16;
+pub const RELINK_GAS: u64 = 48;
