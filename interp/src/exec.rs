@@ -263,6 +263,19 @@ fn exec<T: Tiering, const CHECKED: bool>(
             ip += 1;
             continue;
         }};
+        // A load at `addr + o`, instruction `k` of a run, whose word the run goes on with;
+        // on a fault, the address the load found is pushed.
+        (value $l:expr, $addr:expr, $o:expr, $k:expr) => {{
+            let addr = $addr;
+            match $l.read(&p.memory, addr, $o) {
+                Some(v) => v,
+                None => {
+                    w!(sp) = addr;
+                    sp += 1;
+                    fault_at!($k, Fault::OutOfBounds);
+                }
+            }
+        }};
     }
 
     loop {
@@ -278,6 +291,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
         let ins = match at::<CHECKED, _>(&f.ops, ip).op {
             Op::Charge(cost) => charge!(cost),
             Op::I(ins) => ins,
+            Op::Call(callee, _) => Instr::Call(callee),
             Op::JmpCharge(cost, t) => {
                 goto!(t);
                 charge!(cost);
@@ -313,7 +327,14 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 continue;
             }
             Op::BinI(op, c) => {
-                w!(sp - 1) = op.eval(w!(sp - 1), u64::from(c));
+                w!(sp - 1) = op.eval(w!(sp - 1), c.get());
+                ip += 1;
+                continue;
+            }
+            Op::TeeI(op, d, c) => {
+                let v = op.eval(w!(sp - 1), c.get());
+                w!(sp - 1) = v;
+                w!(base + d as usize) = v;
                 ip += 1;
                 continue;
             }
@@ -396,6 +417,14 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 }
                 fall!();
             }
+            Op::MovBr(nz, d, x, t) => {
+                let v = local!(x);
+                w!(base + d as usize) = v;
+                if (v != 0) == nz {
+                    branch!(t);
+                }
+                fall!();
+            }
             Op::LoadSet(l, d, o) => {
                 let Some(v) = l.read(&p.memory, w!(sp - 1), o) else {
                     fault!(Fault::OutOfBounds);
@@ -415,6 +444,22 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 continue;
             }
             Op::LoadL(l, x, o) => fused_load!(l, local!(x), o, sp, 1),
+            // A load between a local read and a write: on a fault, the address is the
+            // operand the load found.
+            Op::LoadLSet(l, d, x, o) => {
+                let v = fused_load!(value l, local!(x), o, 1);
+                w!(base + d as usize) = v;
+                ip += 1;
+                continue;
+            }
+            Op::LoadLTee(l, d, x, o) => {
+                let v = fused_load!(value l, local!(x), o, 1);
+                w!(base + d as usize) = v;
+                w!(sp) = v;
+                sp += 1;
+                ip += 1;
+                continue;
+            }
             Op::LoadS(op, l, o) => fused_load!(l, op.eval(w!(sp - 2), w!(sp - 1)), o, sp - 2, 1),
             Op::LoadSL(op, l, x, o) => fused_load!(l, op.eval(w!(sp - 1), local!(x)), o, sp - 1, 2),
             Op::LoadLI(op, l, x, c, o) => {
@@ -441,6 +486,17 @@ fn exec<T: Tiering, const CHECKED: bool>(
                     w!(sp + 1) = v;
                     sp += 2;
                     fault_at!(2, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
+            Op::StoreLLL(s, op, x, y, z, o) => {
+                let (addr, v) = (local!(x), op.eval(local!(y), local!(z)));
+                if !s.write(&mut p.memory, addr, o, v) {
+                    w!(sp) = addr;
+                    w!(sp + 1) = v;
+                    sp += 2;
+                    fault_at!(4, Fault::OutOfBounds);
                 }
                 ip += 1;
                 continue;

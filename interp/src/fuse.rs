@@ -5,13 +5,15 @@
 //! images, hand-overs to native code). A fused run never contains a block start after its
 //! first instruction and is made of instructions that cannot fault or stop — local reads
 //! and writes, constants, [`Alu`] operations and a closing conditional branch — except
-//! that it may end in a load or a store, or begin with a load, which can fault
+//! that it may end in a load or a store, begin with a load, or load between its local read
+//! and its local write (`local.get a; load64 8; local.set d`), which can fault
 //! `out_of_bounds`. So at every observable point the frame holds exactly what executing the
 //! run instruction by instruction leaves: the same locals, the same operand words up to
 //! the stack height (the words above it are dead, never part of an image), and gas is
-//! charged per block as before. When a closing access faults, the op first writes the
-//! operands the access would have found on the stack and stops at the access's own pc; an
-//! opening load faults before the run has changed anything.
+//! charged per block as before. When an access inside a run faults, the op first writes
+//! the operands the access would have found on the stack and stops at the access's own
+//! pc, before anything after it; an opening load faults before the run has changed
+//! anything.
 //!
 //! A block's charge may also be paid by the op that enters it — a `jmp` to it, or a fused
 //! branch falling through to it — with the same check and the same stop at the block's
@@ -21,7 +23,7 @@ use rarvm_runtime::isa::{Instr, Opcode};
 
 use crate::access::{Load, Store};
 use crate::alu::Alu;
-use crate::lower::Op;
+use crate::lower::{Imm, Op};
 
 /// A local index small enough for a fused op.
 fn local(i: u32) -> Option<u16> {
@@ -178,7 +180,7 @@ fn cond(i: Instr) -> Option<(bool, u32)> {
 pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
     use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
-    let (first, second, third, fourth) = (at(0)?, at(1)?, at(2), at(3));
+    let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
     // Every run begins with a local read, a constant, an ALU op or a load: most
     // instructions are rejected here, keeping the lowering cheap for code that fuses
     // little (its host time is paid by the gas `spawn.bytes` charges per byte).
@@ -223,10 +225,18 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
                 (Op::BinLI(op, a, c), 3)
             })
         }
-        (LocalGet(a), LocalGet(b), None) => Some(match (store(third), local(a), local(b)) {
-            (Some((s, o)), Some(a), Some(b)) => (Op::StoreLL(s, a, b, o), 3),
-            _ => (Op::Get2(a, b), 2),
-        }),
+        (LocalGet(a), LocalGet(b), None) => {
+            // `local.get a; local.get b; local.get c; ALU; STORE o`
+            if let (Some(LocalGet(c)), Some(op), Some((s, o))) =
+                (third, fourth.and_then(alu), store(fifth))
+            {
+                return Some((Op::StoreLLL(s, op, local(a)?, local(b)?, local(c)?, o), 5));
+            }
+            Some(match (store(third), local(a), local(b)) {
+                (Some((s, o)), Some(a), Some(b)) => (Op::StoreLL(s, a, b, o), 3),
+                _ => (Op::Get2(a, b), 2),
+            })
+        }
         (LocalGet(a), Push(c), None) => {
             let (s, o) = store(third)?;
             Some((Op::StoreLI(s, local(a)?, imm(c)?, o), 3))
@@ -249,7 +259,16 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
                 return Some((Op::Mov(d, a), 2));
             }
             if let Some((l, o)) = load(Some(j)) {
-                return Some((Op::LoadL(l, a, o), 2));
+                return Some(if let Some(d) = set(third) {
+                    (Op::LoadLSet(l, d, a, o), 3)
+                } else if let Some(d) = tee(third) {
+                    (Op::LoadLTee(l, d, a, o), 3)
+                } else {
+                    (Op::LoadL(l, a, o), 2)
+                });
+            }
+            if let (Some(d), Some((nz, t))) = (tee(Some(j)), branch(third)) {
+                return Some((Op::MovBr(nz, d, a, t), 3));
             }
             if let Some((s, o)) = store(Some(j)) {
                 return Some((Op::StoreL(s, a, o), 2));
@@ -258,13 +277,19 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
             Some((Op::BrL(nz, a, t), 2))
         }
         (Push(c), x, _) => {
-            let (op, c) = (alu(x)?, imm(c)?);
-            Some(if let Some((l, o)) = load(third) {
-                (Op::LoadI(op, l, c, o), 3)
-            } else if let Some((nz, t)) = branch(third) {
-                (Op::BrI(op, nz, c, t), 3)
+            let op = alu(x)?;
+            if let Some(c) = imm(c) {
+                if let Some((l, o)) = load(third) {
+                    return Some((Op::LoadI(op, l, c, o), 3));
+                }
+                if let Some((nz, t)) = branch(third) {
+                    return Some((Op::BrI(op, nz, c, t), 3));
+                }
+            }
+            Some(if let Some(d) = tee(third) {
+                (Op::TeeI(op, d, Imm::new(c)), 3)
             } else {
-                (Op::BinI(op, c), 2)
+                (Op::BinI(op, Imm::new(c)), 2)
             })
         }
         // A load and the local it sets.

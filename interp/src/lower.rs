@@ -23,6 +23,8 @@ pub(crate) enum Op {
     I(Instr),
     /// `jmp t` to a charged block as (its charge, t): pays the charge and goes on after it.
     JmpCharge(u32, u32),
+    /// `call f` as (f, the instruction index after it: the caller's pc while `f` runs)
+    Call(u32, u32),
     /// `local.get a; local.set d` as (d, a)
     Mov(u16, u16),
     /// `local.get a; local.get b`
@@ -34,7 +36,9 @@ pub(crate) enum Op {
     /// `local.get a; push c; ALU`
     BinLI(Alu, u16, u32),
     /// `push c; ALU`
-    BinI(Alu, u32),
+    BinI(Alu, Imm),
+    /// `push c; ALU; local.tee d` as (ALU, d, c)
+    TeeI(Alu, u16, Imm),
     /// `ALU; local.set d`
     BinSet(Alu, u16),
     /// `ALU; local.tee d`
@@ -65,6 +69,10 @@ pub(crate) enum Op {
     LoadTee(Load, u16, u32),
     /// `local.get a; LOAD o` as (LOAD, a, o)
     LoadL(Load, u16, u32),
+    /// `local.get a; LOAD o; local.set d` as (LOAD, d, a, o)
+    LoadLSet(Load, u16, u16, u32),
+    /// `local.get a; LOAD o; local.tee d` as (LOAD, d, a, o)
+    LoadLTee(Load, u16, u16, u32),
     /// `ALU; LOAD o` as (ALU, LOAD, o)
     LoadS(Alu, Load, u32),
     /// `local.get a; ALU; LOAD o` as (ALU, LOAD, a, o)
@@ -79,6 +87,11 @@ pub(crate) enum Op {
     StoreLL(Store, u16, u16, u32),
     /// `local.get a; push c; STORE o` as (STORE, a, c, o): stores `c` at `a + o`
     StoreLI(Store, u16, u32, u32),
+    /// `local.get a; local.get b; local.get c; ALU; STORE o` as (STORE, ALU, a, b, c, o):
+    /// stores `b ALU c` at `a + o`
+    StoreLLL(Store, Alu, u16, u16, u16, u32),
+    /// `local.get a; local.tee d; jz|jnz t` as (nz, d, a, t)
+    MovBr(bool, u16, u16, u32),
 }
 
 impl Op {
@@ -91,16 +104,19 @@ impl Op {
             | Op::BrSL(_, _, _, t)
             | Op::BrI(_, _, _, t)
             | Op::BrLL(_, _, _, _, t)
-            | Op::BrLI(_, _, _, _, t) => Some(t),
+            | Op::BrLI(_, _, _, _, t)
+            | Op::MovBr(_, _, _, t) => Some(t),
             Op::Charge(_)
             | Op::I(_)
             | Op::JmpCharge(..)
+            | Op::Call(..)
             | Op::Mov(..)
             | Op::Get2(..)
             | Op::BinL(..)
             | Op::BinLL(..)
             | Op::BinLI(..)
             | Op::BinI(..)
+            | Op::TeeI(..)
             | Op::BinSet(..)
             | Op::BinTee(..)
             | Op::SetL(..)
@@ -110,14 +126,33 @@ impl Op {
             | Op::LoadSet(..)
             | Op::LoadTee(..)
             | Op::LoadL(..)
+            | Op::LoadLSet(..)
+            | Op::LoadLTee(..)
             | Op::LoadS(..)
             | Op::LoadSL(..)
             | Op::LoadLI(..)
             | Op::LoadI(..)
             | Op::StoreL(..)
             | Op::StoreLL(..)
-            | Op::StoreLI(..) => None,
+            | Op::StoreLI(..)
+            | Op::StoreLLL(..) => None,
         }
+    }
+}
+
+/// A 64-bit constant of a fused op, stored unaligned: a `u64` would grow every op by its
+/// alignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Imm([u8; 8]);
+
+impl Imm {
+    pub fn new(c: u64) -> Imm {
+        Imm(c.to_le_bytes())
+    }
+
+    #[inline(always)]
+    pub fn get(self) -> u64 {
+        u64::from_le_bytes(self.0)
     }
 }
 
@@ -131,14 +166,15 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Op `i` of `ops`, with the function that runs it (which may look at the ops it
-    /// goes on to and at the function's `switch` tables).
+    /// Op `i` of `ops`, the ops of a function with `results` results, with the function
+    /// that runs it (which may look at the ops it goes on to and at the function's
+    /// `switch` tables).
     #[cfg_attr(not(rarvm_threaded), allow(unused_variables))]
-    fn new(ops: &[Op], tables: &[Box<[u32]>], i: usize) -> Slot {
+    fn new(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> Slot {
         Slot {
             op: ops[i],
             #[cfg(rarvm_threaded)]
-            h: crate::threaded::handler(ops, tables, i),
+            h: crate::threaded::handler(ops, tables, results, i),
         }
     }
 }
@@ -204,11 +240,11 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
             ops.push(Op::Charge(info.block_cost[pc]));
             pc_of.push(pc as u32);
         }
-        // What a fused run may cover: at most four instructions, none a block start but
+        // What a fused run may cover: at most five instructions, none a block start but
         // the first.
-        let end = (pc + 1..len.min(pc + 4))
+        let end = (pc + 1..len.min(pc + 5))
             .find(|&k| info.leader[k])
-            .unwrap_or(len.min(pc + 4));
+            .unwrap_or(len.min(pc + 5));
         let (op, n) = fused
             .then(|| fuse(&f.code[pc..end]))
             .flatten()
@@ -233,12 +269,16 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
     // A jump to a charged block pays the charge and goes on after it; the charge stays in
     // place for every other way in. When the gas is short, the jump stops at the charge,
     // as the charge would have.
+    // A call knows where its caller goes on.
     if fused {
         for i in 0..ops.len() {
             if let Op::I(Instr::Jmp(t)) = ops[i] {
                 if let Op::Charge(cost) = ops[t as usize] {
                     ops[i] = Op::JmpCharge(cost, t);
                 }
+            }
+            if let Op::I(Instr::Call(callee)) = ops[i] {
+                ops[i] = Op::Call(callee, pc_of[i] + 1);
             }
         }
     }
@@ -249,7 +289,7 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
         .collect();
     Func {
         ops: (0..ops.len())
-            .map(|i| Slot::new(&ops, &tables, i))
+            .map(|i| Slot::new(&ops, &tables, f.results as usize, i))
             .collect(),
         pc_of: pc_of.into_boxed_slice(),
         entry_of: entry_of.into_boxed_slice(),
@@ -354,6 +394,33 @@ mod tests {
         );
     }
 
+    /// Loads between a local read and a write, three-local stores, a 64-bit constant's
+    /// operation and its tee, and a copy that is branched on.
+    #[test]
+    fn field_loads_computed_stores_wide_constants_and_copied_branches_fuse() {
+        let m = assemble_verified(
+            "func main(a, b) -> 1 locals(c, d)\n push 64\n mem.grow\n drop\nhead:\n local.get a\n load64 8\n local.set c\n local.get a\n load32_u 4\n local.tee d\n local.get a\n local.get b\n local.get c\n xor\n store16 2\n push 0x2545f4914f6cdd1d\n mul\n local.tee d\n drop\n local.get c\n local.tee b\n jnz head\n local.get d\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        assert_eq!(
+            &ops(&l.funcs[0])[5..],
+            &[
+                Op::Charge(23),
+                Op::LoadLSet(Load::W64, 2, 0, 8),
+                Op::LoadLTee(Load::U32, 3, 0, 4),
+                Op::StoreLLL(Store::W16, Alu::Xor, 0, 1, 2, 2),
+                Op::TeeI(Alu::Mul, 3, Imm::new(0x2545_f491_4f6c_dd1d)),
+                Op::I(Instr::Drop),
+                Op::MovBr(true, 1, 2, 5),
+                Op::Charge(3),
+                Op::I(Instr::LocalGet(3)),
+                Op::I(Instr::Ret),
+            ]
+        );
+    }
+
     #[test]
     fn local_operands_and_results_fuse() {
         let m = assemble_verified(
@@ -369,10 +436,9 @@ mod tests {
                 Op::BinLL(Alu::Add, 0, 1),
                 Op::SetL(Alu::Add, 2, 1),
                 Op::Get2(0, 0),
-                Op::BinI(Alu::Shl, 13),
+                Op::BinI(Alu::Shl, Imm::new(13)),
                 Op::BinTee(Alu::Xor, 2),
-                Op::I(Instr::Push(0x1_2345_6789)),
-                Op::I(Instr::Add),
+                Op::BinI(Alu::Add, Imm::new(0x1_2345_6789)),
                 Op::LoadSL(Alu::Add, Load::W64, 1, 0),
                 Op::I(Instr::LocalGet(0)),
                 Op::I(Instr::Dup),

@@ -8,8 +8,9 @@
 //! frame, the operand stack top and the fuel left) travels in argument registers. A
 //! function is chosen for each op when the function is lowered, knowing the ops around
 //! it: a branch whose next op or target begins a charged block pays that charge itself,
-//! and a set or store followed by a jump to a charged block takes the jump, saving those
-//! ops a dispatch of their own.
+//! as a call pays its callee's entry block and a return the block after the call; a set
+//! or store followed by a jump to a charged block takes the jump, and an op followed by a
+//! `ret` of one result returns, saving those ops a dispatch of their own.
 //!
 //! The fast path takes only the plain case of an op: one that would stop (gas short, a
 //! fault, a backward jump a tiering policy may take over at) or that touches more than
@@ -47,9 +48,14 @@ pub(crate) struct Cx<'a> {
     tables: &'a [Box<[u32]>],
     mem: &'a mut [u8],
     frames: &'a mut Vec<Frame>,
-    /// The value stack's first word, and its length.
+    /// The value stack's first word, its length, and how far a callee's frame may reach
+    /// on it (its length, at most the stack limit).
     stack: *mut u64,
     stack_len: usize,
+    stack_limit: usize,
+    /// How many frames there may be without the loop's help: below the depth limit, and
+    /// no more than fit without growing `frames`.
+    frames_limit: usize,
     /// The fuel left where the fast path returned (it travels in a register until then).
     fuel: u64,
     mem_left: u64,
@@ -91,6 +97,7 @@ pub(crate) fn enter(
     sp: usize,
 ) -> (usize, usize) {
     let stack = p.stack.as_mut_ptr();
+    let frames_limit = p.frames.capacity().min(MAX_CALL_DEPTH);
     let mut cx = Cx {
         funcs,
         f,
@@ -100,6 +107,8 @@ pub(crate) fn enter(
         frames: &mut p.frames,
         stack,
         stack_len: p.stack.len(),
+        stack_limit: p.stack.len().min(MAX_STACK_WORDS),
+        frames_limit,
         fuel: b.fuel,
         mem_left: b.mem,
         back,
@@ -219,6 +228,38 @@ unsafe fn then<const JUMP: bool>(
     go(cx, next, fp, sp, fuel)
 }
 
+/// Enters the op at `to`, a block start, with the stack top at `sp`: pays the block's
+/// charge if it has one (a block whose first instruction is self-metered has none) and
+/// goes on after it; if the gas is short, the charge's own function stops there.
+#[inline(always)]
+unsafe fn charged(cx: &mut Cx<'_>, to: *const Slot, fp: *mut u64, sp: *mut u64, fuel: u64) -> At {
+    if let Op::Charge(cost) = (*to).op {
+        let cost = u64::from(cost);
+        if fuel >= cost {
+            return go(cx, to.add(1), fp, sp, fuel - cost);
+        }
+    }
+    go(cx, to, fp, sp, fuel)
+}
+
+/// Goes on after op `ip` with the stack top at `sp`. When `RET` — the next op is a `ret`
+/// of one result, as the function was chosen knowing — returns, saving the `ret` a
+/// dispatch of its own.
+#[inline(always)]
+unsafe fn next<const RET: bool>(
+    cx: &mut Cx<'_>,
+    ip: *const Slot,
+    fp: *mut u64,
+    sp: *mut u64,
+    fuel: u64,
+) -> At {
+    if RET {
+        ret::<true>(cx, ip.add(1), fp, sp, fuel)
+    } else {
+        go(cx, ip.add(1), fp, sp, fuel)
+    }
+}
+
 /// Goes to `t` with the stack top at `sp` (paying its charge when `tc`), or back to the
 /// loop at `ip` and `sp0`.
 macro_rules! branch {
@@ -330,24 +371,31 @@ ops! {
         *sp.add(1) = l!(fp, y);
         go(cx, ip.add(1), fp, sp.add(2), fuel)
     }
-    fn bin_l<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn bin_l<const A: u8, const R: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinL(_, x));
         *sp.sub(1) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        go(cx, ip.add(1), fp, sp, fuel)
+        next::<R>(cx, ip, fp, sp, fuel)
     }
-    fn bin_ll<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn bin_ll<const A: u8, const R: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinLL(_, x, y));
         *sp = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        go(cx, ip.add(1), fp, sp.add(1), fuel)
+        next::<R>(cx, ip, fp, sp.add(1), fuel)
     }
-    fn bin_li<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn bin_li<const A: u8, const R: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinLI(_, x, c));
         *sp = alu::<A>().eval(l!(fp, x), u64::from(c));
-        go(cx, ip.add(1), fp, sp.add(1), fuel)
+        next::<R>(cx, ip, fp, sp.add(1), fuel)
     }
     fn bin_i<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinI(_, c));
-        *sp.sub(1) = alu::<A>().eval(*sp.sub(1), u64::from(c));
+        *sp.sub(1) = alu::<A>().eval(*sp.sub(1), c.get());
+        go(cx, ip.add(1), fp, sp, fuel)
+    }
+    fn tee_i<const A: u8>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::TeeI(_, d, c));
+        let v = alu::<A>().eval(*sp.sub(1), c.get());
+        *sp.sub(1) = v;
+        l!(fp, d) = v;
         go(cx, ip.add(1), fp, sp, fuel)
     }
     fn bin_set<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
@@ -408,6 +456,12 @@ ops! {
         let v = alu::<A>().eval(l!(fp, x), l!(fp, y));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
+    fn mov_br<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::MovBr(nz, d, x, t));
+        let v = l!(fp, x);
+        l!(fp, d) = v;
+        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
+    }
     fn br_li<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLI(_, nz, x, c, t));
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
@@ -431,6 +485,21 @@ ops! {
     fn load_l<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadL(_, x, o));
         load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, sp, sp.add(1), false)
+    }
+    fn load_l_set<const L: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::LoadLSet(_, d, x, o));
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, fp.add(d as usize), sp, J)
+    }
+    fn load_l_tee<const L: u8>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::LoadLTee(_, d, x, o));
+        match ld::<L>().read(cx.mem, l!(fp, x), o) {
+            Some(v) => {
+                l!(fp, d) = v;
+                *sp = v;
+                go(cx, ip.add(1), fp, sp.add(1), fuel)
+            }
+            None => out(cx, ip, sp, fuel),
+        }
     }
     fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadS(_, _, o));
@@ -459,6 +528,11 @@ ops! {
     fn store_ll<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLL(_, x, y, o));
         store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), l!(fp, y), o, sp, J)
+    }
+    fn store_lll<const S: u8, const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::StoreLLL(_, _, x, y, z, o));
+        let v = alu::<A>().eval(l!(fp, y), l!(fp, z));
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), v, o, sp, J)
     }
     fn store_li<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLI(_, x, c, o));
@@ -492,7 +566,7 @@ ops! {
         branch!(cx, ip, fp, sp, fuel, t, sp.sub(1), TC)
     }
     fn call(cx, ip, fp, sp, fuel) {
-        operands!(ip, Op::I(Instr::Call(callee)));
+        operands!(ip, Op::Call(callee, pc));
         // SAFETY: the verifier proved the callee exists.
         let c = cx.funcs.get_unchecked(callee as usize);
         let args = sp.sub(c.params);
@@ -500,9 +574,8 @@ ops! {
         // Anything but a plain call — a policy watching, a fault, a stop, a stack to
         // grow — is the loop's.
         if !cx.back
-            || cx.frames.len() >= MAX_CALL_DEPTH
-            || cx.frames.len() == cx.frames.capacity()
-            || base + c.frame_words > cx.stack_len.min(MAX_STACK_WORDS)
+            || cx.frames.len() >= cx.frames_limit
+            || base + c.frame_words > cx.stack_limit
             || fuel < c.call_gas
             || cx.mem_left < c.frame_bytes
         {
@@ -510,13 +583,11 @@ ops! {
         }
         cx.mem_left -= c.frame_bytes;
         rarvm_runtime::meter::touched(8 * c.frame_words as u64);
-        // SAFETY: every op has its instruction index.
-        let pc = *cx.f.pc_of.get_unchecked(ip.offset_from(cx.ops) as usize) + 1;
         if let Some(top) = cx.frames.last_mut() {
             top.pc = pc;
         }
         let n = cx.frames.len();
-        // SAFETY: `n` is below the capacity (checked above), and a `Frame` has no drop.
+        // SAFETY: `n` is below the capacity (`frames_limit`, checked above), and a `Frame` has no drop.
         cx.frames.as_mut_ptr().add(n).write(Frame {
             func: callee,
             pc: 0,
@@ -525,10 +596,10 @@ ops! {
         cx.frames.set_len(n + 1);
         zero(sp, c.locals - c.params);
         cx.switch_to(c);
-        // A function begins at its first op.
-        go(cx, cx.ops, args, args.add(c.locals), fuel - c.call_gas)
+        // A function begins at its first op: its entry block's charge, paid here.
+        charged(cx, cx.ops, args, args.add(c.locals), fuel - c.call_gas)
     }
-    fn ret(cx, ip, fp, sp, fuel) {
+    fn ret<const ONE: bool>(cx, ip, fp, sp, fuel) {
         let n = cx.frames.len();
         // Returning from the entry function, a policy watching, or a caller's frame
         // reaching past the stack: the loop's.
@@ -541,16 +612,22 @@ ops! {
         if caller.base as usize + cf.frame_words > cx.stack_len {
             return out(cx, ip, sp, fuel);
         }
-        let results = cx.f.results;
-        copy(sp.sub(results), fp, results);
+        let results = if ONE { 1 } else { cx.f.results };
+        if ONE {
+            *fp = *sp.sub(1);
+        } else {
+            copy(sp.sub(results), fp, results);
+        }
         cx.mem_left = cx.mem_left.saturating_add(cx.f.frame_bytes);
-        cx.frames.pop();
+        // SAFETY: `n >= 2`, and a `Frame` has no drop.
+        cx.frames.set_len(n - 1);
         cx.switch_to(cf);
         // SAFETY: a caller's pc is the instruction after its call, which exists (a call
         // falls through).
         let to = cx.ops.add(*cf.entry_of.get_unchecked(caller.pc as usize) as usize);
         let cfp = cx.stack.add(caller.base as usize);
-        go(cx, to, cfp, fp.add(results), fuel)
+        // The block after a call, paid here.
+        charged(cx, to, cfp, fp.add(results), fuel)
     }
     fn push(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Push(v)));
@@ -578,10 +655,10 @@ ops! {
         }
         go(cx, ip.add(1), fp, sp.sub(2), fuel)
     }
-    fn local_get(cx, ip, fp, sp, fuel) {
+    fn local_get<const R: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalGet(i)));
         *sp = l!(fp, i);
-        go(cx, ip.add(1), fp, sp.add(1), fuel)
+        next::<R>(cx, ip, fp, sp.add(1), fuel)
     }
     fn local_set<const J: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalSet(i)));
@@ -593,9 +670,9 @@ ops! {
         l!(fp, i) = *sp.sub(1);
         go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn bin<const A: u8>(cx, ip, fp, sp, fuel) {
+    fn bin<const A: u8, const R: bool>(cx, ip, fp, sp, fuel) {
         *sp.sub(2) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        go(cx, ip.add(1), fp, sp.sub(1), fuel)
+        next::<R>(cx, ip, fp, sp.sub(1), fuel)
     }
     fn div<const D: u8>(cx, ip, fp, sp, fuel) {
         match Div::ALL[D as usize].eval(*sp.sub(2), *sp.sub(1)) {
@@ -695,27 +772,36 @@ macro_rules! mono {
     };
 }
 
-/// The function that runs op `i` of `ops` — its own, or [`to_loop`] for an op the fast
-/// path does not take. A branch's function knows whether the op after it and the ops it
-/// branches to are charges, which it then pays itself; a function that falls through
-/// knows whether the op after it is a jump to a charged block, which it then takes.
-pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], i: usize) -> H {
+/// The function that runs op `i` of `ops`, the ops of a function with `results` results —
+/// its own, or [`to_loop`] for an op the fast path does not take. A branch's function
+/// knows whether the op after it and the ops it branches to are charges, which it then
+/// pays itself; a function that falls through knows whether the op after it is a jump to
+/// a charged block, which it then takes, or a `ret`.
+pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> H {
     let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
     let c = charge_at(i as u32 + 1);
     let j = matches!(ops.get(i + 1), Some(Op::JmpCharge(..)));
+    let one = results == 1;
+    let r = one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
     match ops[i] {
         Op::Charge(_) => charge,
         Op::I(Instr::Switch(t)) => {
             mono!(switch [] flag tables[t as usize].iter().all(|&k| charge_at(k)))
         }
-        Op::I(ins) => instr(ins, c, j, charge_at),
+        Op::I(ins) => instr(ins, c, j, r, one, charge_at),
         Op::JmpCharge(..) => jmp_charge,
+        Op::Call(..) => call,
         Op::Mov(..) => mono!(mov [] flag j),
         Op::Get2(..) => get2,
-        Op::BinL(a, _) => mono!(bin_l [] alu a),
-        Op::BinLL(a, ..) => mono!(bin_ll [] alu a),
-        Op::BinLI(a, ..) => mono!(bin_li [] alu a),
+        Op::BinL(a, _) => mono!(bin_l [] alu a, flag r),
+        Op::BinLL(a, ..) => mono!(bin_ll [] alu a, flag r),
+        Op::BinLI(a, ..) => mono!(bin_li [] alu a, flag r),
         Op::BinI(a, _) => mono!(bin_i [] alu a),
+        Op::TeeI(a, ..) => mono!(tee_i [] alu a),
+        Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c, flag charge_at(t)),
+        Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, flag j),
+        Op::LoadLTee(l, ..) => mono!(load_l_tee [] load l),
+        Op::StoreLLL(s, a, ..) => mono!(store_lll [] store s, alu a, flag j),
         Op::BinSet(a, _) => mono!(bin_set [] alu a, flag j),
         Op::BinTee(a, _) => mono!(bin_tee [] alu a),
         Op::SetL(a, ..) => mono!(set_l [] alu a, flag j),
@@ -741,9 +827,10 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], i: usize) -> H {
     }
 }
 
-/// The function that runs instruction `ins` on its own; `c`, `j`: the op after it is a
-/// charge, a jump to a charged block; `charge_at`: whether op `t` is a charge.
-fn instr(ins: Instr, c: bool, j: bool, charge_at: impl Fn(u32) -> bool) -> H {
+/// The function that runs instruction `ins` on its own; `c`, `j`, `r`: the op after it is
+/// a charge, a jump to a charged block, a `ret` of one result; `one`: the function has one
+/// result; `charge_at`: whether op `t` is a charge.
+fn instr(ins: Instr, c: bool, j: bool, r: bool, one: bool, charge_at: impl Fn(u32) -> bool) -> H {
     match ins {
         Instr::Nop => nop,
         Instr::Jmp(t) => mono!(jmp [] flag charge_at(t)),
@@ -751,38 +838,39 @@ fn instr(ins: Instr, c: bool, j: bool, charge_at: impl Fn(u32) -> bool) -> H {
         Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t)),
         // A `switch` knows its table (see `handler`).
         Instr::Switch(_) => mono!(switch [] flag false),
-        Instr::Call(_) => call,
-        Instr::Ret => ret,
+        // Lowered as `Op::Call`.
+        Instr::Call(_) => to_loop,
+        Instr::Ret => mono!(ret [] flag one),
         Instr::Push(_) => push,
         Instr::Drop => pop,
         Instr::Dup => dup,
         Instr::Swap => swap,
         Instr::Over => over,
         Instr::Select => select,
-        Instr::LocalGet(_) => local_get,
+        Instr::LocalGet(_) => mono!(local_get [] flag r),
         Instr::LocalSet(_) => mono!(local_set [] flag j),
         Instr::LocalTee(_) => local_tee,
-        Instr::Add => mono!(bin [] alu Alu::Add),
-        Instr::Sub => mono!(bin [] alu Alu::Sub),
-        Instr::Mul => mono!(bin [] alu Alu::Mul),
-        Instr::And => mono!(bin [] alu Alu::And),
-        Instr::Or => mono!(bin [] alu Alu::Or),
-        Instr::Xor => mono!(bin [] alu Alu::Xor),
-        Instr::Shl => mono!(bin [] alu Alu::Shl),
-        Instr::ShrU => mono!(bin [] alu Alu::ShrU),
-        Instr::ShrS => mono!(bin [] alu Alu::ShrS),
-        Instr::Rotl => mono!(bin [] alu Alu::Rotl),
-        Instr::Rotr => mono!(bin [] alu Alu::Rotr),
-        Instr::Eq => mono!(bin [] alu Alu::Eq),
-        Instr::Ne => mono!(bin [] alu Alu::Ne),
-        Instr::LtU => mono!(bin [] alu Alu::LtU),
-        Instr::LtS => mono!(bin [] alu Alu::LtS),
-        Instr::GtU => mono!(bin [] alu Alu::GtU),
-        Instr::GtS => mono!(bin [] alu Alu::GtS),
-        Instr::LeU => mono!(bin [] alu Alu::LeU),
-        Instr::LeS => mono!(bin [] alu Alu::LeS),
-        Instr::GeU => mono!(bin [] alu Alu::GeU),
-        Instr::GeS => mono!(bin [] alu Alu::GeS),
+        Instr::Add => mono!(bin [] alu Alu::Add, flag r),
+        Instr::Sub => mono!(bin [] alu Alu::Sub, flag r),
+        Instr::Mul => mono!(bin [] alu Alu::Mul, flag r),
+        Instr::And => mono!(bin [] alu Alu::And, flag r),
+        Instr::Or => mono!(bin [] alu Alu::Or, flag r),
+        Instr::Xor => mono!(bin [] alu Alu::Xor, flag r),
+        Instr::Shl => mono!(bin [] alu Alu::Shl, flag r),
+        Instr::ShrU => mono!(bin [] alu Alu::ShrU, flag r),
+        Instr::ShrS => mono!(bin [] alu Alu::ShrS, flag r),
+        Instr::Rotl => mono!(bin [] alu Alu::Rotl, flag r),
+        Instr::Rotr => mono!(bin [] alu Alu::Rotr, flag r),
+        Instr::Eq => mono!(bin [] alu Alu::Eq, flag r),
+        Instr::Ne => mono!(bin [] alu Alu::Ne, flag r),
+        Instr::LtU => mono!(bin [] alu Alu::LtU, flag r),
+        Instr::LtS => mono!(bin [] alu Alu::LtS, flag r),
+        Instr::GtU => mono!(bin [] alu Alu::GtU, flag r),
+        Instr::GtS => mono!(bin [] alu Alu::GtS, flag r),
+        Instr::LeU => mono!(bin [] alu Alu::LeU, flag r),
+        Instr::LeS => mono!(bin [] alu Alu::LeS, flag r),
+        Instr::GeU => mono!(bin [] alu Alu::GeU, flag r),
+        Instr::GeS => mono!(bin [] alu Alu::GeS, flag r),
         Instr::DivU => div::<{ Div::DivU as u8 }>,
         Instr::DivS => div::<{ Div::DivS as u8 }>,
         Instr::RemU => div::<{ Div::RemU as u8 }>,
