@@ -196,10 +196,25 @@ unsafe fn enter_at<const CHARGE: bool>(
 ) -> At {
     if CHARGE {
         operands!(to, Op::Charge(cost));
-        let cost = u64::from(cost);
-        if fuel >= cost {
-            return go(cx, to.add(1), fp, sp, fuel - cost);
-        }
+        return pay(cx, to, cost, fp, sp, fuel);
+    }
+    go(cx, to, fp, sp, fuel)
+}
+
+/// Pays `cost`, the charge at `to`, and goes on after it; if the gas is short, the
+/// charge's own function stops there.
+#[inline(always)]
+unsafe fn pay(
+    cx: &mut Cx<'_>,
+    to: *const Slot,
+    cost: u32,
+    fp: *mut u64,
+    sp: *mut u64,
+    fuel: u64,
+) -> At {
+    let cost = u64::from(cost);
+    if fuel >= cost {
+        return go(cx, to.add(1), fp, sp, fuel - cost);
     }
     go(cx, to, fp, sp, fuel)
 }
@@ -234,10 +249,7 @@ unsafe fn then<const JUMP: bool>(
 #[inline(always)]
 unsafe fn charged(cx: &mut Cx<'_>, to: *const Slot, fp: *mut u64, sp: *mut u64, fuel: u64) -> At {
     if let Op::Charge(cost) = (*to).op {
-        let cost = u64::from(cost);
-        if fuel >= cost {
-            return go(cx, to.add(1), fp, sp, fuel - cost);
-        }
+        return pay(cx, to, cost, fp, sp, fuel);
     }
     go(cx, to, fp, sp, fuel)
 }
