@@ -221,7 +221,8 @@ unsafe fn pay(
 
 /// Goes on after op `ip` with the stack top at `sp`. When `JUMP` — the next op is a jump
 /// to a charged block (`JmpCharge`), as the function was chosen knowing — takes that jump
-/// too; when the jump must stop or go back to the loop, the jump's own function does.
+/// too, paying the target's charge (whose own function stops when the gas is short); when
+/// the jump must go back to the loop, the jump's own function does.
 #[inline(always)]
 unsafe fn then<const JUMP: bool>(
     cx: &mut Cx<'_>,
@@ -233,11 +234,8 @@ unsafe fn then<const JUMP: bool>(
     let next = ip.add(1);
     if JUMP {
         operands!(next, Op::JmpCharge(cost, t));
-        let cost = u64::from(cost);
         if let Some(to) = target(cx, next, t) {
-            if fuel >= cost {
-                return go(cx, to.add(1), fp, sp, fuel - cost);
-            }
+            return pay(cx, to, cost, fp, sp, fuel);
         }
     }
     go(cx, next, fp, sp, fuel)
