@@ -56,6 +56,34 @@ impl Alu {
         Alu::GeS,
     ];
 
+    /// The comparison that holds exactly when this one does not; `None` for the operations
+    /// that are not comparisons.
+    pub fn negated(self) -> Option<Alu> {
+        Some(match self {
+            Alu::Eq => Alu::Ne,
+            Alu::Ne => Alu::Eq,
+            Alu::LtU => Alu::GeU,
+            Alu::GeU => Alu::LtU,
+            Alu::LtS => Alu::GeS,
+            Alu::GeS => Alu::LtS,
+            Alu::GtU => Alu::LeU,
+            Alu::LeU => Alu::GtU,
+            Alu::GtS => Alu::LeS,
+            Alu::LeS => Alu::GtS,
+            Alu::Add
+            | Alu::Sub
+            | Alu::Mul
+            | Alu::And
+            | Alu::Or
+            | Alu::Xor
+            | Alu::Shl
+            | Alu::ShrU
+            | Alu::ShrS
+            | Alu::Rotl
+            | Alu::Rotr => return None,
+        })
+    }
+
     /// `x op y`, the second operand the top of the stack.
     #[inline(always)]
     pub fn eval(self, x: u64, y: u64) -> u64 {

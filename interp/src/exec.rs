@@ -460,6 +460,12 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 ip += 1;
                 continue;
             }
+            Op::LoadLBr(l, nz, x, o, t) => {
+                if (fused_load!(value l, local!(x), o, 1) != 0) == nz {
+                    branch!(t);
+                }
+                fall!();
+            }
             Op::LoadS(op, l, o) => fused_load!(l, op.eval(w!(sp - 2), w!(sp - 1)), o, sp - 2, 1),
             Op::LoadSL(op, l, x, o) => fused_load!(l, op.eval(w!(sp - 1), local!(x)), o, sp - 1, 2),
             Op::LoadLI(op, l, x, c, o) => {

@@ -6,7 +6,8 @@
 //! first instruction and is made of instructions that cannot fault or stop — local reads
 //! and writes, constants, [`Alu`] operations and a closing conditional branch — except
 //! that it may end in a load or a store, begin with a load, or load between its local read
-//! and its local write (`local.get a; load64 8; local.set d`), which can fault
+//! and its local write or closing branch (`local.get a; load64 8; local.set d`,
+//! `local.get a; load8_u 0; jnz t`), which can fault
 //! `out_of_bounds`. So at every observable point the frame holds exactly what executing the
 //! run instruction by instruction leaves: the same locals, the same operand words up to
 //! the stack height (the words above it are dead, never part of an image), and gas is
@@ -174,10 +175,51 @@ fn cond(i: Instr) -> Option<(bool, u32)> {
     None
 }
 
+/// `op` with a branch on a comparison said as a branch when the comparison holds —
+/// `lt_u; jz` as `ge_u; jnz`. The branch's sense is then part of its kind, so the threaded
+/// function that runs it is one per sense, and branches of opposite senses do not share
+/// (and mispredict at) one native branch.
+fn when_nonzero(op: Op) -> Op {
+    let sense = |a: Alu, nz: bool| match a.negated() {
+        Some(neg) if !nz => (neg, true),
+        _ => (a, nz),
+    };
+    match op {
+        Op::Br(a, nz, t) => {
+            let (a, nz) = sense(a, nz);
+            Op::Br(a, nz, t)
+        }
+        Op::BrSL(a, nz, x, t) => {
+            let (a, nz) = sense(a, nz);
+            Op::BrSL(a, nz, x, t)
+        }
+        Op::BrI(a, nz, c, t) => {
+            let (a, nz) = sense(a, nz);
+            Op::BrI(a, nz, c, t)
+        }
+        Op::BrLL(a, nz, x, y, t) => {
+            let (a, nz) = sense(a, nz);
+            Op::BrLL(a, nz, x, y, t)
+        }
+        Op::BrLI(a, nz, x, c, t) => {
+            let (a, nz) = sense(a, nz);
+            Op::BrLI(a, nz, x, c, t)
+        }
+        other => other,
+    }
+}
+
 /// The fused op for the longest run that starts `code` (the rest of its block: no block
 /// starts after the first instruction), and how many instructions it covers. Branch
 /// targets are still instruction indices.
 pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
+    let (op, n) = run(code)?;
+    Some((when_nonzero(op), n))
+}
+
+/// The fused op for the longest run that starts `code`, as [`fuse`], a branch's sense as
+/// its instructions say it.
+fn run(code: &[Instr]) -> Option<(Op, usize)> {
     use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
     let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
@@ -263,6 +305,8 @@ pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
                     (Op::LoadLSet(l, d, a, o), 3)
                 } else if let Some(d) = tee(third) {
                     (Op::LoadLTee(l, d, a, o), 3)
+                } else if let Some((nz, t)) = branch(third) {
+                    (Op::LoadLBr(l, nz, a, o, t), 3)
                 } else {
                     (Op::LoadL(l, a, o), 2)
                 });

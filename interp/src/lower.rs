@@ -92,6 +92,8 @@ pub(crate) enum Op {
     StoreLLL(Store, Alu, u16, u16, u16, u32),
     /// `local.get a; local.tee d; jz|jnz t` as (nz, d, a, t)
     MovBr(bool, u16, u16, u32),
+    /// `local.get a; LOAD o; jz|jnz t` as (LOAD, nz, a, o, t)
+    LoadLBr(Load, bool, u16, u32, u32),
 }
 
 impl Op {
@@ -105,7 +107,8 @@ impl Op {
             | Op::BrI(_, _, _, t)
             | Op::BrLL(_, _, _, _, t)
             | Op::BrLI(_, _, _, _, t)
-            | Op::MovBr(_, _, _, t) => Some(t),
+            | Op::MovBr(_, _, _, t)
+            | Op::LoadLBr(_, _, _, _, t) => Some(t),
             Op::Charge(_)
             | Op::I(_)
             | Op::JmpCharge(..)
@@ -470,7 +473,7 @@ mod tests {
                 Op::BrSL(Alu::LtU, true, 1, 18),
                 Op::Charge(8),
                 Op::BinLI(Alu::Mul, 0, 2),
-                Op::BrI(Alu::GtU, false, 7, 18),
+                Op::BrI(Alu::LeU, true, 7, 18),
                 Op::Charge(3),
                 Op::I(Instr::Push(0)),
                 Op::I(Instr::Ret),
@@ -494,7 +497,7 @@ mod tests {
             &ops(f)[..],
             &[
                 Op::Charge(4),
-                Op::BrLL(Alu::LtU, false, 1, 0, 5),
+                Op::BrLL(Alu::GeU, true, 1, 0, 5),
                 Op::Charge(5),
                 Op::SetLI(Alu::Add, 1, 1, 1),
                 Op::JmpCharge(4, 0),
@@ -512,5 +515,34 @@ mod tests {
             &[0, 1, 1, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 10]
         );
         assert_eq!(&f.pc_of[..], &[0, 0, 4, 4, 8, 9, 9, 11, 12, 12, 13]);
+    }
+
+    /// A loaded word branched on is one op, its sense its own (`jz` and `jnz` run as
+    /// different functions); a branch on a comparison's result is said as a branch when
+    /// the comparison holds, while a branch on any other result keeps its sense.
+    #[test]
+    fn loads_branched_on_fuse_and_comparisons_branch_when_they_hold() {
+        let m = assemble_verified(
+            "func main(a) -> 1\n push 64\n mem.grow\n drop\n local.get a\n load8_u 3\n jz out\n local.get a\n push 9\n ne\n jz out\n local.get a\n push 9\n and\n jz out\n push 0\n ret\nout:\n push 1\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        assert_eq!(
+            &ops(&l.funcs[0])[5..],
+            &[
+                Op::LoadLBr(Load::U8, false, 0, 3, 13),
+                Op::Charge(4),
+                Op::BrLI(Alu::Eq, true, 0, 9, 13),
+                Op::Charge(4),
+                Op::BrLI(Alu::And, false, 0, 9, 13),
+                Op::Charge(3),
+                Op::I(Instr::Push(0)),
+                Op::I(Instr::Ret),
+                Op::Charge(3),
+                Op::I(Instr::Push(1)),
+                Op::I(Instr::Ret),
+            ]
+        );
     }
 }

@@ -8,7 +8,8 @@
 //! frame, the operand stack top and the fuel left) travels in argument registers. A
 //! function is chosen for each op when the function is lowered, knowing the ops around
 //! it: a branch whose next op or target begins a charged block pays that charge itself,
-//! as a call pays its callee's entry block and a return the block after the call; a set
+//! as a call pays its callee's entry block and a return the block after the call, and
+//! only a branch backward asks whether a tiering policy watches it; a set
 //! or store followed by a jump to a charged block takes the jump, and an op followed by a
 //! `ret` of one result returns, saving those ops a dispatch of their own.
 //!
@@ -176,11 +177,12 @@ macro_rules! operands {
     };
 }
 
-/// The op at `t`, unless it is a backward jump the loop must see.
+/// The op at `t`, unless it is a backward jump the loop must see. `BACK`: the target is at
+/// or before the branch, as the branch's function was chosen knowing, so the jump is taken
+/// here only when no policy watches backward jumps.
 #[inline(always)]
-unsafe fn target(cx: &Cx<'_>, ip: *const Slot, t: u32) -> Option<*const Slot> {
-    let to = cx.ops.add(t as usize);
-    (cx.back || to > ip).then_some(to)
+unsafe fn target<const BACK: bool>(cx: &Cx<'_>, t: u32) -> Option<*const Slot> {
+    (!BACK || cx.back).then(|| cx.ops.add(t as usize))
 }
 
 /// Enters the op at `to` with the stack top at `sp`. When `CHARGE` — the op there is a
@@ -220,11 +222,12 @@ unsafe fn pay(
 }
 
 /// Goes on after op `ip` with the stack top at `sp`. When `JUMP` — the next op is a jump
-/// to a charged block (`JmpCharge`), as the function was chosen knowing — takes that jump
-/// too, paying the target's charge (whose own function stops when the gas is short); when
-/// the jump must go back to the loop, the jump's own function does.
+/// to a charged block (`JmpCharge`), backward when `BACK`, as the function was chosen
+/// knowing — takes that jump too, paying the target's charge (whose own function stops
+/// when the gas is short); when the jump must go back to the loop, the jump's own function
+/// does.
 #[inline(always)]
-unsafe fn then<const JUMP: bool>(
+unsafe fn then<const JUMP: bool, const BACK: bool>(
     cx: &mut Cx<'_>,
     ip: *const Slot,
     fp: *mut u64,
@@ -234,7 +237,7 @@ unsafe fn then<const JUMP: bool>(
     let next = ip.add(1);
     if JUMP {
         operands!(next, Op::JmpCharge(cost, t));
-        if let Some(to) = target(cx, next, t) {
+        if let Some(to) = target::<BACK>(cx, t) {
             return pay(cx, to, cost, fp, sp, fuel);
         }
     }
@@ -270,11 +273,11 @@ unsafe fn next<const RET: bool>(
     }
 }
 
-/// Goes to `t` with the stack top at `sp` (paying its charge when `tc`), or back to the
-/// loop at `ip` and `sp0`.
+/// Goes to `t` with the stack top at `sp` (paying its charge when `tc`; `tb`: `t` is
+/// backward), or back to the loop at `ip` and `sp0`.
 macro_rules! branch {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $t:expr, $sp:expr, $tc:expr) => {
-        match target($cx, $ip, $t) {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $t:expr, $sp:expr, $tc:expr, $tb:expr) => {
+        match target::<$tb>($cx, $t) {
             Some(to) => enter_at::<$tc>($cx, to, $fp, $sp, $fuel),
             None => out($cx, $ip, $sp0, $fuel),
         }
@@ -282,12 +285,13 @@ macro_rules! branch {
 }
 
 /// Takes the branch to `t` when `(v != 0) == nz`, else goes on, the stack top at `sp`;
-/// `C` and `TC` say whether the next op and the target op are charges (see [`enter_at`]).
+/// `C` and `TC` say whether the next op and the target op are charges (see [`enter_at`]),
+/// `TB` whether the target is backward (see [`target`]).
 macro_rules! cond {
     ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $v:expr, $nz:expr, $t:expr, $sp:expr) => {{
         let sp = $sp;
         if ($v != 0) == $nz {
-            branch!($cx, $ip, $fp, $sp0, $fuel, $t, sp, TC)
+            branch!($cx, $ip, $fp, $sp0, $fuel, $t, sp, TC, TB)
         } else {
             enter_at::<C>($cx, $ip.add(1), $fp, sp, $fuel)
         }
@@ -297,11 +301,11 @@ macro_rules! cond {
 /// A load of kind `L` at `addr + o` whose word goes to `slot`, the stack top then `sp`;
 /// out of bounds, back to the loop, which faults.
 macro_rules! load {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr, $j:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $l:expr, $addr:expr, $o:expr, $slot:expr, $sp:expr, $j:expr, $jb:expr) => {
         match $l.read($cx.mem, $addr, $o) {
             Some(v) => {
                 *$slot = v;
-                then::<$j>($cx, $ip, $fp, $sp, $fuel)
+                then::<$j, $jb>($cx, $ip, $fp, $sp, $fuel)
             }
             None => out($cx, $ip, $sp0, $fuel),
         }
@@ -310,9 +314,9 @@ macro_rules! load {
 
 /// A store of kind `S` of `v` at `addr + o`, the stack top then `sp`.
 macro_rules! store {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr, $j:expr) => {
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $s:expr, $addr:expr, $v:expr, $o:expr, $sp:expr, $j:expr, $jb:expr) => {
         if $s.write($cx.mem, $addr, $o, $v) {
-            then::<$j>($cx, $ip, $fp, $sp, $fuel)
+            then::<$j, $jb>($cx, $ip, $fp, $sp, $fuel)
         } else {
             out($cx, $ip, $sp0, $fuel)
         }
@@ -362,18 +366,18 @@ ops! {
         }
         go(cx, ip.add(1), fp, sp, fuel - cost)
     }
-    fn jmp_charge(cx, ip, fp, sp, fuel) {
+    fn jmp_charge<const B: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::JmpCharge(cost, t));
         let cost = u64::from(cost);
-        match target(cx, ip, t) {
+        match target::<B>(cx, t) {
             Some(to) if fuel >= cost => go(cx, to.add(1), fp, sp, fuel - cost),
             _ => out(cx, ip, sp, fuel),
         }
     }
-    fn mov<const J: bool>(cx, ip, fp, sp, fuel) {
+    fn mov<const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Mov(d, x));
         l!(fp, d) = l!(fp, x);
-        then::<J>(cx, ip, fp, sp, fuel)
+        then::<J, JB>(cx, ip, fp, sp, fuel)
     }
     fn get2(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Get2(x, y));
@@ -408,10 +412,10 @@ ops! {
         l!(fp, d) = v;
         go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn bin_set<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn bin_set<const A: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinSet(_, d));
         l!(fp, d) = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        then::<J>(cx, ip, fp, sp.sub(2), fuel)
+        then::<J, JB>(cx, ip, fp, sp.sub(2), fuel)
     }
     fn bin_tee<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BinTee(_, d));
@@ -420,20 +424,20 @@ ops! {
         l!(fp, d) = v;
         go(cx, ip.add(1), fp, sp.sub(1), fuel)
     }
-    fn set_l<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn set_l<const A: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetL(_, d, x));
         l!(fp, d) = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        then::<J>(cx, ip, fp, sp.sub(1), fuel)
+        then::<J, JB>(cx, ip, fp, sp.sub(1), fuel)
     }
-    fn set_ll<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn set_ll<const A: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetLL(_, d, x, y));
         l!(fp, d) = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        then::<J>(cx, ip, fp, sp, fuel)
+        then::<J, JB>(cx, ip, fp, sp, fuel)
     }
-    fn set_li<const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn set_li<const A: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::SetLI(_, d, x, c));
         l!(fp, d) = alu::<A>().eval(l!(fp, x), u64::from(c));
-        then::<J>(cx, ip, fp, sp, fuel)
+        then::<J, JB>(cx, ip, fp, sp, fuel)
     }
     fn tee_li<const A: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::TeeLI(_, d, x, c));
@@ -442,44 +446,44 @@ ops! {
         *sp = v;
         go(cx, ip.add(1), fp, sp.add(1), fuel)
     }
-    fn br<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn br<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Br(_, nz, t));
         let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(2))
     }
-    fn br_l<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn br_l<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrL(nz, x, t));
         cond!(cx, ip, fp, sp, fuel, l!(fp, x), nz, t, sp)
     }
-    fn br_sl<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn br_sl<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrSL(_, nz, x, t));
         let v = alu::<A>().eval(*sp.sub(1), l!(fp, x));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(1))
     }
-    fn br_i<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn br_i<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrI(_, nz, c, t));
         let v = alu::<A>().eval(*sp.sub(1), u64::from(c));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(1))
     }
-    fn br_ll<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn br_ll<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLL(_, nz, x, y, t));
         let v = alu::<A>().eval(l!(fp, x), l!(fp, y));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
-    fn mov_br<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn mov_br<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::MovBr(nz, d, x, t));
         let v = l!(fp, x);
         l!(fp, d) = v;
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
-    fn br_li<const A: u8, const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn br_li<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLI(_, nz, x, c, t));
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
         cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
     }
-    fn load_set<const L: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn load_set<const L: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSet(_, d, o));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1), J)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, fp.add(d as usize), sp.sub(1), J, JB)
     }
     fn load_tee<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadTee(_, d, o));
@@ -494,11 +498,11 @@ ops! {
     }
     fn load_l<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadL(_, x, o));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, sp, sp.add(1), false)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, sp, sp.add(1), false, false)
     }
-    fn load_l_set<const L: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn load_l_set<const L: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLSet(_, d, x, o));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, fp.add(d as usize), sp, J)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), l!(fp, x), o, fp.add(d as usize), sp, J, JB)
     }
     fn load_l_tee<const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLTee(_, d, x, o));
@@ -511,57 +515,64 @@ ops! {
             None => out(cx, ip, sp, fuel),
         }
     }
+    fn load_l_br<const L: u8, const NZ: bool, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::LoadLBr(_, _, x, o, t));
+        match ld::<L>().read(cx.mem, l!(fp, x), o) {
+            Some(v) => cond!(cx, ip, fp, sp, fuel, v, NZ, t, sp),
+            None => out(cx, ip, sp, fuel),
+        }
+    }
     fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadS(_, _, o));
         let addr = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(2), sp.sub(1), false)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(2), sp.sub(1), false, false)
     }
     fn load_sl<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSL(_, _, x, o));
         let addr = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp, false)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp, false, false)
     }
     fn load_li<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLI(_, _, x, c, o));
         let addr = alu::<A>().eval(l!(fp, x), u64::from(c));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp, sp.add(1), false)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp, sp.add(1), false, false)
     }
     fn load_i<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadI(_, _, c, o));
         let addr = alu::<A>().eval(*sp.sub(1), u64::from(c));
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp, false)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), addr, o, sp.sub(1), sp, false, false)
     }
-    fn store_l<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn store_l<const S: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreL(_, x, o));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1), J)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(1), l!(fp, x), o, sp.sub(1), J, JB)
     }
-    fn store_ll<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn store_ll<const S: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLL(_, x, y, o));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), l!(fp, y), o, sp, J)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), l!(fp, y), o, sp, J, JB)
     }
-    fn store_lll<const S: u8, const A: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn store_lll<const S: u8, const A: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLLL(_, _, x, y, z, o));
         let v = alu::<A>().eval(l!(fp, y), l!(fp, z));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), v, o, sp, J)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), v, o, sp, J, JB)
     }
-    fn store_li<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn store_li<const S: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::StoreLI(_, x, c, o));
-        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), u64::from(c), o, sp, J)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), l!(fp, x), u64::from(c), o, sp, J, JB)
     }
 
     // ---- single instructions ----
     fn nop(cx, ip, fp, sp, fuel) {
         go(cx, ip.add(1), fp, sp, fuel)
     }
-    fn jmp<const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn jmp<const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jmp(t)));
-        branch!(cx, ip, fp, sp, fuel, t, sp, TC)
+        branch!(cx, ip, fp, sp, fuel, t, sp, TC, TB)
     }
-    fn jz<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn jz<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jz(t)));
         cond!(cx, ip, fp, sp, fuel, *sp.sub(1), false, t, sp.sub(1))
     }
-    fn jnz<const C: bool, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn jnz<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jnz(t)));
         cond!(cx, ip, fp, sp, fuel, *sp.sub(1), true, t, sp.sub(1))
     }
@@ -573,7 +584,12 @@ ops! {
         let i = *sp.sub(1);
         let last = table.len() - 1;
         let t = *table.get_unchecked(if i < last as u64 { i as usize } else { last });
-        branch!(cx, ip, fp, sp, fuel, t, sp.sub(1), TC)
+        // A table may go both ways: a backward target is the loop's while a policy watches.
+        let to = cx.ops.add(t as usize);
+        if cx.back || to > ip {
+            return enter_at::<TC>(cx, to, fp, sp.sub(1), fuel);
+        }
+        out(cx, ip, sp, fuel)
     }
     fn call(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Call(callee, pc));
@@ -670,10 +686,10 @@ ops! {
         *sp = l!(fp, i);
         next::<R>(cx, ip, fp, sp.add(1), fuel)
     }
-    fn local_set<const J: bool>(cx, ip, fp, sp, fuel) {
+    fn local_set<const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalSet(i)));
         l!(fp, i) = *sp.sub(1);
-        then::<J>(cx, ip, fp, sp.sub(1), fuel)
+        then::<J, JB>(cx, ip, fp, sp.sub(1), fuel)
     }
     fn local_tee(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::LocalTee(i)));
@@ -710,14 +726,14 @@ ops! {
                 | Instr::Load64(o),
             )
         );
-        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp, false)
+        load!(cx, ip, fp, sp, fuel, ld::<L>(), *sp.sub(1), o, sp.sub(1), sp, false, false)
     }
-    fn store<const S: u8, const J: bool>(cx, ip, fp, sp, fuel) {
+    fn store<const S: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(
             ip,
             Op::I(Instr::Store8(o) | Instr::Store16(o) | Instr::Store32(o) | Instr::Store64(o))
         );
-        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2), J)
+        store!(cx, ip, fp, sp, fuel, st::<S>(), *sp.sub(2), *sp.sub(1), o, sp.sub(2), J, JB)
     }
     fn mem_size(cx, ip, fp, sp, fuel) {
         *sp = cx.mem.len() as u64;
@@ -761,6 +777,14 @@ macro_rules! mono {
             mono!($f [$($c,)* false] $($k $e),*)
         }
     };
+    // A fused op's successor: no jump to fold, a jump forward, a jump backward.
+    ($f:ident [$($c:tt),*] jump $j:expr $(, $k:ident $e:expr)*) => {
+        match $j {
+            None => mono!($f [$($c,)* false, false] $($k $e),*),
+            Some(false) => mono!($f [$($c,)* true, false] $($k $e),*),
+            Some(true) => mono!($f [$($c,)* true, true] $($k $e),*),
+        }
+    };
     ($f:ident [$($c:tt),*] load $l:expr $(, $k:ident $e:expr)*) => {
         match $l {
             Load::U8 => mono!($f [$($c,)* {Load::U8 as u8}] $($k $e),*),
@@ -785,12 +809,18 @@ macro_rules! mono {
 /// The function that runs op `i` of `ops`, the ops of a function with `results` results —
 /// its own, or [`to_loop`] for an op the fast path does not take. A branch's function
 /// knows whether the op after it and the ops it branches to are charges, which it then
-/// pays itself; a function that falls through knows whether the op after it is a jump to
+/// pays itself, and whether its target lies backward, where a watching policy must see it;
+/// a function that falls through knows whether the op after it is a jump to
 /// a charged block, which it then takes, or a `ret`.
 pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> H {
     let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
+    let back = |t: u32| t as usize <= i;
     let c = charge_at(i as u32 + 1);
-    let j = matches!(ops.get(i + 1), Some(Op::JmpCharge(..)));
+    // The next op is a jump to a charged block, and whether it goes back.
+    let j = match ops.get(i + 1) {
+        Some(&Op::JmpCharge(_, t)) => Some(t as usize <= i + 1),
+        _ => None,
+    };
     let one = results == 1;
     let r = one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
     match ops[i] {
@@ -798,54 +828,66 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
         Op::I(Instr::Switch(t)) => {
             mono!(switch [] flag tables[t as usize].iter().all(|&k| charge_at(k)))
         }
-        Op::I(ins) => instr(ins, c, j, r, one, charge_at),
-        Op::JmpCharge(..) => jmp_charge,
+        Op::I(ins) => instr(ins, c, j, r, one, charge_at, back),
+        Op::JmpCharge(_, t) => mono!(jmp_charge [] flag back(t)),
         Op::Call(..) => call,
-        Op::Mov(..) => mono!(mov [] flag j),
+        Op::Mov(..) => mono!(mov [] jump j),
         Op::Get2(..) => get2,
         Op::BinL(a, _) => mono!(bin_l [] alu a, flag r),
         Op::BinLL(a, ..) => mono!(bin_ll [] alu a, flag r),
         Op::BinLI(a, ..) => mono!(bin_li [] alu a, flag r),
         Op::BinI(a, _) => mono!(bin_i [] alu a),
         Op::TeeI(a, ..) => mono!(tee_i [] alu a),
-        Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c, flag charge_at(t)),
-        Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, flag j),
+        Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c, flag charge_at(t), flag back(t)),
+        Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, jump j),
         Op::LoadLTee(l, ..) => mono!(load_l_tee [] load l),
-        Op::StoreLLL(s, a, ..) => mono!(store_lll [] store s, alu a, flag j),
-        Op::BinSet(a, _) => mono!(bin_set [] alu a, flag j),
+        Op::LoadLBr(l, nz, _, _, t) => {
+            mono!(load_l_br [] load l, flag nz, flag c, flag charge_at(t), flag back(t))
+        }
+        Op::StoreLLL(s, a, ..) => mono!(store_lll [] store s, alu a, jump j),
+        Op::BinSet(a, _) => mono!(bin_set [] alu a, jump j),
         Op::BinTee(a, _) => mono!(bin_tee [] alu a),
-        Op::SetL(a, ..) => mono!(set_l [] alu a, flag j),
-        Op::SetLL(a, ..) => mono!(set_ll [] alu a, flag j),
-        Op::SetLI(a, ..) => mono!(set_li [] alu a, flag j),
+        Op::SetL(a, ..) => mono!(set_l [] alu a, jump j),
+        Op::SetLL(a, ..) => mono!(set_ll [] alu a, jump j),
+        Op::SetLI(a, ..) => mono!(set_li [] alu a, jump j),
         Op::TeeLI(a, ..) => mono!(tee_li [] alu a),
-        Op::Br(a, _, t) => mono!(br [] alu a, flag c, flag charge_at(t)),
-        Op::BrL(_, _, t) => mono!(br_l [] flag c, flag charge_at(t)),
-        Op::BrSL(a, _, _, t) => mono!(br_sl [] alu a, flag c, flag charge_at(t)),
-        Op::BrI(a, _, _, t) => mono!(br_i [] alu a, flag c, flag charge_at(t)),
-        Op::BrLL(a, _, _, _, t) => mono!(br_ll [] alu a, flag c, flag charge_at(t)),
-        Op::BrLI(a, _, _, _, t) => mono!(br_li [] alu a, flag c, flag charge_at(t)),
-        Op::LoadSet(l, ..) => mono!(load_set [] load l, flag j),
+        Op::Br(a, _, t) => mono!(br [] alu a, flag c, flag charge_at(t), flag back(t)),
+        Op::BrL(_, _, t) => mono!(br_l [] flag c, flag charge_at(t), flag back(t)),
+        Op::BrSL(a, _, _, t) => mono!(br_sl [] alu a, flag c, flag charge_at(t), flag back(t)),
+        Op::BrI(a, _, _, t) => mono!(br_i [] alu a, flag c, flag charge_at(t), flag back(t)),
+        Op::BrLL(a, _, _, _, t) => mono!(br_ll [] alu a, flag c, flag charge_at(t), flag back(t)),
+        Op::BrLI(a, _, _, _, t) => mono!(br_li [] alu a, flag c, flag charge_at(t), flag back(t)),
+        Op::LoadSet(l, ..) => mono!(load_set [] load l, jump j),
         Op::LoadTee(l, ..) => mono!(load_tee [] load l),
         Op::LoadL(l, ..) => mono!(load_l [] load l),
         Op::LoadS(a, l, _) => mono!(load_s [] alu a, load l),
         Op::LoadSL(a, l, ..) => mono!(load_sl [] alu a, load l),
         Op::LoadLI(a, l, ..) => mono!(load_li [] alu a, load l),
         Op::LoadI(a, l, ..) => mono!(load_i [] alu a, load l),
-        Op::StoreL(s, ..) => mono!(store_l [] store s, flag j),
-        Op::StoreLL(s, ..) => mono!(store_ll [] store s, flag j),
-        Op::StoreLI(s, ..) => mono!(store_li [] store s, flag j),
+        Op::StoreL(s, ..) => mono!(store_l [] store s, jump j),
+        Op::StoreLL(s, ..) => mono!(store_ll [] store s, jump j),
+        Op::StoreLI(s, ..) => mono!(store_li [] store s, jump j),
     }
 }
 
 /// The function that runs instruction `ins` on its own; `c`, `j`, `r`: the op after it is
-/// a charge, a jump to a charged block, a `ret` of one result; `one`: the function has one
-/// result; `charge_at`: whether op `t` is a charge.
-fn instr(ins: Instr, c: bool, j: bool, r: bool, one: bool, charge_at: impl Fn(u32) -> bool) -> H {
+/// a charge, a jump to a charged block (`Some(backward)`), a `ret` of one result; `one`:
+/// the function has one result; `charge_at`, `back`: whether op `t` is a charge, and at or
+/// before this one.
+fn instr(
+    ins: Instr,
+    c: bool,
+    j: Option<bool>,
+    r: bool,
+    one: bool,
+    charge_at: impl Fn(u32) -> bool,
+    back: impl Fn(u32) -> bool,
+) -> H {
     match ins {
         Instr::Nop => nop,
-        Instr::Jmp(t) => mono!(jmp [] flag charge_at(t)),
-        Instr::Jz(t) => mono!(jz [] flag c, flag charge_at(t)),
-        Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t)),
+        Instr::Jmp(t) => mono!(jmp [] flag charge_at(t), flag back(t)),
+        Instr::Jz(t) => mono!(jz [] flag c, flag charge_at(t), flag back(t)),
+        Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t), flag back(t)),
         // A `switch` knows its table (see `handler`).
         Instr::Switch(_) => mono!(switch [] flag false),
         // Lowered as `Op::Call`.
@@ -858,7 +900,7 @@ fn instr(ins: Instr, c: bool, j: bool, r: bool, one: bool, charge_at: impl Fn(u3
         Instr::Over => over,
         Instr::Select => select,
         Instr::LocalGet(_) => mono!(local_get [] flag r),
-        Instr::LocalSet(_) => mono!(local_set [] flag j),
+        Instr::LocalSet(_) => mono!(local_set [] jump j),
         Instr::LocalTee(_) => local_tee,
         Instr::Add => mono!(bin [] alu Alu::Add, flag r),
         Instr::Sub => mono!(bin [] alu Alu::Sub, flag r),
@@ -898,10 +940,10 @@ fn instr(ins: Instr, c: bool, j: bool, r: bool, one: bool, charge_at: impl Fn(u3
         Instr::Load32U(_) => mono!(load [] load Load::U32),
         Instr::Load32S(_) => mono!(load [] load Load::S32),
         Instr::Load64(_) => mono!(load [] load Load::W64),
-        Instr::Store8(_) => mono!(store [] store Store::W8, flag j),
-        Instr::Store16(_) => mono!(store [] store Store::W16, flag j),
-        Instr::Store32(_) => mono!(store [] store Store::W32, flag j),
-        Instr::Store64(_) => mono!(store [] store Store::W64, flag j),
+        Instr::Store8(_) => mono!(store [] store Store::W8, jump j),
+        Instr::Store16(_) => mono!(store [] store Store::W16, jump j),
+        Instr::Store32(_) => mono!(store [] store Store::W32, jump j),
+        Instr::Store64(_) => mono!(store [] store Store::W64, jump j),
         Instr::MemSize => mem_size,
         // Stops and everything that touches more than memory, gas and frames: the loop's.
         Instr::Trap
