@@ -152,6 +152,7 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     )
     .unwrap();
 
+    interp_before_after(&mut md, inp);
     entish(&mut md, inp);
 
     // Sandbox cost.
@@ -307,6 +308,67 @@ pub const ENTISH_GOAL: f64 = 1.15;
 
 /// The Entish section: each kernel compiled from `benches/programs/NAME.et` against its
 /// hand-written `.rasm` twin on the same engines, and the compiler's speed.
+/// interp/wasmi as first measured, each from one criterion run of this group: the six first
+/// kernels on 2026-11-21, when the interpreter was a plain stack-machine loop, and the three
+/// added on 2026-12-03 (at d37b1b7, with the first fused ops) in that day's run.
+const INTERP_BEFORE: [(&str, &str, f64); 9] = [
+    ("fib", "2026-11-21", 1.46),
+    ("sieve", "2026-11-21", 5.84),
+    ("matmul", "2026-11-21", 5.27),
+    ("hash", "2026-11-21", 4.95),
+    ("sort", "2026-11-21", 1.35),
+    ("bf", "2026-11-21", 4.90),
+    ("fannkuch", "2026-12-03", 2.70),
+    ("crc32", "2026-12-03", 3.19),
+    ("list", "2026-12-03", 2.77),
+];
+
+/// The interpreter against wasmi: as first measured, and in this run, with the reference
+/// interpreter (one op per instruction) of this run beside it.
+fn interp_before_after(md: &mut String, inp: &Inputs<'_>) {
+    let get = |k: &str, e: &str| median(inp.criterion, &format!("kernel-{k}/{e}"));
+    writeln!(
+        md,
+        "### The interpreter against wasmi, before and after
+"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "interp/wasmi (goal: at most 1.0 on every kernel) as first measured, recorded from the \
+         report of that day's run, and in this run; reference/wasmi is this run's reference \
+         interpreter, the oracle that runs one op per instruction.\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| kernel | first measured | interp/wasmi then | interp/wasmi now | reference/wasmi now |\n|---|---|---|---|---|"
+    )
+    .unwrap();
+    let mut worst: Option<(&str, f64)> = None;
+    for k in inp.kernels {
+        let before = INTERP_BEFORE.iter().find(|(name, ..)| name == k);
+        let now = ratio(get(k, "interp"), get(k, "wasmi"));
+        if let Some(r) = now {
+            if worst.is_none_or(|(_, w)| r > w) {
+                worst = Some((k, r));
+            }
+        }
+        writeln!(
+            md,
+            "| {k} | {} | {} | {} | {} |",
+            before.map_or("–", |(_, date, _)| date),
+            before.map_or("–".into(), |(.., r)| format!("{r:.2}")),
+            fmt_ratio(now),
+            fmt_ratio(ratio(get(k, "reference"), get(k, "wasmi"))),
+        )
+        .unwrap();
+    }
+    if let Some((k, r)) = worst {
+        writeln!(md, "\nWorst now: `{k}` at {r:.2}.\n").unwrap();
+    }
+}
+
 fn entish(md: &mut String, inp: &Inputs<'_>) {
     let get = |id: String| median(inp.criterion, &id);
     writeln!(md, "## Entish\n").unwrap();
