@@ -25,11 +25,11 @@ rustup target add "$target" >/dev/null
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $sysroot"
 
-echo "== aarch64: JIT crate and engine-equivalence tests under emulation"
+echo "== aarch64: JIT crate and engine-equivalence tests under emulation (${SECONDS}s in)"
 cargo test --release --target "$target" -p rarvm-jit -p rarvm-interp
 cargo test --release --target "$target" -p rarvm --test engines --test intentional --test examples --test images
 
-echo "== aarch64: every example on every engine, compared with this host"
+echo "== aarch64: every example on every engine, compared with this host (${SECONDS}s in)"
 cargo build --release --bin rarvm
 cargo build --release --target "$target" --bin rarvm
 host=target/release/rarvm
@@ -77,4 +77,4 @@ for case in "${cases[@]}"; do
     fi
     compared=$((compared + 1))
 done
-echo "aarch64: $compared runs compared with x86-64, images identical"
+echo "aarch64: $compared runs compared with x86-64, images identical (${SECONDS}s)"
