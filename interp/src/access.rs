@@ -55,6 +55,16 @@ impl Load {
         Load::W64,
     ];
 
+    /// The store of this load's width.
+    pub fn store(self) -> Store {
+        match self {
+            Load::U8 | Load::S8 => Store::W8,
+            Load::U16 | Load::S16 => Store::W16,
+            Load::U32 | Load::S32 => Store::W32,
+            Load::W64 => Store::W64,
+        }
+    }
+
     /// The word the load reads at `addr + offset`, or `None` when that is out of bounds.
     #[inline(always)]
     pub fn read(self, mem: &[u8], addr: u64, offset: u32) -> Option<u64> {

@@ -9,7 +9,7 @@ use rarvm_runtime::process::{Fault, Frame, Process};
 
 use crate::access::{Load, Store};
 use crate::alu::{Alu, Div, Un};
-use crate::lower::{lower, lower_reference, Func, Op};
+use crate::lower::{lower, lower_reference, switch_target, Func, Op};
 
 /// Lets another engine take over at block starts (see [`crate::Tiering`]).
 pub trait Tiering {
@@ -466,6 +466,29 @@ fn exec<T: Tiering, const CHECKED: bool>(
                 }
                 fall!();
             }
+            Op::LoadLSwitch(l, x, o, t) => {
+                let i = fused_load!(value l, local!(x), o, 1);
+                branch!(switch_target(&f.tables[t as usize], i));
+            }
+            // The store writes where the load read, as wide: it faults only if the load did.
+            Op::Update(l, op, x, c, o) => {
+                let addr = local!(x);
+                let Some(v) = l.read(&p.memory, addr, o) else {
+                    w!(sp) = addr;
+                    w!(sp + 1) = addr;
+                    sp += 2;
+                    fault_at!(2, Fault::OutOfBounds);
+                };
+                let v = op.eval(v, u64::from(c));
+                if !l.store().write(&mut p.memory, addr, o, v) {
+                    w!(sp) = addr;
+                    w!(sp + 1) = v;
+                    sp += 2;
+                    fault_at!(5, Fault::OutOfBounds);
+                }
+                ip += 1;
+                continue;
+            }
             Op::LoadS(op, l, o) => fused_load!(l, op.eval(w!(sp - 2), w!(sp - 1)), o, sp - 2, 1),
             Op::LoadSL(op, l, x, o) => fused_load!(l, op.eval(w!(sp - 1), local!(x)), o, sp - 1, 2),
             Op::LoadLI(op, l, x, c, o) => {
@@ -539,10 +562,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
             }
             Instr::Switch(t) => {
                 sp -= 1;
-                let table = &f.tables[t as usize];
-                let i = w!(sp);
-                let last = table.len() - 1;
-                branch!(table[if i < last as u64 { i as usize } else { last }]);
+                branch!(switch_target(&f.tables[t as usize], w!(sp)));
             }
             Instr::Call(callee) => {
                 let c = &funcs[callee as usize];

@@ -4,10 +4,11 @@
 //! Only block starts and the instructions that can stop a process are observable (stops,
 //! images, hand-overs to native code). A fused run never contains a block start after its
 //! first instruction and is made of instructions that cannot fault or stop — local reads
-//! and writes, constants, [`Alu`] operations and a closing conditional branch — except
-//! that it may end in a load or a store, begin with a load, or load between its local read
-//! and its local write or closing branch (`local.get a; load64 8; local.set d`,
-//! `local.get a; load8_u 0; jnz t`), which can fault
+//! and writes, constants, [`Alu`] operations and a closing conditional branch or `switch` —
+//! except that it may end in a load or a store, begin with a load, load between its local
+//! read and its local write or closing branch (`local.get a; load64 8; local.set d`,
+//! `local.get a; load8_u 0; jnz t`), or load a word, compute and store it back in place
+//! (`local.get a; local.get a; load8_u 0; push 1; add; store8 0`), which can fault
 //! `out_of_bounds`. So at every observable point the frame holds exactly what executing the
 //! run instruction by instruction leaves: the same locals, the same operand words up to
 //! the stack height (the words above it are dead, never part of an image), and gas is
@@ -25,6 +26,9 @@ use rarvm_runtime::isa::{Instr, Opcode};
 use crate::access::{Load, Store};
 use crate::alu::Alu;
 use crate::lower::{Imm, Op};
+
+/// The most instructions a fused run covers.
+pub(crate) const MAX_RUN: usize = 6;
 
 /// A local index small enough for a fused op.
 fn local(i: u32) -> Option<u16> {
@@ -223,6 +227,7 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
     use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
     let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
+    let sixth = at(5);
     // Every run begins with a local read, a constant, an ALU op or a load: most
     // instructions are rejected here, keeping the lowering cheap for code that fuses
     // little (its host time is paid by the gas `spawn.bytes` charges per byte).
@@ -268,6 +273,18 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
             })
         }
         (LocalGet(a), LocalGet(b), None) => {
+            // `local.get a; local.get a; LOAD o; push c; ALU; STORE o`, as wide as the load
+            if let (true, Some((l, o)), Some(Push(c)), Some(op), Some((s, so))) = (
+                a == b,
+                load(third),
+                fourth,
+                fifth.and_then(alu),
+                store(sixth),
+            ) {
+                if s == l.store() && so == o {
+                    return Some((Op::Update(l, op, local(a)?, imm(c)?, o), 6));
+                }
+            }
             // `local.get a; local.get b; local.get c; ALU; STORE o`
             if let (Some(LocalGet(c)), Some(op), Some((s, o))) =
                 (third, fourth.and_then(alu), store(fifth))
@@ -307,6 +324,8 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
                     (Op::LoadLTee(l, d, a, o), 3)
                 } else if let Some((nz, t)) = branch(third) {
                     (Op::LoadLBr(l, nz, a, o, t), 3)
+                } else if let Some(Instr::Switch(t)) = third {
+                    (Op::LoadLSwitch(l, a, o, t), 3)
                 } else {
                     (Op::LoadL(l, a, o), 2)
                 });

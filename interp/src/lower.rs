@@ -11,7 +11,7 @@ use rarvm_runtime::verify::VerifiedModule;
 
 use crate::access::{Load, Store};
 use crate::alu::Alu;
-use crate::fuse::fuse;
+use crate::fuse::{fuse, MAX_RUN};
 
 /// One interpreter op: a block's gas charge, an instruction whose branch targets are op
 /// indices (for `switch`, an index into [`Func::tables`]), or a fused run of instructions
@@ -94,6 +94,11 @@ pub(crate) enum Op {
     MovBr(bool, u16, u16, u32),
     /// `local.get a; LOAD o; jz|jnz t` as (LOAD, nz, a, o, t)
     LoadLBr(Load, bool, u16, u32, u32),
+    /// `local.get a; LOAD o; switch t` as (LOAD, a, o, t), `t` the table
+    LoadLSwitch(Load, u16, u32, u32),
+    /// `local.get a; local.get a; LOAD o; push c; ALU; STORE o`, the store as wide as the
+    /// load, as (LOAD, ALU, a, c, o): the word at `a + o` updated in place
+    Update(Load, Alu, u16, u32, u32),
 }
 
 impl Op {
@@ -138,9 +143,19 @@ impl Op {
             | Op::StoreL(..)
             | Op::StoreLL(..)
             | Op::StoreLI(..)
-            | Op::StoreLLL(..) => None,
+            | Op::StoreLLL(..)
+            | Op::LoadLSwitch(..)
+            | Op::Update(..) => None,
         }
     }
+}
+
+/// Where a `switch` on `i` goes: entry `i` of its table, or past the entries, its default
+/// (the table's last).
+#[inline(always)]
+pub(crate) fn switch_target(table: &[u32], i: u64) -> u32 {
+    let last = table.len() - 1;
+    table[if i < last as u64 { i as usize } else { last }]
 }
 
 /// A 64-bit constant of a fused op, stored unaligned: a `u64` would grow every op by its
@@ -243,11 +258,11 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
             ops.push(Op::Charge(info.block_cost[pc]));
             pc_of.push(pc as u32);
         }
-        // What a fused run may cover: at most five instructions, none a block start but
-        // the first.
-        let end = (pc + 1..len.min(pc + 5))
+        // What a fused run may cover: at most `MAX_RUN` instructions, none a block start
+        // but the first.
+        let end = (pc + 1..len.min(pc + MAX_RUN))
             .find(|&k| info.leader[k])
-            .unwrap_or(len.min(pc + 5));
+            .unwrap_or(len.min(pc + MAX_RUN));
         let (op, n) = fused
             .then(|| fuse(&f.code[pc..end]))
             .flatten()
@@ -541,6 +556,35 @@ mod tests {
                 Op::I(Instr::Ret),
                 Op::Charge(3),
                 Op::I(Instr::Push(1)),
+                Op::I(Instr::Ret),
+            ]
+        );
+    }
+
+    /// A loaded byte dispatched on is one op, and so is a word loaded, computed and
+    /// stored back where it was, as wide — but not stored narrower.
+    #[test]
+    fn dispatches_and_updates_in_place_fuse() {
+        let m = assemble_verified(
+            "func main(a) -> 0\n push 64\n mem.grow\n drop\n local.get a\n load8_u 1\n switch x y else z\nx:\n local.get a\n local.get a\n load16_u 2\n push 5\n add\n store16 2\n ret\ny:\n local.get a\n local.get a\n load16_u 2\n push 5\n add\n store8 2\n ret\nz:\n ret\nend\n",
+            "t.rasm",
+        )
+        .unwrap();
+        let l = lower(&m);
+        assert_eq!(
+            &ops(&l.funcs[0])[5..],
+            &[
+                Op::LoadLSwitch(Load::U8, 0, 1, 0),
+                Op::Charge(10),
+                Op::Update(Load::U16, Alu::Add, 0, 5, 2),
+                Op::I(Instr::Ret),
+                Op::Charge(10),
+                Op::Get2(0, 0),
+                Op::I(Instr::Load16U(2)),
+                Op::BinI(Alu::Add, Imm::new(5)),
+                Op::I(Instr::Store8(2)),
+                Op::I(Instr::Ret),
+                Op::Charge(2),
                 Op::I(Instr::Ret),
             ]
         );

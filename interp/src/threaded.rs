@@ -244,6 +244,34 @@ unsafe fn then<const JUMP: bool, const BACK: bool>(
     go(cx, next, fp, sp, fuel)
 }
 
+/// Goes where `switch` table `t` sends `i`, the stack top then `sp` (paying the target's
+/// charge when `TC`: every target is a charge); a table may go both ways, so a backward
+/// target goes back to the loop at `ip` while a policy watches.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn switch_to<const TC: bool>(
+    cx: &mut Cx<'_>,
+    ip: *const Slot,
+    fp: *mut u64,
+    sp0: *mut u64,
+    fuel: u64,
+    t: u32,
+    i: u64,
+    sp: *mut u64,
+) -> At {
+    // SAFETY: the verifier proved the table exists; it holds at least its default, and
+    // the index is clamped to it.
+    let table = cx.tables.get_unchecked(t as usize);
+    let last = table.len() - 1;
+    let to = cx
+        .ops
+        .add(*table.get_unchecked(if i < last as u64 { i as usize } else { last }) as usize);
+    if cx.back || to > ip {
+        return enter_at::<TC>(cx, to, fp, sp, fuel);
+    }
+    out(cx, ip, sp0, fuel)
+}
+
 /// Enters the op at `to`, a block start, with the stack top at `sp`: pays the block's
 /// charge if it has one (a block whose first instruction is self-metered has none) and
 /// goes on after it; if the gas is short, the charge's own function stops there.
@@ -522,6 +550,25 @@ ops! {
             None => out(cx, ip, sp, fuel),
         }
     }
+    fn load_l_switch<const L: u8, const TC: bool>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::LoadLSwitch(_, x, o, t));
+        match ld::<L>().read(cx.mem, l!(fp, x), o) {
+            Some(i) => switch_to::<TC>(cx, ip, fp, sp, fuel, t, i, sp),
+            None => out(cx, ip, sp, fuel),
+        }
+    }
+    fn update<const L: u8, const A: u8>(cx, ip, fp, sp, fuel) {
+        operands!(ip, Op::Update(_, _, x, c, o));
+        let addr = l!(fp, x);
+        let Some(v) = ld::<L>().read(cx.mem, addr, o) else {
+            return out(cx, ip, sp, fuel);
+        };
+        // Where the load read, the store of its width writes: it fits.
+        if !ld::<L>().store().write(cx.mem, addr, o, alu::<A>().eval(v, u64::from(c))) {
+            return out(cx, ip, sp, fuel);
+        }
+        go(cx, ip.add(1), fp, sp, fuel)
+    }
     fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadS(_, _, o));
         let addr = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
@@ -578,18 +625,7 @@ ops! {
     }
     fn switch<const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Switch(t)));
-        // SAFETY: the verifier proved the table exists; it holds at least its default, and
-        // the index is clamped to it.
-        let table = cx.tables.get_unchecked(t as usize);
-        let i = *sp.sub(1);
-        let last = table.len() - 1;
-        let t = *table.get_unchecked(if i < last as u64 { i as usize } else { last });
-        // A table may go both ways: a backward target is the loop's while a policy watches.
-        let to = cx.ops.add(t as usize);
-        if cx.back || to > ip {
-            return enter_at::<TC>(cx, to, fp, sp.sub(1), fuel);
-        }
-        out(cx, ip, sp, fuel)
+        switch_to::<TC>(cx, ip, fp, sp, fuel, t, *sp.sub(1), sp.sub(1))
     }
     fn call(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Call(callee, pc));
@@ -815,6 +851,8 @@ macro_rules! mono {
 pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> H {
     let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
     let back = |t: u32| t as usize <= i;
+    // Every target of `switch` table `t` is a charge.
+    let all_charged = |t: u32| tables[t as usize].iter().all(|&k| charge_at(k));
     let c = charge_at(i as u32 + 1);
     // The next op is a jump to a charged block, and whether it goes back.
     let j = match ops.get(i + 1) {
@@ -825,9 +863,7 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
     let r = one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
     match ops[i] {
         Op::Charge(_) => charge,
-        Op::I(Instr::Switch(t)) => {
-            mono!(switch [] flag tables[t as usize].iter().all(|&k| charge_at(k)))
-        }
+        Op::I(Instr::Switch(t)) => mono!(switch [] flag all_charged(t)),
         Op::I(ins) => instr(ins, c, j, r, one, charge_at, back),
         Op::JmpCharge(_, t) => mono!(jmp_charge [] flag back(t)),
         Op::Call(..) => call,
@@ -841,6 +877,8 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
         Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c, flag charge_at(t), flag back(t)),
         Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, jump j),
         Op::LoadLTee(l, ..) => mono!(load_l_tee [] load l),
+        Op::LoadLSwitch(l, _, _, t) => mono!(load_l_switch [] load l, flag all_charged(t)),
+        Op::Update(l, a, ..) => mono!(update [] load l, alu a),
         Op::LoadLBr(l, nz, _, _, t) => {
             mono!(load_l_br [] load l, flag nz, flag c, flag charge_at(t), flag back(t))
         }
