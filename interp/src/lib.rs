@@ -20,9 +20,11 @@
 //! runs inside a block (`local.get a; push c; add; local.set d`, `local.get a;
 //! local.get b; lt_u; jz t`, `local.get a; push 8; mul; load64 0`, …) into one op, but
 //! only runs of instructions that cannot fault or stop, with no block start after their
-//! first instruction — but for a closing load or store and a load just before a local
-//! write, whose `out_of_bounds` fault first writes the operands it would have found and
-//! stops at its own pc, and an opening load, which faults before anything changed. So at every observable point the frame is
+//! first instruction — but for a closing load or store; a load just before a local write,
+//! a branch or a `switch`; and a word loaded, computed and stored back in place
+//! (`local.get a; local.get a; load8_u 0; push 1; add; store8 0`) — whose `out_of_bounds`
+//! fault first writes the operands it would have found and stops at its own pc, and an
+//! opening load, which faults before anything changed. So at every observable point the frame is
 //! canonical — the same locals, the same operand words up to the stack height — and gas is
 //! charged per block exactly as [`Reference`] charges it, though a jump or a fused branch
 //! may pay the charge of the block it enters instead of that block's charge op.
