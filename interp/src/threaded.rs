@@ -557,7 +557,7 @@ ops! {
             None => out(cx, ip, sp, fuel),
         }
     }
-    fn update<const L: u8, const A: u8>(cx, ip, fp, sp, fuel) {
+    fn update<const L: u8, const A: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Update(_, _, x, c, o));
         let addr = l!(fp, x);
         let Some(v) = ld::<L>().read(cx.mem, addr, o) else {
@@ -567,7 +567,7 @@ ops! {
         if !ld::<L>().store().write(cx.mem, addr, o, alu::<A>().eval(v, u64::from(c))) {
             return out(cx, ip, sp, fuel);
         }
-        go(cx, ip.add(1), fp, sp, fuel)
+        then::<J, JB>(cx, ip, fp, sp, fuel)
     }
     fn load_s<const A: u8, const L: u8>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadS(_, _, o));
@@ -878,7 +878,7 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
         Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, jump j),
         Op::LoadLTee(l, ..) => mono!(load_l_tee [] load l),
         Op::LoadLSwitch(l, _, _, t) => mono!(load_l_switch [] load l, flag all_charged(t)),
-        Op::Update(l, a, ..) => mono!(update [] load l, alu a),
+        Op::Update(l, a, ..) => mono!(update [] load l, alu a, jump j),
         Op::LoadLBr(l, nz, _, _, t) => {
             mono!(load_l_br [] load l, flag nz, flag c, flag charge_at(t), flag back(t))
         }
