@@ -9,7 +9,7 @@ use rarvm_runtime::process::{Fault, Frame, Process};
 
 use crate::access::{Load, Store};
 use crate::alu::{Alu, Div, Un};
-use crate::lower::{lower, lower_reference, switch_target, Func, Op};
+use crate::lower::{lower, lower_reference, switch_entry, Func, Op};
 
 /// Lets another engine take over at block starts (see [`crate::Tiering`]).
 pub trait Tiering {
@@ -248,6 +248,17 @@ fn exec<T: Tiering, const CHECKED: bool>(
         }};
     }
 
+    // A fused run's access at its instruction `k` faulted, having found `a` and `b` on top
+    // of the stack: push them and stop at the access.
+    macro_rules! fault_with {
+        ($k:expr; $a:expr, $b:expr) => {{
+            w!(sp) = $a;
+            w!(sp + 1) = $b;
+            sp += 2;
+            fault_at!($k, Fault::OutOfBounds);
+        }};
+    }
+
     // A fused run closing in load `l` at `addr + o`, instruction `k` of the run: the loaded
     // word goes to stack word `slot`, the run's last, or on a fault the address the load
     // would have found there.
@@ -468,23 +479,18 @@ fn exec<T: Tiering, const CHECKED: bool>(
             }
             Op::LoadLSwitch(l, x, o, t) => {
                 let i = fused_load!(value l, local!(x), o, 1);
-                branch!(switch_target(&f.tables[t as usize], i));
+                let table = &f.tables[t as usize];
+                branch!(table[switch_entry(table.len(), i)]);
             }
             // The store writes where the load read, as wide: it faults only if the load did.
             Op::Update(l, op, x, c, o) => {
                 let addr = local!(x);
                 let Some(v) = l.read(&p.memory, addr, o) else {
-                    w!(sp) = addr;
-                    w!(sp + 1) = addr;
-                    sp += 2;
-                    fault_at!(2, Fault::OutOfBounds);
+                    fault_with!(2; addr, addr);
                 };
                 let v = op.eval(v, u64::from(c));
                 if !l.store().write(&mut p.memory, addr, o, v) {
-                    w!(sp) = addr;
-                    w!(sp + 1) = v;
-                    sp += 2;
-                    fault_at!(5, Fault::OutOfBounds);
+                    fault_with!(5; addr, v);
                 }
                 ip += 1;
                 continue;
@@ -511,10 +517,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Op::StoreLL(s, x, y, o) => {
                 let (addr, v) = (local!(x), local!(y));
                 if !s.write(&mut p.memory, addr, o, v) {
-                    w!(sp) = addr;
-                    w!(sp + 1) = v;
-                    sp += 2;
-                    fault_at!(2, Fault::OutOfBounds);
+                    fault_with!(2; addr, v);
                 }
                 ip += 1;
                 continue;
@@ -522,10 +525,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Op::StoreLLL(s, op, x, y, z, o) => {
                 let (addr, v) = (local!(x), op.eval(local!(y), local!(z)));
                 if !s.write(&mut p.memory, addr, o, v) {
-                    w!(sp) = addr;
-                    w!(sp + 1) = v;
-                    sp += 2;
-                    fault_at!(4, Fault::OutOfBounds);
+                    fault_with!(4; addr, v);
                 }
                 ip += 1;
                 continue;
@@ -533,10 +533,7 @@ fn exec<T: Tiering, const CHECKED: bool>(
             Op::StoreLI(s, x, c, o) => {
                 let addr = local!(x);
                 if !s.write(&mut p.memory, addr, o, u64::from(c)) {
-                    w!(sp) = addr;
-                    w!(sp + 1) = u64::from(c);
-                    sp += 2;
-                    fault_at!(2, Fault::OutOfBounds);
+                    fault_with!(2; addr, u64::from(c));
                 }
                 ip += 1;
                 continue;
@@ -562,7 +559,8 @@ fn exec<T: Tiering, const CHECKED: bool>(
             }
             Instr::Switch(t) => {
                 sp -= 1;
-                branch!(switch_target(&f.tables[t as usize], w!(sp)));
+                let table = &f.tables[t as usize];
+                branch!(table[switch_entry(table.len(), w!(sp))]);
             }
             Instr::Call(callee) => {
                 let c = &funcs[callee as usize];

@@ -179,37 +179,14 @@ fn cond(i: Instr) -> Option<(bool, u32)> {
     None
 }
 
-/// `op` with a branch on a comparison said as a branch when the comparison holds —
-/// `lt_u; jz` as `ge_u; jnz`. The branch's sense is then part of its kind, so the threaded
-/// function that runs it is one per sense, and branches of opposite senses do not share
-/// (and mispredict at) one native branch.
-fn when_nonzero(op: Op) -> Op {
-    let sense = |a: Alu, nz: bool| match a.negated() {
-        Some(neg) if !nz => (neg, true),
-        _ => (a, nz),
-    };
-    match op {
-        Op::Br(a, nz, t) => {
-            let (a, nz) = sense(a, nz);
-            Op::Br(a, nz, t)
-        }
-        Op::BrSL(a, nz, x, t) => {
-            let (a, nz) = sense(a, nz);
-            Op::BrSL(a, nz, x, t)
-        }
-        Op::BrI(a, nz, c, t) => {
-            let (a, nz) = sense(a, nz);
-            Op::BrI(a, nz, c, t)
-        }
-        Op::BrLL(a, nz, x, y, t) => {
-            let (a, nz) = sense(a, nz);
-            Op::BrLL(a, nz, x, y, t)
-        }
-        Op::BrLI(a, nz, x, c, t) => {
-            let (a, nz) = sense(a, nz);
-            Op::BrLI(a, nz, x, c, t)
-        }
-        other => other,
+/// The branch `br` builds on `op`'s result being nonzero (`nz`) or zero, said as a branch
+/// when nonzero whenever `op` is a comparison: `lt_u; jz` as `ge_u; jnz`. The branch's
+/// sense is then part of its kind, so the threaded function that runs it is one per sense,
+/// and branches of opposite senses do not share (and mispredict at) one native branch.
+fn when_holds(op: Alu, nz: bool, br: impl FnOnce(Alu, bool) -> Op) -> Op {
+    match op.negated() {
+        Some(neg) if !nz => br(neg, true),
+        _ => br(op, nz),
     }
 }
 
@@ -217,13 +194,6 @@ fn when_nonzero(op: Op) -> Op {
 /// starts after the first instruction), and how many instructions it covers. Branch
 /// targets are still instruction indices.
 pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
-    let (op, n) = run(code)?;
-    Some((when_nonzero(op), n))
-}
-
-/// The fused op for the longest run that starts `code`, as [`fuse`], a branch's sense as
-/// its instructions say it.
-fn run(code: &[Instr]) -> Option<(Op, usize)> {
     use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
     let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
@@ -250,7 +220,7 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
         (LocalGet(a), LocalGet(b), Some(op)) => {
             let (a, b) = (local(a)?, local(b)?);
             Some(if let Some((nz, t)) = branch(fourth) {
-                (Op::BrLL(op, nz, a, b, t), 4)
+                (when_holds(op, nz, |op, nz| Op::BrLL(op, nz, a, b, t)), 4)
             } else if let Some(d) = set(fourth) {
                 (Op::SetLL(op, d, a, b), 4)
             } else {
@@ -261,7 +231,7 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
         (LocalGet(a), Push(c), Some(op)) => {
             let (a, c) = (local(a)?, imm(c)?);
             Some(if let Some((nz, t)) = branch(fourth) {
-                (Op::BrLI(op, nz, a, c, t), 4)
+                (when_holds(op, nz, |op, nz| Op::BrLI(op, nz, a, c, t)), 4)
             } else if let Some((l, o)) = load(fourth) {
                 (Op::LoadLI(op, l, a, c, o), 4)
             } else if let Some(d) = set(fourth) {
@@ -307,7 +277,7 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
                 return Some(if let Some(d) = set(third) {
                     (Op::SetL(op, d, a), 3)
                 } else if let Some((nz, t)) = branch(third) {
-                    (Op::BrSL(op, nz, a, t), 3)
+                    (when_holds(op, nz, |op, nz| Op::BrSL(op, nz, a, t)), 3)
                 } else if let Some((l, o)) = load(third) {
                     (Op::LoadSL(op, l, a, o), 3)
                 } else {
@@ -346,7 +316,7 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
                     return Some((Op::LoadI(op, l, c, o), 3));
                 }
                 if let Some((nz, t)) = branch(third) {
-                    return Some((Op::BrI(op, nz, c, t), 3));
+                    return Some((when_holds(op, nz, |op, nz| Op::BrI(op, nz, c, t)), 3));
                 }
             }
             Some(if let Some(d) = tee(third) {
@@ -368,7 +338,7 @@ fn run(code: &[Instr]) -> Option<(Op, usize)> {
         (x, y, _) => {
             let op = alu(x)?;
             if let Some((nz, t)) = cond(y) {
-                return Some((Op::Br(op, nz, t), 2));
+                return Some((when_holds(op, nz, |op, nz| Op::Br(op, nz, t)), 2));
             }
             if let Some((l, o)) = load(Some(y)) {
                 return Some((Op::LoadS(op, l, o), 2));

@@ -150,12 +150,16 @@ impl Op {
     }
 }
 
-/// Where a `switch` on `i` goes: entry `i` of its table, or past the entries, its default
-/// (the table's last).
+/// The entry of a `switch` table of `len` entries that a switch on `i` takes: entry `i`,
+/// or past the entries, its default (the table's last).
 #[inline(always)]
-pub(crate) fn switch_target(table: &[u32], i: u64) -> u32 {
-    let last = table.len() - 1;
-    table[if i < last as u64 { i as usize } else { last }]
+pub(crate) fn switch_entry(len: usize, i: u64) -> usize {
+    let last = len - 1;
+    if i < last as u64 {
+        i as usize
+    } else {
+        last
+    }
 }
 
 /// A 64-bit constant of a fused op, stored unaligned: a `u64` would grow every op by its

@@ -38,7 +38,7 @@ use rarvm_runtime::process::{Frame, Process};
 
 use crate::access::{Load, Store};
 use crate::alu::{Alu, Div, Un};
-use crate::lower::{Func, Op, Slot};
+use crate::lower::{switch_entry, Func, Op, Slot};
 
 /// What the fast path reads besides the frame.
 pub(crate) struct Cx<'a> {
@@ -249,7 +249,7 @@ unsafe fn then<const JUMP: bool, const BACK: bool>(
 /// target goes back to the loop at `ip` while a policy watches.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn switch_to<const TC: bool>(
+unsafe fn switch_on<const TC: bool>(
     cx: &mut Cx<'_>,
     ip: *const Slot,
     fp: *mut u64,
@@ -260,12 +260,11 @@ unsafe fn switch_to<const TC: bool>(
     sp: *mut u64,
 ) -> At {
     // SAFETY: the verifier proved the table exists; it holds at least its default, and
-    // the index is clamped to it.
+    // `switch_entry` is one of its entries.
     let table = cx.tables.get_unchecked(t as usize);
-    let last = table.len() - 1;
     let to = cx
         .ops
-        .add(*table.get_unchecked(if i < last as u64 { i as usize } else { last }) as usize);
+        .add(*table.get_unchecked(switch_entry(table.len(), i)) as usize);
     if cx.back || to > ip {
         return enter_at::<TC>(cx, to, fp, sp, fuel);
     }
@@ -553,7 +552,7 @@ ops! {
     fn load_l_switch<const L: u8, const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLSwitch(_, x, o, t));
         match ld::<L>().read(cx.mem, l!(fp, x), o) {
-            Some(i) => switch_to::<TC>(cx, ip, fp, sp, fuel, t, i, sp),
+            Some(i) => switch_on::<TC>(cx, ip, fp, sp, fuel, t, i, sp),
             None => out(cx, ip, sp, fuel),
         }
     }
@@ -625,7 +624,7 @@ ops! {
     }
     fn switch<const TC: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Switch(t)));
-        switch_to::<TC>(cx, ip, fp, sp, fuel, t, *sp.sub(1), sp.sub(1))
+        switch_on::<TC>(cx, ip, fp, sp, fuel, t, *sp.sub(1), sp.sub(1))
     }
     fn call(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Call(callee, pc));
