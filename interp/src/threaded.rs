@@ -246,10 +246,11 @@ unsafe fn then<const JUMP: bool, const BACK: bool>(
 
 /// Goes where `switch` table `t` sends `i`, the stack top then `sp` (paying the target's
 /// charge when `TC`: every target is a charge); a table may go both ways, so a backward
-/// target goes back to the loop at `ip` while a policy watches.
+/// target goes back to the loop at `ip` while a policy watches — unless `TF`: every
+/// target is forward.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn switch_on<const TC: bool>(
+unsafe fn switch_on<const TC: bool, const TF: bool>(
     cx: &mut Cx<'_>,
     ip: *const Slot,
     fp: *mut u64,
@@ -265,7 +266,7 @@ unsafe fn switch_on<const TC: bool>(
     let to = cx
         .ops
         .add(*table.get_unchecked(switch_entry(table.len(), i)) as usize);
-    if cx.back || to > ip {
+    if TF || cx.back || to > ip {
         return enter_at::<TC>(cx, to, fp, sp, fuel);
     }
     out(cx, ip, sp0, fuel)
@@ -311,13 +312,13 @@ macro_rules! branch {
     };
 }
 
-/// Takes the branch to `t` when `(v != 0) == nz`, else goes on, the stack top at `sp`;
-/// `C` and `TC` say whether the next op and the target op are charges (see [`enter_at`]),
-/// `TB` whether the target is backward (see [`target`]).
+/// Takes the branch to `t` when `taken`, else goes on, the stack top at `sp`; `C` and `TC`
+/// say whether the next op and the target op are charges (see [`enter_at`]), `TB` whether
+/// the target is backward (see [`target`]).
 macro_rules! cond {
-    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $v:expr, $nz:expr, $t:expr, $sp:expr) => {{
+    ($cx:ident, $ip:ident, $fp:ident, $sp0:ident, $fuel:ident, $taken:expr, $t:expr, $sp:expr) => {{
         let sp = $sp;
-        if ($v != 0) == $nz {
+        if $taken {
             branch!($cx, $ip, $fp, $sp0, $fuel, $t, sp, TC, TB)
         } else {
             enter_at::<C>($cx, $ip.add(1), $fp, sp, $fuel)
@@ -365,6 +366,18 @@ macro_rules! ops {
 #[inline(always)]
 fn alu<const A: u8>() -> Alu {
     Alu::ALL[A as usize]
+}
+
+/// Whether a branch on `v`, the result of `A`, is taken, `nz` its sense: a comparison's
+/// branch goes when it holds (see `fuse::when_holds`, and [`handler`], which gives any
+/// other to the loop), so its function reads no sense and branches on `v` alone.
+#[inline(always)]
+fn holds<const A: u8>(v: u64, nz: bool) -> bool {
+    if alu::<A>().negated().is_some() {
+        v != 0
+    } else {
+        (v != 0) == nz
+    }
 }
 
 #[inline(always)]
@@ -476,37 +489,37 @@ ops! {
     fn br<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Br(_, nz, t));
         let v = alu::<A>().eval(*sp.sub(2), *sp.sub(1));
-        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(2))
+        cond!(cx, ip, fp, sp, fuel, holds::<A>(v, nz), t, sp.sub(2))
     }
     fn br_l<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrL(nz, x, t));
-        cond!(cx, ip, fp, sp, fuel, l!(fp, x), nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, (l!(fp, x) != 0) == nz, t, sp)
     }
     fn br_sl<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrSL(_, nz, x, t));
         let v = alu::<A>().eval(*sp.sub(1), l!(fp, x));
-        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, holds::<A>(v, nz), t, sp.sub(1))
     }
     fn br_i<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrI(_, nz, c, t));
         let v = alu::<A>().eval(*sp.sub(1), u64::from(c));
-        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, holds::<A>(v, nz), t, sp.sub(1))
     }
     fn br_ll<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLL(_, nz, x, y, t));
         let v = alu::<A>().eval(l!(fp, x), l!(fp, y));
-        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, holds::<A>(v, nz), t, sp)
     }
     fn mov_br<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::MovBr(nz, d, x, t));
         let v = l!(fp, x);
         l!(fp, d) = v;
-        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, (v != 0) == nz, t, sp)
     }
     fn br_li<const A: u8, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::BrLI(_, nz, x, c, t));
         let v = alu::<A>().eval(l!(fp, x), u64::from(c));
-        cond!(cx, ip, fp, sp, fuel, v, nz, t, sp)
+        cond!(cx, ip, fp, sp, fuel, holds::<A>(v, nz), t, sp)
     }
     fn load_set<const L: u8, const J: bool, const JB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadSet(_, d, o));
@@ -545,14 +558,14 @@ ops! {
     fn load_l_br<const L: u8, const NZ: bool, const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLBr(_, _, x, o, t));
         match ld::<L>().read(cx.mem, l!(fp, x), o) {
-            Some(v) => cond!(cx, ip, fp, sp, fuel, v, NZ, t, sp),
+            Some(v) => cond!(cx, ip, fp, sp, fuel, (v != 0) == NZ, t, sp),
             None => out(cx, ip, sp, fuel),
         }
     }
-    fn load_l_switch<const L: u8, const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn load_l_switch<const L: u8, const TC: bool, const TF: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::LoadLSwitch(_, x, o, t));
         match ld::<L>().read(cx.mem, l!(fp, x), o) {
-            Some(i) => switch_on::<TC>(cx, ip, fp, sp, fuel, t, i, sp),
+            Some(i) => switch_on::<TC, TF>(cx, ip, fp, sp, fuel, t, i, sp),
             None => out(cx, ip, sp, fuel),
         }
     }
@@ -616,15 +629,15 @@ ops! {
     }
     fn jz<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jz(t)));
-        cond!(cx, ip, fp, sp, fuel, *sp.sub(1), false, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, *sp.sub(1) == 0, t, sp.sub(1))
     }
     fn jnz<const C: bool, const TC: bool, const TB: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Jnz(t)));
-        cond!(cx, ip, fp, sp, fuel, *sp.sub(1), true, t, sp.sub(1))
+        cond!(cx, ip, fp, sp, fuel, *sp.sub(1) != 0, t, sp.sub(1))
     }
-    fn switch<const TC: bool>(cx, ip, fp, sp, fuel) {
+    fn switch<const TC: bool, const TF: bool>(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::I(Instr::Switch(t)));
-        switch_on::<TC>(cx, ip, fp, sp, fuel, t, *sp.sub(1), sp.sub(1))
+        switch_on::<TC, TF>(cx, ip, fp, sp, fuel, t, *sp.sub(1), sp.sub(1))
     }
     fn call(cx, ip, fp, sp, fuel) {
         operands!(ip, Op::Call(callee, pc));
@@ -850,8 +863,9 @@ macro_rules! mono {
 pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> H {
     let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
     let back = |t: u32| t as usize <= i;
-    // Every target of `switch` table `t` is a charge.
+    // Every target of `switch` table `t` is a charge; every one lies after this op.
     let all_charged = |t: u32| tables[t as usize].iter().all(|&k| charge_at(k));
+    let all_forward = |t: u32| tables[t as usize].iter().all(|&k| k as usize > i);
     let c = charge_at(i as u32 + 1);
     // The next op is a jump to a charged block, and whether it goes back.
     let j = match ops.get(i + 1) {
@@ -862,7 +876,7 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
     let r = one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
     match ops[i] {
         Op::Charge(_) => charge,
-        Op::I(Instr::Switch(t)) => mono!(switch [] flag all_charged(t)),
+        Op::I(Instr::Switch(t)) => mono!(switch [] flag all_charged(t), flag all_forward(t)),
         Op::I(ins) => instr(ins, c, j, r, one, charge_at, back),
         Op::JmpCharge(_, t) => mono!(jmp_charge [] flag back(t)),
         Op::Call(..) => call,
@@ -876,7 +890,9 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
         Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c, flag charge_at(t), flag back(t)),
         Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, jump j),
         Op::LoadLTee(l, ..) => mono!(load_l_tee [] load l),
-        Op::LoadLSwitch(l, _, _, t) => mono!(load_l_switch [] load l, flag all_charged(t)),
+        Op::LoadLSwitch(l, _, _, t) => {
+            mono!(load_l_switch [] load l, flag all_charged(t), flag all_forward(t))
+        }
         Op::Update(l, a, ..) => mono!(update [] load l, alu a, jump j),
         Op::LoadLBr(l, nz, _, _, t) => {
             mono!(load_l_br [] load l, flag nz, flag c, flag charge_at(t), flag back(t))
@@ -888,6 +904,16 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
         Op::SetLL(a, ..) => mono!(set_ll [] alu a, jump j),
         Op::SetLI(a, ..) => mono!(set_li [] alu a, jump j),
         Op::TeeLI(a, ..) => mono!(tee_li [] alu a),
+        // A comparison's branch is built to go when it holds; its function assumes so.
+        Op::Br(a, false, _)
+        | Op::BrSL(a, false, ..)
+        | Op::BrI(a, false, ..)
+        | Op::BrLL(a, false, ..)
+        | Op::BrLI(a, false, ..)
+            if a.negated().is_some() =>
+        {
+            to_loop
+        }
         Op::Br(a, _, t) => mono!(br [] alu a, flag c, flag charge_at(t), flag back(t)),
         Op::BrL(_, _, t) => mono!(br_l [] flag c, flag charge_at(t), flag back(t)),
         Op::BrSL(a, _, _, t) => mono!(br_sl [] alu a, flag c, flag charge_at(t), flag back(t)),
@@ -926,7 +952,7 @@ fn instr(
         Instr::Jz(t) => mono!(jz [] flag c, flag charge_at(t), flag back(t)),
         Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t), flag back(t)),
         // A `switch` knows its table (see `handler`).
-        Instr::Switch(_) => mono!(switch [] flag false),
+        Instr::Switch(_) => mono!(switch [] flag false, flag false),
         // Lowered as `Op::Call`.
         Instr::Call(_) => to_loop,
         Instr::Ret => mono!(ret [] flag one),
