@@ -103,4 +103,6 @@ pub use isa::Field;
 pub use rarvm_runtime::meter;
 
 #[cfg(feature = "jit")]
-pub use rarvm_jit::{Stats as JitStats, AUTO_RATE, DEFAULT_CODE_LIMIT, JIT_RATE};
+pub use rarvm_jit::{
+    Stats as JitStats, AUTO_RATE, DEFAULT_CODE_LIMIT, FUNC_COMPILE_COST, JIT_RATE,
+};

@@ -713,6 +713,51 @@ end
     );
 }
 
+/// What a compile is said to cost, which the gas must pay first, covers what Cranelift
+/// spends on any function, however small, and on every entry of a `switch` table — code
+/// of a few instructions can hold tables of thousands of entries.
+#[test]
+fn compile_cost_counts_each_function_and_every_table_entry() {
+    let cost = |body: &str| {
+        let src = format!(
+            "func main() -> 1 locals(i, a)
+    push 100
+    local.set i
+top:
+{body}    local.get i
+    push 1
+    sub
+    local.tee i
+    jnz top
+    local.get a
+    ret
+end
+"
+        );
+        let mut v = vm(EngineKind::Jit, &source(&src), &[]);
+        v.jit_mut().unwrap().set_compile_rate(0);
+        v.run(1 << 30, MEM);
+        let stats = v.jit_stats().unwrap();
+        assert_eq!(stats.compiled, 1, "{stats}");
+        stats.compile_cost
+    };
+    let small = cost("");
+    assert!(small > rarvm::FUNC_COMPILE_COST, "{small}");
+    let table = "odd even ".repeat(2000);
+    let wide = cost(&format!(
+        "    local.get i
+    switch {table}else even
+odd:
+    local.get a
+    push 1
+    xor
+    local.set a
+even:
+"
+    ));
+    assert!(wide >= small + 4000 / 4, "{small} and {wide} cost units");
+}
+
 /// A host that runs a yielded root turn by turn (a vat: `docs/SPEC.md` §8.3) — replacing
 /// its port, setting its gas — ends in the same image on every engine, and taking the
 /// transcript gives back its share of the footprint.

@@ -67,6 +67,32 @@ fn shape(name: &str, n: usize) -> String {
             }
             s.push_str("    local.get a\n    ret\nend\n");
         }
+        "wide-switches" => {
+            // One switch per 100 of `n`, each of 1,000 entries over two targets: cheap in
+            // instructions, and a jump table and edges for Cranelift per entry.
+            s.push_str("func main() -> 1 locals(a)\n");
+            for d in 0..n.div_ceil(100) {
+                let table = format!("s{d}a s{d}b ").repeat(500);
+                write!(s, "    local.get a\n    switch {table}else s{d}b\ns{d}a:\n    local.get a\n    push 1\n    add\n    local.set a\ns{d}b:\n").unwrap();
+            }
+            s.push_str("    local.get a\n    ret\nend\n");
+        }
+        "tiny-funcs" => {
+            // One small function per 10 of `n`, each called once: what a compile costs
+            // whatever its size.
+            for f in 0..n.div_ceil(10) {
+                write!(
+                    s,
+                    "func f{f}(x) -> 1\n    local.get x\n    push {f}\n    add\n    ret\nend\n"
+                )
+                .unwrap();
+            }
+            s.push_str("func main() -> 1 locals(a)\n");
+            for f in 0..n.div_ceil(10) {
+                write!(s, "    local.get a\n    call f{f}\n    local.set a\n").unwrap();
+            }
+            s.push_str("    local.get a\n    ret\nend\n");
+        }
         "calls" => {
             s.push_str(
                 "func g(x) -> 1\n    local.get x\n    ret\nend\nfunc main() -> 1 locals(a, b, c)\n",
@@ -97,6 +123,8 @@ fn main() {
         "many-locals",
         "deep-stack",
         "switches",
+        "wide-switches",
+        "tiny-funcs",
         "calls",
         "memory",
     ];

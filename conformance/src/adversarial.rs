@@ -69,6 +69,16 @@ fn diamonds(diamonds: usize, iters: u64, seed: u64) -> String {
     s
 }
 
+/// A module whose entry function runs a loop `iters` times around `body` (stack-neutral,
+/// may use locals `i` and `a`), with `seed` one constant of it: small code made hot, so
+/// what compiling it costs the host is mostly what any compile costs, or what its
+/// `switch` tables cost.
+fn hot_loop(body: &str, iters: u64, seed: u64) -> String {
+    format!(
+        "func main() -> 1 locals(i, a)\n    push {iters}\n    local.set i\nloop:\n    local.get a\n    push {seed}\n    add\n    local.set a\n{body}    local.get i\n    push 1\n    sub\n    local.tee i\n    jnz loop\n    local.get a\n    ret\nend\n"
+    )
+}
+
 /// Where in `a` the first byte differs from `b`.
 fn first_difference(a: &[u8], b: &[u8]) -> usize {
     a.iter()
@@ -330,6 +340,32 @@ pub fn cases() -> Vec<Case> {
             "compile-fresh",
             "spawn.bytes of fresh code (2,000 if/else diamonds, a loop made hot), one constant changed each time",
             spawn_bytes_loop(&a, 40_000, Some(at)),
+            40_000_000,
+            1 << 30,
+            ALL,
+        );
+        let a = bytes_of(&hot_loop("", 2000, 1));
+        let b = bytes_of(&hot_loop("", 2000, 2));
+        let at = first_difference(&a, &b);
+        case(
+            "compile-small",
+            "spawn.bytes of fresh code, a loop of 9 instructions run 2,000 times, one constant changed each time",
+            spawn_bytes_loop(&a, 30_000, Some(at)),
+            40_000_000,
+            1 << 30,
+            ALL,
+        );
+        let table = "odd even ".repeat(500);
+        let body = format!(
+            "    local.get i\n    switch {table}else even\nodd:\n    local.get a\n    push 1\n    xor\n    local.set a\neven:\n"
+        );
+        let a = bytes_of(&hot_loop(&body, 5000, 1));
+        let b = bytes_of(&hot_loop(&body, 5000, 2));
+        let at = first_difference(&a, &b);
+        case(
+            "compile-wide-switch",
+            "spawn.bytes of fresh code, a loop made hot around a switch of 1,000 entries, one constant changed each time",
+            spawn_bytes_loop(&a, 100_000, Some(at)),
             40_000_000,
             1 << 30,
             ALL,

@@ -57,7 +57,7 @@ use abi::{FrameRecord, Reason};
 use backend::Backend;
 pub use cache::DEFAULT_CODE_LIMIT;
 use cache::{code_key, lock, module_state, CodeCache, ModuleCode, ModuleState};
-pub use tier::{AUTO_RATE, JIT_RATE, MAX_COMPILE_COST};
+pub use tier::{AUTO_RATE, FUNC_COMPILE_COST, JIT_RATE, MAX_COMPILE_COST};
 
 /// How eagerly functions are compiled (both only once compilation is earned: see the
 /// crate documentation).

@@ -27,13 +27,17 @@ use crate::Jit;
 /// grows faster than linearly on large functions of some shapes (many branches, exits or
 /// calls), so a bound keeps every compile short (tens of milliseconds here).
 pub const MAX_COMPILE_COST: u64 = 4_000;
+/// What any compile costs, in cost units, however small the function: Cranelift's work
+/// per function (its contexts, the register allocator's set-up, an executable mapping of
+/// its own) is about 300 to 600 µs here even for a function of four instructions.
+pub const FUNC_COMPILE_COST: u64 = 32;
 /// Most locals a compiled function may have.
 pub const MAX_COMPILE_LOCALS: u32 = 4096;
 
 /// Gas a function must have spent in the interpreter per unit of its compile cost before
 /// [`Mode::Jit`] compiles it: the least that keeps compiling within the promise. Measured
 /// (`cargo run --release -p rarvm-benches --example compile_shapes`), a cost unit takes
-/// 2 to 40 µs of Cranelift's time on functions up to [`MAX_COMPILE_COST`], the worst shapes
+/// 8 to 40 µs of Cranelift's time on functions up to [`MAX_COMPILE_COST`], the worst shapes
 /// at the largest size; the interpreter runs about a gas per nanosecond, so at this rate
 /// compiling costs at most about 20 times what interpreting the gas that paid for it did.
 ///
@@ -81,7 +85,10 @@ pub fn entry_points(m: &VerifiedModule, f: u32) -> Vec<bool> {
 /// What compiling function `f` costs the host, in units of about a microsecond of
 /// Cranelift's time, or `None` if it is too large to compile ([`MAX_COMPILE_COST`]).
 ///
-/// Translation is linear in this: each instruction, plus the words its frame loads at each
+/// Translation is linear in this: a fixed cost per function ([`FUNC_COMPILE_COST`]),
+/// each instruction and each of its branch targets (every
+/// entry of a `switch` table is an edge and a jump-table slot for Cranelift, about as dear
+/// as an instruction's share of a cost unit), plus the words its frame loads at each
 /// entry and stores at each exit (every gas check, every instruction that can fault
 /// or leave), each a few Cranelift instructions.
 pub fn compile_cost(m: &VerifiedModule, f: u32) -> Option<u64> {
@@ -92,7 +99,7 @@ pub fn compile_cost(m: &VerifiedModule, f: u32) -> Option<u64> {
     }
     let locals = u64::from(func.local_count());
     let entries = entry_points(m, f);
-    let mut cost = 0u64;
+    let mut cost = FUNC_COMPILE_COST * COST_UNIT;
     for (pc, ins) in func.code.iter().enumerate() {
         let h = info.height[pc];
         if h == UNREACHABLE {
@@ -101,7 +108,8 @@ pub fn compile_cost(m: &VerifiedModule, f: u32) -> Option<u64> {
         let i = ins.info();
         let charges = info.leader[pc] && i.metering == Metering::Block;
         let points = u64::from(entries[pc]) + u64::from(charges) + exits(ins.opcode());
-        cost = cost.saturating_add(1 + points.saturating_mul(locals + u64::from(h)));
+        let targets = func.targets(pc).count() as u64;
+        cost = cost.saturating_add(1 + targets + points.saturating_mul(locals + u64::from(h)));
         if cost / COST_UNIT > MAX_COMPILE_COST {
             return None;
         }
