@@ -103,8 +103,33 @@ fn programs() -> Vec<(&'static str, String, u64, u64)> {
             m.len()
         )
     };
+    // Children kept alive, each of a fresh module that is mostly a `switch` table of
+    // 60,000 entries (240 KB of encoding, held decoded and lowered as well), each run once.
+    let tables = {
+        let inner = |k: u64| {
+            let table = "a ".repeat(59_999);
+            let s = format!(
+                "func main() -> 0\n    push {k}\n    switch {table}else a\na:\n    ret\nend\n"
+            );
+            Program::from_source(&s, "inner").unwrap().to_bytes()
+        };
+        let (a, b) = (inner(1), inner(2));
+        let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap();
+        let len = a.len();
+        format!(
+            ".memory {}\n.data 0 x\"{}\"\nfunc main() -> 0\ntop:\n    push {at}\n    push {at}\n    load8_u 0\n    push 1\n    add\n    store8 0\n    push 0\n    push {len}\n    spawn.bytes\n    drop\n    push 1000\n    push 0\n    recurse\n    drop\n    jmp top\nend\n",
+            len + 8,
+            hex(&a)
+        )
+    };
     vec![
         ("fresh compiled modules", fresh_code, 400_000_000, 4_000_000),
+        (
+            "children holding switch tables",
+            tables,
+            2_000_000_000,
+            200_000_000,
+        ),
         ("200,000 nested children", nested, 200_000_000, 210_000_000),
         ("key lists full of holes", holes, 200_000_000, 16_000_000),
         (

@@ -337,6 +337,31 @@ mod tests {
     /// The decoded, verified and lowered forms of a function the host holds stay within
     /// the code footprint the spec counts for its instructions, even for code made only of
     /// block starts, which lowers to the most ops: a charge and an op per instruction.
+    /// A `switch` table is held decoded and in each lowering, within the footprint the
+    /// spec counts for its entries.
+    #[test]
+    fn what_the_host_holds_per_table_entry_stays_within_the_code_footprint() {
+        use rarvm_runtime::limits::CODE_BYTES_PER_TARGET;
+        let n = 10_000;
+        let table = "a b ".repeat(n / 2);
+        let src = format!(
+            "func main(x) -> 0\n local.get x\n switch {}else a\na:\n jmp b\nb:\n ret\nend\n",
+            &table[..table.len() - 2]
+        );
+        let m = assemble_verified(&src, "t.rasm").unwrap();
+        let (l, r) = (lower(&m), lower_reference(&m).0);
+        let entries = |t: &[Box<[u32]>]| t.iter().map(|t| t.len()).sum::<usize>();
+        assert_eq!(entries(&l.funcs[0].tables), n);
+        let held = (m.func(0).tables.iter().map(Vec::len).sum::<usize>()
+            + entries(&l.funcs[0].tables)
+            + entries(&r.funcs[0].tables))
+            * std::mem::size_of::<u32>();
+        assert!(
+            held as u64 <= CODE_BYTES_PER_TARGET * n as u64,
+            "{held} bytes"
+        );
+    }
+
     #[test]
     fn what_the_host_holds_per_instruction_stays_within_the_code_footprint() {
         use rarvm_runtime::limits::CODE_BYTES_PER_INSTR;

@@ -37,6 +37,10 @@ pub const FRAME_RECORD_BYTES: u64 = 16;
 /// Footprint of each instruction of a module a process holds as a child's code, besides
 /// its encoding: the host's decoded, verified and lowered forms of it.
 pub const CODE_BYTES_PER_INSTR: u64 = 96;
+/// Footprint of each entry of such a module's `switch` tables, besides its encoding: the
+/// host's decoded form and each lowering's (an instruction's share covers its own, not its
+/// table's, which may hold up to [`MAX_SWITCH`] entries).
+pub const CODE_BYTES_PER_TARGET: u64 = 16;
 /// Footprint of each function of such a module, besides its encoding and instructions.
 pub const CODE_BYTES_PER_FUNC: u64 = 512;
 /// Gas per frozen process a `recurse` moves between the spine and its slots when it

@@ -142,6 +142,7 @@ impl Module {
         let mut meter = Meter {
             limit,
             instrs: 0,
+            targets: 0,
             funcs: 0,
         };
         Self::read(&mut Reader::new(bytes), &mut meter)
@@ -230,14 +231,24 @@ impl Module {
     pub fn instruction_count(&self) -> u64 {
         self.funcs.iter().map(|f| f.code.len() as u64).sum()
     }
+
+    /// The number of entries of all `switch` tables of all functions.
+    pub fn target_count(&self) -> u64 {
+        self.funcs
+            .iter()
+            .flat_map(|f| &f.tables)
+            .map(|t| t.len() as u64)
+            .sum()
+    }
 }
 
 /// What the host holds for a module: its encoding of `len` bytes, and for each of its
-/// `instrs` instructions and `funcs` functions the decoded, verified and lowered forms the
-/// engines keep (`docs/SPEC.md` §5.3). A child whose module is its own counts this in its
-/// parent's footprint.
-pub const fn code_footprint(len: u64, instrs: u64, funcs: u64) -> u64 {
+/// `instrs` instructions, `targets` entries of `switch` tables and `funcs` functions the
+/// decoded, verified and lowered forms the engines keep (`docs/SPEC.md` §5.3). A child
+/// whose module is its own counts this in its parent's footprint.
+pub const fn code_footprint(len: u64, instrs: u64, targets: u64, funcs: u64) -> u64 {
     len.saturating_add(instrs.saturating_mul(CODE_BYTES_PER_INSTR))
+        .saturating_add(targets.saturating_mul(CODE_BYTES_PER_TARGET))
         .saturating_add(funcs.saturating_mul(CODE_BYTES_PER_FUNC))
 }
 
@@ -245,6 +256,7 @@ pub const fn code_footprint(len: u64, instrs: u64, funcs: u64) -> u64 {
 struct Meter {
     limit: u64,
     instrs: u64,
+    targets: u64,
     funcs: u64,
 }
 
@@ -252,7 +264,7 @@ impl Meter {
     /// Fails when the footprint of everything up to byte `pos` exceeds the limit.
     #[inline]
     fn check(&self, pos: usize) -> Result<(), DecodeError> {
-        let need = code_footprint(pos as u64, self.instrs, self.funcs);
+        let need = code_footprint(pos as u64, self.instrs, self.targets, self.funcs);
         if need > self.limit {
             return Err(DecodeError::too_large(pos, need, self.limit));
         }
@@ -317,6 +329,12 @@ fn decode_code(
             ImmKind::Table => {
                 let n = r.count("switch table size", MAX_SWITCH - 1, 4)?;
                 let targets = r.take((n as u64 + 1) * 4, "switch table")?;
+                // The table will count: check before holding it.
+                meter.targets += n as u64 + 1;
+                meter.check(base + r.pos()).map_err(|mut e| {
+                    e.offset -= base;
+                    e
+                })?;
                 tables.push(
                     targets
                         .chunks_exact(4)
@@ -410,6 +428,22 @@ mod tests {
             .contains("trailing"));
     }
 
+    /// A `switch` table counts in the footprint before the decoder holds it: a function of
+    /// two instructions with a table of 60,000 entries needs room for every entry.
+    #[test]
+    fn switch_tables_count_before_they_are_held() {
+        let mut m = sample();
+        m.funcs[0].tables[0] = vec![2; 60_000];
+        let bytes = m.encode();
+        let need = code_footprint(bytes.len() as u64, 4, 60_000, 1);
+        assert!(Module::decode_within(&bytes, need).is_ok());
+        let short = code_footprint(bytes.len() as u64, 4, 59_999, 1);
+        let err = Module::decode_within(&bytes, short)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.too_large.is_some(), "{}", err.message);
+    }
+
     #[test]
     fn debug_sections_decode_canonically_and_within_the_budget() {
         let m = with_debug();
@@ -421,8 +455,10 @@ mod tests {
         for n in 0..bytes.len() {
             assert!(Module::decode(&bytes[..n]).is_err(), "prefix {n} accepted");
         }
-        // The section's bytes count in the footprint the decoder may hold.
-        let need = code_footprint(bytes.len() as u64, 4, 1);
+        // The section's bytes count in the footprint the decoder may hold, as do the
+        // instructions and every entry of the switch table.
+        assert_eq!((m.instruction_count(), m.target_count()), (4, 3));
+        let need = code_footprint(bytes.len() as u64, 4, 3, 1);
         assert!(Module::decode_within(&bytes, need).is_ok());
         let short = Module::decode_within(&bytes, need - 1).unwrap_err();
         assert_eq!(short.too_large, Some(need));

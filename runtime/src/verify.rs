@@ -374,6 +374,7 @@ fn check(module: Module, bytes: Option<Box<[u8]>>) -> Result<Arc<VerifiedModule>
     let code_footprint = code_footprint(
         bytes.len() as u64,
         module.instruction_count(),
+        module.target_count(),
         module.funcs.len() as u64,
     );
     Ok(Arc::new(VerifiedModule {
