@@ -31,7 +31,9 @@ cargo test --release --target "$target" -p rarvm --test engines --test intention
 
 echo "== aarch64: every example on every engine, compared with this host (${SECONDS}s in)"
 cargo build --release --bin rarvm
-cargo build --release --target "$target" --bin rarvm
+# Only what the runs below use: the VM's commands, without the cluster's and the vats'
+# dependencies (tokio, NATS, TLS, SQLite), which would cost minutes to cross-build.
+cargo build --release --target "$target" -p rarvm-cli --no-default-features --bin rarvm
 host=target/release/rarvm
 arm=(qemu-aarch64 -L "$sysroot" "target/$target/release/rarvm")
 scratch=$(mktemp -d)

@@ -5,6 +5,9 @@
 //! 2 bad usage or input (an Entish program with errors included); 1 an output could not
 //! be written or the broker could not be reached.
 
+#[cfg(feature = "cluster")]
+mod cluster;
+#[cfg(feature = "vat")]
 mod vat;
 
 use std::io::IsTerminal;
@@ -114,6 +117,7 @@ enum Cmd {
         file: PathBuf,
     },
     /// Submit a job to the workers: create the root, store its image, print the job's id.
+    #[cfg(feature = "cluster")]
     Submit {
         /// An Entish program (`.et`), `.rasm` source, a binary module, or an image to
         /// continue.
@@ -136,12 +140,13 @@ enum Cmd {
         #[arg(long = "grant", value_name = "SPEC")]
         grants: Vec<String>,
         #[command(flatten)]
-        nats: Nats,
+        nats: cluster::Nats,
         /// Words passed to the entry function (decimal u64).
         #[arg(last = true)]
         args: Vec<String>,
     },
     /// Work on jobs: pull a task, run one slice, store the next state; forever.
+    #[cfg(feature = "cluster")]
     Worker {
         /// Engine for jobs that name none.
         #[arg(long, default_value = "auto", value_parser = parse_engine)]
@@ -156,14 +161,16 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
         #[command(flatten)]
-        nats: Nats,
+        nats: cluster::Nats,
     },
     /// Vats: persistent objects invoked by messages, with a checkpoint per turn.
+    #[cfg(feature = "vat")]
     Vat {
         #[command(subcommand)]
         cmd: vat::VatCmd,
     },
     /// Show a job: its state, its slices and which worker ran each, and its result.
+    #[cfg(feature = "cluster")]
     Job {
         /// The id `submit` printed.
         id: String,
@@ -174,15 +181,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        nats: Nats,
+        nats: cluster::Nats,
     },
-}
-
-#[derive(clap::Args)]
-struct Nats {
-    /// The NATS server with JetStream.
-    #[arg(long = "nats", value_name = "URL", default_value = rarvm_cluster::DEFAULT_URL)]
-    url: String,
 }
 
 /// What `compile` writes.
@@ -313,6 +313,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             });
             execute(&mut vm, &file, gas, mem, &common, input_hash, order)
         }
+        #[cfg(feature = "cluster")]
         Cmd::Submit {
             file,
             gas,
@@ -322,20 +323,23 @@ fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             grants,
             nats,
             args,
-        } => submit(&file, gas, mem, slice, engine, grants, &nats, &args),
+        } => cluster::submit(&file, gas, mem, slice, engine, grants, &nats, &args),
+        #[cfg(feature = "cluster")]
         Cmd::Worker {
             engine,
             slice,
             name,
             quiet,
             nats,
-        } => worker(engine, slice, name, quiet, &nats),
+        } => cluster::worker(engine, slice, name, quiet, &nats),
+        #[cfg(feature = "cluster")]
         Cmd::Job {
             id,
             wait,
             json,
             nats,
-        } => job(&id, wait, json, &nats),
+        } => cluster::job(&id, wait, json, &nats),
+        #[cfg(feature = "vat")]
         Cmd::Vat { cmd } => vat::dispatch(cmd),
         Cmd::Resume {
             image: path,
@@ -812,212 +816,4 @@ fn load_root(file: &Path, mem: Option<u64>, args: &[String]) -> Result<Root, Fai
             Ok((vm, Some(image::hash_hex(&bytes)), mem.unwrap_or(0), None))
         }
     }
-}
-
-/// A cluster error as a failure: the broker's with exit status 1, the rest as bad input.
-fn cluster_failure(e: rarvm_cluster::Error) -> Failure {
-    match e {
-        rarvm_cluster::Error::Connect(_) | rarvm_cluster::Error::Broker(_) => {
-            Failure(EXIT_IO, e.to_string())
-        }
-        _ => usage(e.to_string()),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn submit(
-    file: &Path,
-    gas: u64,
-    mem: Option<u64>,
-    slice: Option<u64>,
-    engine: Option<EngineKind>,
-    grants: Vec<String>,
-    nats: &Nats,
-    args: &[String],
-) -> Result<u8, Failure> {
-    if slice == Some(0) {
-        return Err(usage("--slice must be at least 1 gas"));
-    }
-    for spec in &grants {
-        rarvm_cluster::job_grant(spec).map_err(cluster_failure)?;
-    }
-    let (mut vm, _, mem, compiled) = load_root(file, mem, args)?;
-    let common = Common {
-        engine: engine.unwrap_or_default(),
-        jit_stats: false,
-        snapshot: None,
-        json: false,
-        grants: grants.clone(),
-        ask: false,
-        no_ask: true,
-        deterministic: true,
-        replay: None,
-    };
-    let order = compiled
-        .as_ref()
-        .map(|compiled| GrantOrder { file, compiled });
-    configure_host(&mut vm, &common, order)?;
-    let spec = rarvm_cluster::JobSpec {
-        program: file.file_name().map_or_else(
-            || file.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
-        gas,
-        mem,
-        slice,
-        engine: engine.map(|e| e.name().to_string()),
-        grants,
-    };
-    let image = vm.image();
-    let id = rarvm_cluster::block_on(async {
-        let cluster = rarvm_cluster::Cluster::connect(&nats.url).await?;
-        cluster.submit(&image, spec).await
-    })
-    .map_err(cluster_failure)?;
-    println!("{id}");
-    Ok(0)
-}
-
-fn worker(
-    engine: EngineKind,
-    slice: u64,
-    name: Option<String>,
-    quiet: bool,
-    nats: &Nats,
-) -> Result<u8, Failure> {
-    if slice == 0 {
-        return Err(usage("--slice must be at least 1 gas"));
-    }
-    if let Some(name) = &name {
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            return Err(usage(
-                "--name must be 1 to 128 characters, none of them control characters",
-            ));
-        }
-    }
-    // Fail early, here, if this host lacks the engine.
-    Vm::new(
-        &Program::from_source("func main() -> 0\n    ret\nend\n", "probe.rasm")
-            .expect("the probe assembles"),
-        &[],
-    )
-    .and_then(|mut vm| vm.set_engine(engine))
-    .map_err(|e| usage(e.to_string()))?;
-    let opts = rarvm_cluster::WorkerOptions {
-        name: name.unwrap_or_else(rarvm_cluster::default_worker_name),
-        engine,
-        slice,
-        verbose: !quiet,
-    };
-    rarvm_cluster::block_on(async {
-        let config = rarvm_cluster::Config {
-            retry_connect: true,
-            ..Default::default()
-        };
-        let cluster = loop {
-            match rarvm_cluster::Cluster::connect_with(&nats.url, config.clone()).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    eprintln!("{}: {e}; trying again", opts.name);
-                    tokio_sleep().await;
-                }
-            }
-        };
-        if !quiet {
-            println!("{}: working on {}", opts.name, nats.url);
-        }
-        cluster.work(&opts).await;
-    });
-    Ok(0)
-}
-
-/// A pause before trying the broker again.
-async fn tokio_sleep() {
-    rarvm_cluster::sleep(std::time::Duration::from_millis(500)).await;
-}
-
-fn job(id: &str, wait: bool, json: bool, nats: &Nats) -> Result<u8, Failure> {
-    rarvm_cluster::check_id(id).map_err(cluster_failure)?;
-    let (record, last) = rarvm_cluster::block_on(async {
-        let cluster = rarvm_cluster::Cluster::connect(&nats.url).await?;
-        let record = if wait {
-            cluster.wait(id, None).await?
-        } else {
-            cluster.job(id).await?
-        };
-        let last = match &record.result {
-            Some(r) => Some(cluster.image(&r.image.hash).await?),
-            None => None,
-        };
-        Ok::<_, rarvm_cluster::Error>((record, last))
-    })
-    .map_err(cluster_failure)?;
-    let vm = match &last {
-        Some(bytes) => Some(
-            Vm::from_image(bytes)
-                .map_err(|e| usage(format!("the final image of job {id} does not decode: {e}")))?,
-        ),
-        None => None,
-    };
-    let slices: Vec<Value> = record
-        .slices
-        .iter()
-        .map(|s| {
-            json!({
-                "worker": s.worker,
-                "gas": s.gas,
-                "status": s.status,
-                "gas_used": s.gas_used,
-                "image_hash": s.image.hash,
-                "image_bytes": s.image.bytes,
-            })
-        })
-        .collect();
-    if json {
-        let mut v = json!({
-            "id": record.id,
-            "state": record.state.name(),
-            "program": record.spec.program,
-            "gas_total": record.spec.gas,
-            "slices": slices,
-            "error": record.error,
-        });
-        if let (Some(vm), Some(r)) = (&vm, &record.result) {
-            let out = vm.outcome();
-            let obj = v.as_object_mut().expect("an object");
-            obj.insert("status".into(), json!(out.status.name()));
-            obj.insert("fault".into(), json!(out.fault.map(|f| f.name())));
-            obj.insert("gas_used".into(), json!(out.gas_used));
-            obj.insert("gas_left".into(), json!(out.gas_left));
-            obj.insert("stack".into(), json!(out.results));
-            obj.insert("image_hash".into(), json!(r.image.hash));
-            obj.insert("transcript".into(), json!(vm.transcript().len()));
-            obj.insert("at".into(), json!(at(&vm.root())));
-        }
-        println!("{v}");
-    } else {
-        println!("job:      {}", record.id);
-        println!("program:  {}", record.spec.program);
-        println!("state:    {}", record.state.name());
-        println!(
-            "slices:   {} ({} of {} gas given)",
-            record.slices.len(),
-            record.gas_given(),
-            record.spec.gas
-        );
-        for (i, s) in record.slices.iter().enumerate() {
-            println!("  {i:>4}  {:<24} {:>14} gas  {}", s.worker, s.gas, s.status);
-        }
-        if let Some(e) = &record.error {
-            println!("error:    {e}");
-        }
-        if let (Some(vm), Some(r)) = (&vm, &record.result) {
-            print_outcome(&vm.outcome(), at(&vm.root()));
-            println!("image:    blake3 {}", r.image.hash);
-        }
-    }
-    if record.error.is_some() {
-        return Ok(EXIT_USAGE);
-    }
-    Ok(vm.map_or(0, |vm| exit_code(&vm.outcome())))
 }
