@@ -333,24 +333,24 @@ pub fn cases() -> Vec<Case> {
             1 << 30,
             BOTH,
         );
-        let a = bytes_of(&diamonds(2000, 1100, 1));
-        let b = bytes_of(&diamonds(2000, 1100, 2));
-        let at = first_difference(&a, &b);
+        // Spawns fresh code in a loop: the module `src` builds for seed 1, with the byte
+        // where seed 2's differs changed before every spawn.
+        let fresh = |src: &dyn Fn(u64) -> String, gas| {
+            let (a, b) = (bytes_of(&src(1)), bytes_of(&src(2)));
+            spawn_bytes_loop(&a, gas, Some(first_difference(&a, &b)))
+        };
         case(
             "compile-fresh",
             "spawn.bytes of fresh code (2,000 if/else diamonds, a loop made hot), one constant changed each time",
-            spawn_bytes_loop(&a, 40_000, Some(at)),
+            fresh(&|seed| diamonds(2000, 1100, seed), 40_000),
             40_000_000,
             1 << 30,
             ALL,
         );
-        let a = bytes_of(&hot_loop("", 2000, 1));
-        let b = bytes_of(&hot_loop("", 2000, 2));
-        let at = first_difference(&a, &b);
         case(
             "compile-small",
             "spawn.bytes of fresh code, a loop of 9 instructions run 2,000 times, one constant changed each time",
-            spawn_bytes_loop(&a, 30_000, Some(at)),
+            fresh(&|seed| hot_loop("", 2000, seed), 30_000),
             40_000_000,
             1 << 30,
             ALL,
@@ -359,13 +359,10 @@ pub fn cases() -> Vec<Case> {
         let body = format!(
             "    local.get i\n    switch {table}else even\nodd:\n    local.get a\n    push 1\n    xor\n    local.set a\neven:\n"
         );
-        let a = bytes_of(&hot_loop(&body, 5000, 1));
-        let b = bytes_of(&hot_loop(&body, 5000, 2));
-        let at = first_difference(&a, &b);
         case(
             "compile-wide-switch",
             "spawn.bytes of fresh code, a loop made hot around a switch of 1,000 entries, one constant changed each time",
-            spawn_bytes_loop(&a, 100_000, Some(at)),
+            fresh(&|seed| hot_loop(&body, 5000, seed), 100_000),
             40_000_000,
             1 << 30,
             ALL,
