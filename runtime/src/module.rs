@@ -429,7 +429,7 @@ mod tests {
     }
 
     /// A `switch` table counts in the footprint before the decoder holds it: a function of
-    /// two instructions with a table of 60,000 entries needs room for every entry.
+    /// four instructions with a table of 60,000 entries needs room for every entry.
     #[test]
     fn switch_tables_count_before_they_are_held() {
         let mut m = sample();
