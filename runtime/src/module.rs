@@ -270,6 +270,16 @@ impl Meter {
         }
         Ok(())
     }
+
+    /// [`Meter::check`] at byte `pos` of a function's code, which starts at byte `base` of
+    /// the module; the error's offset is within the code, as the code's other errors are.
+    #[inline]
+    fn check_in(&self, base: usize, pos: usize) -> Result<(), DecodeError> {
+        self.check(base + pos).map_err(|mut e| {
+            e.offset -= base;
+            e
+        })
+    }
 }
 
 /// Encodes one function's instructions.
@@ -311,10 +321,7 @@ fn decode_code(
             return Err(r.error(format!("more than {MAX_CODE} instructions")));
         }
         meter.instrs += 1;
-        meter.check(base + r.pos()).map_err(|mut e| {
-            e.offset -= base;
-            e
-        })?;
+        meter.check_in(base, r.pos())?;
         let at = r.pos();
         let byte = r.u8("opcode")?;
         let op = Opcode::from_u8(byte)
@@ -331,10 +338,7 @@ fn decode_code(
                 let targets = r.take((n as u64 + 1) * 4, "switch table")?;
                 // The table will count: check before holding it.
                 meter.targets += n as u64 + 1;
-                meter.check(base + r.pos()).map_err(|mut e| {
-                    e.offset -= base;
-                    e
-                })?;
+                meter.check_in(base, r.pos())?;
                 tables.push(
                     targets
                         .chunks_exact(4)
