@@ -7,9 +7,9 @@
 //! spends gas of its own (a call, a self-metered or runtime-executed instruction). Between
 //! check points control only goes forward, so the blocks reachable from a check point before
 //! the next one form an acyclic graph, and [`Regions::need`] is the most gas any path
-//! through it can charge. A check point compares the fuel against that need once; the blocks
-//! after it subtract their cost without a compare, since no path can run out before the next
-//! check.
+//! through it can charge: its blocks' costs, and the gas of the calls in it. A check point
+//! compares the fuel against that need once; the blocks after it, and those calls, subtract
+//! their gas without a compare, since no path can run out before the next check.
 //!
 //! When the fuel is below the need, native code leaves at the check point's block start —
 //! the state the interpreter would hold there — and the interpreter, which charges block by
@@ -17,7 +17,7 @@
 //! native code at an entry point whose need the fuel covers again. So a stop happens at the
 //! same block with the same counters and image on every engine; only fewer compares run.
 
-use rarvm_runtime::isa::{Class, Flow, Metering, Opcode};
+use rarvm_runtime::isa::{dynamic_gas, Class, Flow, Instr, Metering, Opcode};
 use rarvm_runtime::verify::{VerifiedModule, UNREACHABLE};
 
 use crate::tier::entry_points;
@@ -32,6 +32,9 @@ pub(crate) struct Regions {
     /// At a check point, the most gas any path from it to the next check point charges,
     /// its own block included; 0 elsewhere, and where nothing needs checking.
     pub need: Vec<u64>,
+    /// At a `call`: whether its region's need includes the call's gas, so that the call
+    /// charges it without a check of its own.
+    pub covered: Vec<bool>,
 }
 
 impl Regions {
@@ -77,6 +80,18 @@ impl Regions {
             }
             succ[start] = out;
         }
+        // A call is a block of its own (it charges its own gas). One that is not a check
+        // point lies inside a region whose check point is a block-metered block: that
+        // region's need includes the call's gas (known from the callee's frame), so the
+        // call charges it without a check of its own.
+        let mut covered = vec![false; len];
+        let mut extra = vec![0u64; len];
+        for pc in (0..len).filter(|&pc| reachable(pc) && !check[pc]) {
+            if let Instr::Call(callee) = func.code[pc] {
+                covered[pc] = true;
+                extra[pc] = call_gas(m, callee);
+            }
+        }
         // Forward only between check points (a backward target is a loop header, an entry
         // point), so one pass from the end computes every need.
         let mut need = vec![0u64; len];
@@ -90,14 +105,20 @@ impl Regions {
                 })
                 .max()
                 .unwrap_or(0);
-            need[pc] = u64::from(info.block_cost[pc]).saturating_add(onward);
+            need[pc] = u64::from(info.block_cost[pc])
+                .saturating_add(extra[pc])
+                .saturating_add(onward);
         }
         for (pc, n) in need.iter_mut().enumerate() {
             if !check[pc] {
                 *n = 0;
             }
         }
-        Regions { entry, need }
+        Regions {
+            entry,
+            need,
+            covered,
+        }
     }
 
     /// What entering at each pc needs: the fuel its region needs at an entry point (nothing
@@ -113,6 +134,11 @@ impl Regions {
             })
             .collect()
     }
+}
+
+/// The gas a `call` of `callee` charges: the call is self-metered, a block of its own.
+pub(crate) fn call_gas(m: &VerifiedModule, callee: u32) -> u64 {
+    dynamic_gas(Opcode::Call, m.info(callee).frame_bytes)
 }
 
 /// True when `op` changes the fuel only through its block's cost: native code then knows

@@ -14,13 +14,13 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Switch, Variable};
-use rarvm_runtime::isa::{dynamic_gas, Instr, Metering, Opcode, StackEffect};
+use rarvm_runtime::isa::{Instr, Metering, StackEffect};
 use rarvm_runtime::module::Function;
 use rarvm_runtime::process::Fault;
 use rarvm_runtime::verify::{FuncInfo, VerifiedModule, UNREACHABLE};
 
 use crate::abi::{self, Ctx, FrameRecord, Helper, Reason, FUEL_EXIT, FUEL_NOT_COMPILED};
-use crate::gas::Regions;
+use crate::gas::{call_gas, Regions};
 
 const I64: types::Type = types::I64;
 const I32: types::Type = types::I32;
@@ -85,6 +85,8 @@ struct Tx<'a, 'b> {
     preheaders: Vec<Option<Block>>,
     /// The shared exit tail, created by the first exit.
     tail: Option<Block>,
+    /// The shared tail of calls whose callee left native code, created by the first.
+    call_tail: Option<Block>,
     /// Where the runtime may enter and where gas is checked: see [`crate::gas`].
     regions: &'a Regions,
     native_sig: SigRef,
@@ -170,6 +172,7 @@ pub(crate) fn translate(
         last_backward,
         preheaders,
         tail: None,
+        call_tail: None,
         regions,
         native_sig,
         helper_sig,
@@ -178,7 +181,7 @@ pub(crate) fn translate(
     tx.reload_memory();
     tx.dispatch(entry_pc);
     tx.body();
-    tx.fill_tail();
+    tx.fill_tails();
     tx.b.seal_all_blocks();
 }
 
@@ -310,16 +313,36 @@ impl Tx<'_, '_> {
         }
         let trap = self.b.create_block();
         self.b.set_cold_block(trap);
-        let mut switch = Switch::new();
+        // One indirect jump on `entry_pc - 1`, in a table up to the last entry point.
         let mut loads = Vec::new();
+        let mut table = Vec::new();
         for pc in 0..self.f.code.len() {
             if self.regions.entry[pc] {
                 let load = self.b.create_block();
-                switch.set_entry(pc as u128 + 1, load);
+                table.resize(pc, trap);
+                table.push(load);
                 loads.push((pc, load));
             }
         }
-        switch.emit(self.b, entry_pc, trap);
+        let index = self.b.ins().iadd_imm_s(entry_pc, -1);
+        let inside = self.b.create_block();
+        let past =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, index, table.len() as i64);
+        self.b.ins().brif(past, trap, &[], inside, &[]);
+        self.b.switch_to_block(inside);
+        self.b.seal_block(inside);
+        let index = self.b.ins().ireduce(I32, index);
+        let default = self.b.func.dfg.block_call(trap, &[]);
+        let table: Vec<_> = table
+            .iter()
+            .map(|&block| self.b.func.dfg.block_call(block, &[]))
+            .collect();
+        let table = self
+            .b
+            .create_jump_table(ir::JumpTableData::new(default, &table));
+        self.b.ins().br_table(index, table);
         for (pc, load) in loads {
             self.b.switch_to_block(load);
             self.b.seal_block(load);
@@ -452,7 +475,7 @@ impl Tx<'_, '_> {
 
     /// The shared exit tail: `(pc, words, reason, arg, fuel)` — records this frame at `pc`
     /// holding `words` words, writes the exit and returns to the runtime. Declared here at
-    /// its first use; [`Tx::fill_tail`] writes its body once every block is filled.
+    /// its first use; [`Tx::fill_tails`] writes its body once every block is filled.
     fn tail(&mut self) -> Block {
         if let Some(t) = self.tail {
             return t;
@@ -466,9 +489,76 @@ impl Tx<'_, '_> {
         t
     }
 
-    /// Writes the exit tail's body, if any exit uses it (after the function's body: a
+    /// The shared tail of calls whose callee left native code: `(fuel, result0, callee,
+    /// callee_vals, callee_locals, used, next)` — the callee's two results, which callee
+    /// and where its frame starts, how many locals it has, `used` with its frame, and the
+    /// pc this frame resumes at. The caller stored its frame before jumping here. Filled by
+    /// [`Tx::fill_tails`].
+    fn call_tail(&mut self) -> Block {
+        if let Some(t) = self.call_tail {
+            return t;
+        }
+        let t = self.b.create_block();
+        self.b.set_cold_block(t);
+        for _ in 0..7 {
+            self.b.append_block_param(t, I64);
+        }
+        self.call_tail = Some(t);
+        t
+    }
+
+    /// Writes the bodies of the shared tails that are used (after the function's body: a
     /// block is filled before the builder switches away from it).
-    fn fill_tail(&mut self) {
+    fn fill_tails(&mut self) {
+        self.fill_call_tail();
+        self.fill_exit_tail();
+    }
+
+    /// The call tail: a callee that was not compiled comes first, as the frame of a call
+    /// at its pc 0 with the call charged (the runtime zeroes its locals beyond the
+    /// arguments); then this frame, at the pc after the call.
+    fn fill_call_tail(&mut self) {
+        let Some(t) = self.call_tail else {
+            return;
+        };
+        self.b.switch_to_block(t);
+        self.b.seal_block(t);
+        let p = self.b.block_params(t).to_vec();
+        let (fuel_back, result0, callee, callee_vals, locals, used, next) =
+            (p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
+        let not_compiled = self.b.create_block();
+        self.b.set_cold_block(not_compiled);
+        let common = self.b.create_block();
+        self.b.set_cold_block(common);
+        let nc = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, fuel_back, FUEL_NOT_COMPILED as i64);
+        self.b.ins().brif(nc, not_compiled, &[], common, &[]);
+        self.b.seal_block(not_compiled);
+        self.b.switch_to_block(not_compiled);
+        let stack_base = self.load_ctx(offset_of!(Ctx, stack_base));
+        let delta = self.b.ins().isub(callee_vals, stack_base);
+        let callee_base = self.b.ins().ushr_imm_u(delta, 3);
+        let zero = self.iconst(0);
+        self.push_record(callee, zero, callee_base);
+        let sp = self.b.ins().iadd(callee_base, locals);
+        self.store_ctx(offset_of!(Ctx, exit_sp), sp);
+        self.store_ctx_const(offset_of!(Ctx, exit_reason), Reason::NotCompiled as u64);
+        self.store_ctx(offset_of!(Ctx, used), used);
+        // The stand-in hands back the fuel it was given as its second result.
+        self.store_ctx(offset_of!(Ctx, fuel), result0);
+        self.b.ins().jump(common, &[]);
+        self.b.seal_block(common);
+        self.b.switch_to_block(common);
+        let base = self.base_idx();
+        let this = self.iconst(u64::from(self.index));
+        self.push_record(this, next, base);
+        self.return_exit();
+    }
+
+    /// The exit tail's body.
+    fn fill_exit_tail(&mut self) {
         let Some(t) = self.tail else {
             return;
         };
@@ -691,11 +781,12 @@ impl Tx<'_, '_> {
         let near = self.b.ins().icmp(IntCC::UnsignedGreaterThan, used, limit);
         self.exit_if(near, pc, h, state(Reason::Recheck, 0));
         let gas = if self.metered {
-            dynamic_gas(Opcode::Call, fb)
+            call_gas(self.m, callee)
         } else {
             0
         };
-        if gas > 0 {
+        // Unless the region's need covered it (see [`crate::gas`]).
+        if gas > 0 && !self.regions.covered[pc as usize] {
             let fuel = self.b.use_var(self.fuel);
             let poor = self
                 .b
@@ -726,7 +817,8 @@ impl Tx<'_, '_> {
         };
         let (fuel_back, result0) = (self.b.inst_results(call)[0], self.b.inst_results(call)[1]);
 
-        // The callee left native code: add this frame below it and pass the exit on.
+        // The callee left native code: store this frame below its arguments and pass the
+        // exit on through the shared tail.
         let stub = self.b.create_block();
         self.b.set_cold_block(stub);
         let back = self.b.create_block();
@@ -738,38 +830,26 @@ impl Tx<'_, '_> {
         self.b.ins().brif(left, stub, &[], back, &[]);
         self.b.seal_block(stub);
         self.b.switch_to_block(stub);
-        let not_compiled = self.b.create_block();
-        let common = self.b.create_block();
-        let nc = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, fuel_back, FUEL_NOT_COMPILED as i64);
-        self.b.ins().brif(nc, not_compiled, &[], common, &[]);
-        self.b.seal_block(not_compiled);
-        self.b.switch_to_block(not_compiled);
-        // The callee's frame, pushed at pc 0 with the call charged; the runtime zeroes its
-        // locals beyond the arguments.
-        let base = self.base_idx();
-        let callee_base = self.b.ins().iadd_imm_s(base, i64::from(k));
-        let (callee_v, zero) = (self.iconst(u64::from(callee)), self.iconst(0));
-        self.push_record(callee_v, zero, callee_base);
-        let sp = self.b.ins().iadd_imm_s(callee_base, i64::from(lc));
-        self.store_ctx(offset_of!(Ctx, exit_sp), sp);
-        self.store_ctx_const(offset_of!(Ctx, exit_reason), Reason::NotCompiled as u64);
-        self.store_ctx(offset_of!(Ctx, used), used);
-        // The stand-in hands back the fuel it was given as its second result.
-        self.store_ctx(offset_of!(Ctx, fuel), result0);
-        self.b.ins().jump(common, &[]);
-        self.b.seal_block(common);
-        self.b.switch_to_block(common);
         self.store_frame(h - np);
-        let base = self.base_idx();
-        let (this_v, next) = (
-            self.iconst(u64::from(self.index)),
-            self.iconst(u64::from(pc) + 1),
+        // Recomputed here rather than kept alive across the call.
+        let callee_vals = self.b.ins().iadd_imm_s(self.vals, i64::from(k * 8));
+        let used = self.b.ins().iadd_imm_s(self.used, fb as i64);
+        let callee_v = self.iconst(u64::from(callee));
+        let locals = self.iconst(u64::from(lc));
+        let next = self.iconst(u64::from(pc) + 1);
+        let tail = self.call_tail();
+        self.b.ins().jump(
+            tail,
+            &[
+                fuel_back.into(),
+                result0.into(),
+                callee_v.into(),
+                callee_vals.into(),
+                locals.into(),
+                used.into(),
+                next.into(),
+            ],
         );
-        self.push_record(this_v, next, base);
-        self.return_exit();
 
         self.b.switch_to_block(back);
         self.b.seal_block(back);
