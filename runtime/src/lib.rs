@@ -52,6 +52,7 @@ pub mod meter;
 pub mod module;
 pub mod ops;
 pub mod process;
+pub mod shells;
 pub mod verify;
 
 pub use engine::{Budget, Engine, Exit};

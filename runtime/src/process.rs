@@ -146,6 +146,27 @@ pub struct Process {
     pub parked_slot: Option<u32>,
 }
 
+/// The buffers of a process, for [`Process::in_buffers`] to build one in.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    pub port: Vec<u64>,
+    pub memory: Vec<u8>,
+    pub frames: Vec<Frame>,
+    pub stack: Vec<u64>,
+    pub keys: Vec<Key>,
+}
+
+impl Buffers {
+    /// Empties every buffer, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.port.clear();
+        self.memory.clear();
+        self.frames.clear();
+        self.stack.clear();
+        self.keys.clear();
+    }
+}
+
 /// Spare capacity a stopped process keeps in each of its vectors beyond what they hold: a
 /// sixteenth of what they hold, plus this many bytes (twice as much before it is trimmed).
 /// Together well within what `PROCESS_BYTES` counts beyond the process's record.
@@ -155,8 +176,21 @@ impl Process {
     /// A `ready` process that will run `entry` of `module`, with the module's initial
     /// memory, no gas and no headroom (its limit is its footprint).
     pub fn new(module: Arc<VerifiedModule>, entry: u32) -> Process {
+        Process::in_buffers(module, entry, Buffers::default())
+    }
+
+    /// [`Process::new`], in `buffers` (emptied) rather than new ones.
+    pub(crate) fn in_buffers(module: Arc<VerifiedModule>, entry: u32, b: Buffers) -> Process {
+        let Buffers {
+            port,
+            mut memory,
+            frames,
+            stack,
+            keys,
+        } = b;
         let m = module.module();
-        let mut memory = vec![0u8; m.memory_size as usize];
+        memory.clear();
+        memory.resize(m.memory_size as usize, 0);
         for seg in &m.data {
             let at = seg.offset as usize;
             memory[at..at + seg.bytes.len()].copy_from_slice(&seg.bytes);
@@ -170,11 +204,11 @@ impl Process {
             gas_used: 0,
             mem_limit: 0,
             footprint: 0,
-            port: Vec::new(),
+            port,
             memory,
-            frames: Vec::new(),
-            stack: Vec::new(),
-            keys: Vec::new(),
+            frames,
+            stack,
+            keys,
             transcript: Vec::new(),
             on_spine: false,
             stack_init: 0,

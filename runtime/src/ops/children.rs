@@ -10,13 +10,14 @@ use crate::isa::{dynamic_gas, unit_gas, Field, Opcode, HOLD_UNIT};
 use crate::limits::*;
 use crate::meter;
 use crate::process::{Fault, Key, Process, Status};
+use crate::shells;
 use crate::verify::{decode_verified, LoadError};
 
 use super::port::{port_in, port_out};
 
 /// Places `child` in `slot` of `p`.
-fn insert_child(p: &mut Process, slot: usize, child: Process) {
-    p.put_key(slot, Key::Process(Box::new(child)));
+fn insert_child(p: &mut Process, slot: usize, child: Box<Process>) {
+    p.put_key(slot, Key::Process(child));
 }
 
 /// `spawn func`: `-- slot`.
@@ -27,7 +28,7 @@ pub fn spawn(p: &mut Process, b: &mut Budget, func: u32) -> Result<u64, Stop> {
     b.charge(gas, p.slot_bytes(slot) + initial)?;
     // The entry frame is zeroed when the child starts.
     meter::touched(p.module.module().memory_size);
-    let child = Process::new(Arc::clone(&p.module), func);
+    let child = shells::spawn(Arc::clone(&p.module), func);
     insert_child(p, slot, child);
     Ok(slot as u64)
 }
@@ -64,7 +65,7 @@ pub fn spawn_bytes(
     let need = p.slot_bytes(slot) + initial + module.code_footprint();
     b.charge(gas, need)?;
     meter::touched(module.module().memory_size);
-    insert_child(p, slot, Process::new(module, entry));
+    insert_child(p, slot, shells::spawn(module, entry));
     Ok((slot as u64, 0))
 }
 
@@ -208,7 +209,7 @@ pub fn child_load(
     let need = p.child_charge(&child) - KEY_BYTES + p.slot_bytes(slot);
     b.charge(child.footprint.div_ceil(HOLD_UNIT), need)?;
     meter::touched(child.footprint);
-    insert_child(p, slot, *child);
+    insert_child(p, slot, child);
     Ok((slot as u64, 0))
 }
 

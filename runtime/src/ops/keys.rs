@@ -10,6 +10,7 @@ use crate::keys::{HostKey, KeyError, KeyKind};
 use crate::limits::KEY_BYTES;
 use crate::meter;
 use crate::process::{Fault, Key, Process};
+use crate::shells;
 
 /// `key.kind`: `slot -- kind`.
 pub fn key_kind(p: &Process, slot: u64) -> u64 {
@@ -31,7 +32,9 @@ pub fn key_drop(p: &mut Process, b: &mut Budget, slot: u64) -> Result<(), Fault>
         Key::Empty | Key::Active => return Err(Fault::InvalidKey),
     };
     let slots = p.keys.len();
-    drop(p.take_key(i));
+    if let Key::Process(child) = p.take_key(i) {
+        shells::recycle(child);
+    }
     // The slot stays (and counts) unless it was at the end of the list.
     b.refund_mem(released + KEY_BYTES * (slots - p.keys.len()) as u64);
     Ok(())
