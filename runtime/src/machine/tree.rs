@@ -7,9 +7,90 @@
 /// Value of positions never set.
 const UNSET: i128 = i128::MAX / 4;
 
-/// Values at positions `0..capacity` supporting point get/set, range add, range min and
-/// "first position below a bound", each in O(log n).
-pub(super) struct MinTree {
+/// Values at positions `0..capacity` supporting point get/set, prefix add, prefix min and
+/// "first position below a bound": a plain array while the chain is short (most are a
+/// root and a child or two), where each operation is a short loop, and a segment tree
+/// beyond [`FLAT_MAX`] positions, where each is O(log n).
+pub(super) enum MinTree {
+    Flat(Vec<i128>),
+    Tree(Segments),
+}
+
+/// The most positions [`MinTree::Flat`] holds.
+const FLAT_MAX: usize = 16;
+
+impl MinTree {
+    pub(super) fn new() -> MinTree {
+        MinTree::Flat(vec![UNSET; 1])
+    }
+
+    /// Makes room for position `pos`.
+    pub(super) fn reserve(&mut self, pos: usize) {
+        match self {
+            MinTree::Flat(v) if pos < v.len() => {}
+            MinTree::Flat(v) if pos < FLAT_MAX => v.resize((pos + 1).next_power_of_two(), UNSET),
+            MinTree::Flat(v) => {
+                let mut t = Segments::new();
+                t.reserve(pos);
+                for (p, x) in v.iter().enumerate() {
+                    t.set(p, *x);
+                }
+                *self = MinTree::Tree(t);
+            }
+            MinTree::Tree(t) => t.reserve(pos),
+        }
+    }
+
+    pub(super) fn get(&self, pos: usize) -> i128 {
+        match self {
+            MinTree::Flat(v) => v[pos],
+            MinTree::Tree(t) => t.get(pos),
+        }
+    }
+
+    pub(super) fn set(&mut self, pos: usize, value: i128) {
+        match self {
+            MinTree::Flat(v) => v[pos] = value,
+            MinTree::Tree(t) => t.set(pos, value),
+        }
+    }
+
+    /// Adds `x` to every position in `0..=last`.
+    pub(super) fn add_prefix(&mut self, last: usize, x: i128) {
+        match self {
+            MinTree::Flat(v) => {
+                let end = upto(v, last);
+                v[..end].iter_mut().for_each(|p| *p += x);
+            }
+            MinTree::Tree(t) => t.add_prefix(last, x),
+        }
+    }
+
+    /// The least value in `0..=last`.
+    pub(super) fn min_prefix(&self, last: usize) -> i128 {
+        match self {
+            MinTree::Flat(v) => v[..upto(v, last)].iter().copied().min().unwrap_or(UNSET),
+            MinTree::Tree(t) => t.min_prefix(last),
+        }
+    }
+
+    /// The first position in `0..=last` whose value is below `bound`.
+    pub(super) fn first_below(&self, last: usize, bound: i128) -> Option<usize> {
+        match self {
+            MinTree::Flat(v) => v[..upto(v, last)].iter().position(|p| *p < bound),
+            MinTree::Tree(t) => t.first_below(last, bound),
+        }
+    }
+}
+
+/// The end of positions `0..=last` in `v`, as far as it reaches (as the segment tree,
+/// which covers its whole capacity when `last` is past it).
+fn upto(v: &[i128], last: usize) -> usize {
+    v.len().min(last.saturating_add(1))
+}
+
+/// The segment tree: values at positions `0..capacity`, each operation in O(log n).
+pub(super) struct Segments {
     /// Number of leaves, a power of two.
     size: usize,
     /// `min[n]`: the least value in node `n`'s subtree, including `add[n]` but not the
@@ -19,9 +100,9 @@ pub(super) struct MinTree {
     add: Vec<i128>,
 }
 
-impl MinTree {
-    pub(super) fn new() -> MinTree {
-        MinTree {
+impl Segments {
+    fn new() -> Segments {
+        Segments {
             size: 1,
             min: vec![UNSET; 2],
             add: vec![0; 1],
@@ -29,7 +110,7 @@ impl MinTree {
     }
 
     /// Makes room for position `pos`, doubling the capacity as needed.
-    pub(super) fn reserve(&mut self, pos: usize) {
+    fn reserve(&mut self, pos: usize) {
         if pos < self.size {
             return;
         }
@@ -38,7 +119,7 @@ impl MinTree {
         while size <= pos {
             size *= 2;
         }
-        *self = MinTree {
+        *self = Segments {
             size,
             min: vec![UNSET; 2 * size],
             add: vec![0; size],
@@ -59,11 +140,11 @@ impl MinTree {
         sum
     }
 
-    pub(super) fn get(&self, pos: usize) -> i128 {
+    fn get(&self, pos: usize) -> i128 {
         self.min[pos + self.size] + self.adds_above(pos)
     }
 
-    pub(super) fn set(&mut self, pos: usize, value: i128) {
+    fn set(&mut self, pos: usize, value: i128) {
         let leaf = pos + self.size;
         self.min[leaf] = value - self.adds_above(pos);
         let mut n = leaf / 2;
@@ -74,7 +155,7 @@ impl MinTree {
     }
 
     /// Adds `x` to every position in `0..=last`.
-    pub(super) fn add_prefix(&mut self, last: usize, x: i128) {
+    fn add_prefix(&mut self, last: usize, x: i128) {
         if x != 0 {
             self.add_range(1, 0, self.size - 1, last, x);
         }
@@ -98,7 +179,7 @@ impl MinTree {
     }
 
     /// The least value in `0..=last`.
-    pub(super) fn min_prefix(&self, last: usize) -> i128 {
+    fn min_prefix(&self, last: usize) -> i128 {
         self.min_range(1, 0, self.size - 1, last)
     }
 
@@ -116,7 +197,7 @@ impl MinTree {
     }
 
     /// The first position in `0..=last` whose value is below `bound`.
-    pub(super) fn first_below(&self, last: usize, bound: i128) -> Option<usize> {
+    fn first_below(&self, last: usize, bound: i128) -> Option<usize> {
         self.search(1, 0, self.size - 1, last, bound, 0)
     }
 
@@ -146,9 +227,16 @@ impl MinTree {
 mod tests {
     use super::*;
 
-    /// Compares the tree with a plain vector under a seeded mix of operations.
+    /// Compares the tree with a plain vector under a seeded mix of operations, on chains
+    /// that stay short (flat) and chains that grow long (a segment tree after a while).
     #[test]
     fn matches_a_naive_model() {
+        for max in [FLAT_MAX, usize::MAX] {
+            against_a_model(max);
+        }
+    }
+
+    fn against_a_model(max: usize) {
         let mut t = MinTree::new();
         let mut model: Vec<i128> = Vec::new();
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -161,10 +249,10 @@ mod tests {
         for _ in 0..20_000 {
             match rand(5) {
                 0 | 1 => {
-                    let pos = rand(model.len() as u64 + 1) as usize;
+                    let pos = (rand(model.len() as u64 + 1) as usize).min(max - 1);
                     let v = rand(1000) as i128;
                     t.reserve(pos);
-                    if pos == model.len() {
+                    if pos >= model.len() {
                         model.push(v);
                     } else {
                         model[pos] = v;
