@@ -653,6 +653,9 @@ pub fn path_name(path: &[usize]) -> String {
 impl Drop for Process {
     /// Drops the subtree iteratively, so a deep tree cannot overflow the host stack.
     fn drop(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
         let mut pending: Vec<Box<Process>> = Vec::new();
         for key in self.keys.drain(..) {
             if let Key::Process(child) = key {

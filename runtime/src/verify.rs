@@ -9,7 +9,7 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use crate::codec::DecodeError;
 use crate::debug::Position;
@@ -241,32 +241,40 @@ impl VerifiedModule {
     }
 }
 
-/// Type-keyed, compute-once storage for engine data attached to a module.
+/// Type-keyed, compute-once storage for engine data attached to a module: a few slots,
+/// each set once, so that a lookup — done each time an engine enters a process — takes no
+/// lock.
 #[derive(Default)]
 struct EngineCache {
-    slots: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+    slots: [OnceLock<(TypeId, Arc<dyn Any + Send + Sync>)>; ENGINE_SLOTS],
 }
 
-impl EngineCache {
-    fn lookup<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, data) = slots.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
-        Arc::clone(data).downcast::<T>().ok()
-    }
+/// Kinds of engine data a module can hold: the interpreters' lowered code and the JIT's
+/// per-module state use three.
+const ENGINE_SLOTS: usize = 8;
 
+impl EngineCache {
     fn get_or_init<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
-        if let Some(found) = self.lookup::<T>() {
+        let find = |slot: &OnceLock<(TypeId, Arc<dyn Any + Send + Sync>)>| {
+            let (id, data) = slot.get()?;
+            (*id == TypeId::of::<T>()).then(|| Arc::clone(data).downcast::<T>().ok())?
+        };
+        if let Some(found) = self.slots.iter().find_map(find) {
             return found;
         }
-        // Initialise without the lock held, so `init` may itself use the cache.
+        // Initialised with no slot held, so `init` may itself use the cache.
         let fresh: Arc<T> = Arc::new(init());
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, data)) = slots.iter().find(|(id, _)| *id == TypeId::of::<T>()) {
-            if let Ok(existing) = Arc::clone(data).downcast::<T>() {
+        for slot in &self.slots {
+            let mine: Arc<dyn Any + Send + Sync> = fresh.clone();
+            if slot.set((TypeId::of::<T>(), mine)).is_ok() {
+                return fresh;
+            }
+            // Taken: by this kind (another thread was first), or by another.
+            if let Some(existing) = find(slot) {
                 return existing;
             }
         }
-        slots.push((TypeId::of::<T>(), fresh.clone()));
+        debug_assert!(false, "more kinds of engine data than ENGINE_SLOTS");
         fresh
     }
 }
