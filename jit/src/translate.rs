@@ -185,6 +185,16 @@ pub(crate) fn translate(
     tx.b.seal_all_blocks();
 }
 
+/// A cold block with `params` 64-bit parameters, for a tail the function's exits share.
+fn shared_block(b: &mut FunctionBuilder<'_>, params: usize) -> Block {
+    let t = b.create_block();
+    b.set_cold_block(t);
+    for _ in 0..params {
+        b.append_block_param(t, I64);
+    }
+    t
+}
+
 /// For each instruction that some later (or the same) instruction branches to: the last
 /// that does.
 fn last_backward(f: &Function, info: &FuncInfo) -> Vec<Option<usize>> {
@@ -461,32 +471,14 @@ impl Tx<'_, '_> {
         let words = self.iconst(u64::from(self.nlocals + h));
         let fuel = self.b.use_var(self.fuel);
         let tail = self.tail();
-        self.b.ins().jump(
-            tail,
-            &[
-                pc.into(),
-                words.into(),
-                reason.into(),
-                arg.into(),
-                fuel.into(),
-            ],
-        );
+        self.jump_with(tail, &[pc, words, reason, arg, fuel]);
     }
 
     /// The shared exit tail: `(pc, words, reason, arg, fuel)` — records this frame at `pc`
     /// holding `words` words, writes the exit and returns to the runtime. Declared here at
     /// its first use; [`Tx::fill_tails`] writes its body once every block is filled.
     fn tail(&mut self) -> Block {
-        if let Some(t) = self.tail {
-            return t;
-        }
-        let t = self.b.create_block();
-        self.b.set_cold_block(t);
-        for _ in 0..5 {
-            self.b.append_block_param(t, I64);
-        }
-        self.tail = Some(t);
-        t
+        *self.tail.get_or_insert_with(|| shared_block(self.b, 5))
     }
 
     /// The shared tail of calls whose callee left native code: `(fuel, result0, callee,
@@ -495,16 +487,22 @@ impl Tx<'_, '_> {
     /// pc this frame resumes at. The caller stored its frame before jumping here. Filled by
     /// [`Tx::fill_tails`].
     fn call_tail(&mut self) -> Block {
-        if let Some(t) = self.call_tail {
-            return t;
-        }
-        let t = self.b.create_block();
-        self.b.set_cold_block(t);
-        for _ in 0..7 {
-            self.b.append_block_param(t, I64);
-        }
-        self.call_tail = Some(t);
-        t
+        *self
+            .call_tail
+            .get_or_insert_with(|| shared_block(self.b, 7))
+    }
+
+    /// Jumps to shared tail `t` with `args`.
+    fn jump_with(&mut self, t: Block, args: &[Value]) {
+        let args: Vec<ir::BlockArg> = args.iter().map(|&v| v.into()).collect();
+        self.b.ins().jump(t, &args);
+    }
+
+    /// Switches to shared tail `t` to fill it; returns its parameters.
+    fn fill_shared(&mut self, t: Block) -> Vec<Value> {
+        self.b.switch_to_block(t);
+        self.b.seal_block(t);
+        self.b.block_params(t).to_vec()
     }
 
     /// Writes the bodies of the shared tails that are used (after the function's body: a
@@ -521,9 +519,7 @@ impl Tx<'_, '_> {
         let Some(t) = self.call_tail else {
             return;
         };
-        self.b.switch_to_block(t);
-        self.b.seal_block(t);
-        let p = self.b.block_params(t).to_vec();
+        let p = self.fill_shared(t);
         let (fuel_back, result0, callee, callee_vals, locals, used, next) =
             (p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
         let not_compiled = self.b.create_block();
@@ -562,9 +558,7 @@ impl Tx<'_, '_> {
         let Some(t) = self.tail else {
             return;
         };
-        self.b.switch_to_block(t);
-        self.b.seal_block(t);
-        let p = self.b.block_params(t).to_vec();
+        let p = self.fill_shared(t);
         let (pc, words, reason, arg, fuel) = (p[0], p[1], p[2], p[3], p[4]);
         let base = self.base_idx();
         let func = self.iconst(u64::from(self.index));
@@ -838,18 +832,16 @@ impl Tx<'_, '_> {
         let locals = self.iconst(u64::from(lc));
         let next = self.iconst(u64::from(pc) + 1);
         let tail = self.call_tail();
-        self.b.ins().jump(
-            tail,
-            &[
-                fuel_back.into(),
-                result0.into(),
-                callee_v.into(),
-                callee_vals.into(),
-                locals.into(),
-                used.into(),
-                next.into(),
-            ],
-        );
+        let args = [
+            fuel_back,
+            result0,
+            callee_v,
+            callee_vals,
+            locals,
+            used,
+            next,
+        ];
+        self.jump_with(tail, &args);
 
         self.b.switch_to_block(back);
         self.b.seal_block(back);
