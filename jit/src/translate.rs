@@ -323,36 +323,16 @@ impl Tx<'_, '_> {
         }
         let trap = self.b.create_block();
         self.b.set_cold_block(trap);
-        // One indirect jump on `entry_pc - 1`, in a table up to the last entry point.
+        let mut switch = Switch::new();
         let mut loads = Vec::new();
-        let mut table = Vec::new();
         for pc in 0..self.f.code.len() {
             if self.regions.entry[pc] {
                 let load = self.b.create_block();
-                table.resize(pc, trap);
-                table.push(load);
+                switch.set_entry(pc as u128 + 1, load);
                 loads.push((pc, load));
             }
         }
-        let index = self.b.ins().iadd_imm_s(entry_pc, -1);
-        let inside = self.b.create_block();
-        let past =
-            self.b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, index, table.len() as i64);
-        self.b.ins().brif(past, trap, &[], inside, &[]);
-        self.b.switch_to_block(inside);
-        self.b.seal_block(inside);
-        let index = self.b.ins().ireduce(I32, index);
-        let default = self.b.func.dfg.block_call(trap, &[]);
-        let table: Vec<_> = table
-            .iter()
-            .map(|&block| self.b.func.dfg.block_call(block, &[]))
-            .collect();
-        let table = self
-            .b
-            .create_jump_table(ir::JumpTableData::new(default, &table));
-        self.b.ins().br_table(index, table);
+        switch.emit(self.b, entry_pc, trap);
         for (pc, load) in loads {
             self.b.switch_to_block(load);
             self.b.seal_block(load);
