@@ -189,8 +189,15 @@ impl Process {
             keys,
         } = b;
         let m = module.module();
-        memory.clear();
-        memory.resize(m.memory_size as usize, 0);
+        let size = m.memory_size as usize;
+        if memory.capacity() >= size {
+            memory.clear();
+            memory.resize(size, 0);
+        } else {
+            // Zeroed by the allocator: fresh pages stay untouched until the program uses
+            // them, which is what `spawn`'s gas for the memory assumes.
+            memory = vec![0u8; size];
+        }
         for seg in &m.data {
             let at = seg.offset as usize;
             memory[at..at + seg.bytes.len()].copy_from_slice(&seg.bytes);
