@@ -190,22 +190,26 @@ fn when_holds(op: Alu, nz: bool, br: impl FnOnce(Alu, bool) -> Op) -> Op {
     }
 }
 
+/// Whether a fused run may begin with `ins`: every run begins with a local read, a
+/// constant, an ALU op or a load. Most instructions fail this test, which keeps the
+/// lowering cheap for code that fuses little (its host time is paid by the gas
+/// `spawn.bytes` charges per byte).
+pub(crate) fn starts_run(ins: Instr) -> bool {
+    matches!(ins, Instr::LocalGet(_) | Instr::Push(_))
+        || matches!(part(ins.opcode()), Some(Part::Alu(_) | Part::Load(_)))
+}
+
 /// The fused op for the longest run that starts `code` (the rest of its block: no block
 /// starts after the first instruction), and how many instructions it covers. Branch
 /// targets are still instruction indices.
 pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
     use Instr::{LocalGet, LocalSet, LocalTee, Push};
     let at = |k: usize| code.get(k).copied();
-    let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
-    let sixth = at(5);
-    // Every run begins with a local read, a constant, an ALU op or a load: most
-    // instructions are rejected here, keeping the lowering cheap for code that fuses
-    // little (its host time is paid by the gas `spawn.bytes` charges per byte).
-    if !matches!(first, LocalGet(_) | Push(_))
-        && !matches!(part(first.opcode()), Some(Part::Alu(_) | Part::Load(_)))
-    {
+    if !at(0).is_some_and(starts_run) {
         return None;
     }
+    let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
+    let sixth = at(5);
     let set = |i: Option<Instr>| match i {
         Some(LocalSet(d)) => local(d),
         _ => None,

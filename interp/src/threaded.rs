@@ -866,43 +866,44 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
     // Every target of `switch` table `t` is a charge; every one lies after this op.
     let all_charged = |t: u32| tables[t as usize].iter().all(|&k| charge_at(k));
     let all_forward = |t: u32| tables[t as usize].iter().all(|&k| k as usize > i);
-    let c = charge_at(i as u32 + 1);
-    // The next op is a jump to a charged block, and whether it goes back.
-    let j = match ops.get(i + 1) {
+    // What the next op is, asked only by the ops that fold it (most ops do not): a
+    // charge, a jump to a charged block and whether it goes back, a `ret` of one result.
+    let c = || charge_at(i as u32 + 1);
+    let j = || match ops.get(i + 1) {
         Some(&Op::JmpCharge(_, t)) => Some(t as usize <= i + 1),
         _ => None,
     };
     let one = results == 1;
-    let r = one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
+    let r = || one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
     match ops[i] {
         Op::Charge(_) => charge,
         Op::I(Instr::Switch(t)) => mono!(switch [] flag all_charged(t), flag all_forward(t)),
         Op::I(ins) => instr(ins, c, j, r, one, charge_at, back),
         Op::JmpCharge(_, t) => mono!(jmp_charge [] flag back(t)),
         Op::Call(..) => call,
-        Op::Mov(..) => mono!(mov [] jump j),
+        Op::Mov(..) => mono!(mov [] jump j()),
         Op::Get2(..) => get2,
-        Op::BinL(a, _) => mono!(bin_l [] alu a, flag r),
-        Op::BinLL(a, ..) => mono!(bin_ll [] alu a, flag r),
-        Op::BinLI(a, ..) => mono!(bin_li [] alu a, flag r),
+        Op::BinL(a, _) => mono!(bin_l [] alu a, flag r()),
+        Op::BinLL(a, ..) => mono!(bin_ll [] alu a, flag r()),
+        Op::BinLI(a, ..) => mono!(bin_li [] alu a, flag r()),
         Op::BinI(a, _) => mono!(bin_i [] alu a),
         Op::TeeI(a, ..) => mono!(tee_i [] alu a),
-        Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c, flag charge_at(t), flag back(t)),
-        Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, jump j),
+        Op::MovBr(_, _, _, t) => mono!(mov_br [] flag c(), flag charge_at(t), flag back(t)),
+        Op::LoadLSet(l, ..) => mono!(load_l_set [] load l, jump j()),
         Op::LoadLTee(l, ..) => mono!(load_l_tee [] load l),
         Op::LoadLSwitch(l, _, _, t) => {
             mono!(load_l_switch [] load l, flag all_charged(t), flag all_forward(t))
         }
-        Op::Update(l, a, ..) => mono!(update [] load l, alu a, jump j),
+        Op::Update(l, a, ..) => mono!(update [] load l, alu a, jump j()),
         Op::LoadLBr(l, nz, _, _, t) => {
-            mono!(load_l_br [] load l, flag nz, flag c, flag charge_at(t), flag back(t))
+            mono!(load_l_br [] load l, flag nz, flag c(), flag charge_at(t), flag back(t))
         }
-        Op::StoreLLL(s, a, ..) => mono!(store_lll [] store s, alu a, jump j),
-        Op::BinSet(a, _) => mono!(bin_set [] alu a, jump j),
+        Op::StoreLLL(s, a, ..) => mono!(store_lll [] store s, alu a, jump j()),
+        Op::BinSet(a, _) => mono!(bin_set [] alu a, jump j()),
         Op::BinTee(a, _) => mono!(bin_tee [] alu a),
-        Op::SetL(a, ..) => mono!(set_l [] alu a, jump j),
-        Op::SetLL(a, ..) => mono!(set_ll [] alu a, jump j),
-        Op::SetLI(a, ..) => mono!(set_li [] alu a, jump j),
+        Op::SetL(a, ..) => mono!(set_l [] alu a, jump j()),
+        Op::SetLL(a, ..) => mono!(set_ll [] alu a, jump j()),
+        Op::SetLI(a, ..) => mono!(set_li [] alu a, jump j()),
         Op::TeeLI(a, ..) => mono!(tee_li [] alu a),
         // A comparison's branch is built to go when it holds; its function assumes so.
         Op::Br(a, false, _)
@@ -914,22 +915,22 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
         {
             to_loop
         }
-        Op::Br(a, _, t) => mono!(br [] alu a, flag c, flag charge_at(t), flag back(t)),
-        Op::BrL(_, _, t) => mono!(br_l [] flag c, flag charge_at(t), flag back(t)),
-        Op::BrSL(a, _, _, t) => mono!(br_sl [] alu a, flag c, flag charge_at(t), flag back(t)),
-        Op::BrI(a, _, _, t) => mono!(br_i [] alu a, flag c, flag charge_at(t), flag back(t)),
-        Op::BrLL(a, _, _, _, t) => mono!(br_ll [] alu a, flag c, flag charge_at(t), flag back(t)),
-        Op::BrLI(a, _, _, _, t) => mono!(br_li [] alu a, flag c, flag charge_at(t), flag back(t)),
-        Op::LoadSet(l, ..) => mono!(load_set [] load l, jump j),
+        Op::Br(a, _, t) => mono!(br [] alu a, flag c(), flag charge_at(t), flag back(t)),
+        Op::BrL(_, _, t) => mono!(br_l [] flag c(), flag charge_at(t), flag back(t)),
+        Op::BrSL(a, _, _, t) => mono!(br_sl [] alu a, flag c(), flag charge_at(t), flag back(t)),
+        Op::BrI(a, _, _, t) => mono!(br_i [] alu a, flag c(), flag charge_at(t), flag back(t)),
+        Op::BrLL(a, _, _, _, t) => mono!(br_ll [] alu a, flag c(), flag charge_at(t), flag back(t)),
+        Op::BrLI(a, _, _, _, t) => mono!(br_li [] alu a, flag c(), flag charge_at(t), flag back(t)),
+        Op::LoadSet(l, ..) => mono!(load_set [] load l, jump j()),
         Op::LoadTee(l, ..) => mono!(load_tee [] load l),
         Op::LoadL(l, ..) => mono!(load_l [] load l),
         Op::LoadS(a, l, _) => mono!(load_s [] alu a, load l),
         Op::LoadSL(a, l, ..) => mono!(load_sl [] alu a, load l),
         Op::LoadLI(a, l, ..) => mono!(load_li [] alu a, load l),
         Op::LoadI(a, l, ..) => mono!(load_i [] alu a, load l),
-        Op::StoreL(s, ..) => mono!(store_l [] store s, jump j),
-        Op::StoreLL(s, ..) => mono!(store_ll [] store s, jump j),
-        Op::StoreLI(s, ..) => mono!(store_li [] store s, jump j),
+        Op::StoreL(s, ..) => mono!(store_l [] store s, jump j()),
+        Op::StoreLL(s, ..) => mono!(store_ll [] store s, jump j()),
+        Op::StoreLI(s, ..) => mono!(store_li [] store s, jump j()),
     }
 }
 
@@ -939,9 +940,9 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
 /// before this one.
 fn instr(
     ins: Instr,
-    c: bool,
-    j: Option<bool>,
-    r: bool,
+    c: impl Fn() -> bool,
+    j: impl Fn() -> Option<bool>,
+    r: impl Fn() -> bool,
     one: bool,
     charge_at: impl Fn(u32) -> bool,
     back: impl Fn(u32) -> bool,
@@ -949,8 +950,8 @@ fn instr(
     match ins {
         Instr::Nop => nop,
         Instr::Jmp(t) => mono!(jmp [] flag charge_at(t), flag back(t)),
-        Instr::Jz(t) => mono!(jz [] flag c, flag charge_at(t), flag back(t)),
-        Instr::Jnz(t) => mono!(jnz [] flag c, flag charge_at(t), flag back(t)),
+        Instr::Jz(t) => mono!(jz [] flag c(), flag charge_at(t), flag back(t)),
+        Instr::Jnz(t) => mono!(jnz [] flag c(), flag charge_at(t), flag back(t)),
         // A `switch` knows its table (see `handler`).
         Instr::Switch(_) => mono!(switch [] flag false, flag false),
         // Lowered as `Op::Call`.
@@ -962,30 +963,30 @@ fn instr(
         Instr::Swap => swap,
         Instr::Over => over,
         Instr::Select => select,
-        Instr::LocalGet(_) => mono!(local_get [] flag r),
-        Instr::LocalSet(_) => mono!(local_set [] jump j),
+        Instr::LocalGet(_) => mono!(local_get [] flag r()),
+        Instr::LocalSet(_) => mono!(local_set [] jump j()),
         Instr::LocalTee(_) => local_tee,
-        Instr::Add => mono!(bin [] alu Alu::Add, flag r),
-        Instr::Sub => mono!(bin [] alu Alu::Sub, flag r),
-        Instr::Mul => mono!(bin [] alu Alu::Mul, flag r),
-        Instr::And => mono!(bin [] alu Alu::And, flag r),
-        Instr::Or => mono!(bin [] alu Alu::Or, flag r),
-        Instr::Xor => mono!(bin [] alu Alu::Xor, flag r),
-        Instr::Shl => mono!(bin [] alu Alu::Shl, flag r),
-        Instr::ShrU => mono!(bin [] alu Alu::ShrU, flag r),
-        Instr::ShrS => mono!(bin [] alu Alu::ShrS, flag r),
-        Instr::Rotl => mono!(bin [] alu Alu::Rotl, flag r),
-        Instr::Rotr => mono!(bin [] alu Alu::Rotr, flag r),
-        Instr::Eq => mono!(bin [] alu Alu::Eq, flag r),
-        Instr::Ne => mono!(bin [] alu Alu::Ne, flag r),
-        Instr::LtU => mono!(bin [] alu Alu::LtU, flag r),
-        Instr::LtS => mono!(bin [] alu Alu::LtS, flag r),
-        Instr::GtU => mono!(bin [] alu Alu::GtU, flag r),
-        Instr::GtS => mono!(bin [] alu Alu::GtS, flag r),
-        Instr::LeU => mono!(bin [] alu Alu::LeU, flag r),
-        Instr::LeS => mono!(bin [] alu Alu::LeS, flag r),
-        Instr::GeU => mono!(bin [] alu Alu::GeU, flag r),
-        Instr::GeS => mono!(bin [] alu Alu::GeS, flag r),
+        Instr::Add => mono!(bin [] alu Alu::Add, flag r()),
+        Instr::Sub => mono!(bin [] alu Alu::Sub, flag r()),
+        Instr::Mul => mono!(bin [] alu Alu::Mul, flag r()),
+        Instr::And => mono!(bin [] alu Alu::And, flag r()),
+        Instr::Or => mono!(bin [] alu Alu::Or, flag r()),
+        Instr::Xor => mono!(bin [] alu Alu::Xor, flag r()),
+        Instr::Shl => mono!(bin [] alu Alu::Shl, flag r()),
+        Instr::ShrU => mono!(bin [] alu Alu::ShrU, flag r()),
+        Instr::ShrS => mono!(bin [] alu Alu::ShrS, flag r()),
+        Instr::Rotl => mono!(bin [] alu Alu::Rotl, flag r()),
+        Instr::Rotr => mono!(bin [] alu Alu::Rotr, flag r()),
+        Instr::Eq => mono!(bin [] alu Alu::Eq, flag r()),
+        Instr::Ne => mono!(bin [] alu Alu::Ne, flag r()),
+        Instr::LtU => mono!(bin [] alu Alu::LtU, flag r()),
+        Instr::LtS => mono!(bin [] alu Alu::LtS, flag r()),
+        Instr::GtU => mono!(bin [] alu Alu::GtU, flag r()),
+        Instr::GtS => mono!(bin [] alu Alu::GtS, flag r()),
+        Instr::LeU => mono!(bin [] alu Alu::LeU, flag r()),
+        Instr::LeS => mono!(bin [] alu Alu::LeS, flag r()),
+        Instr::GeU => mono!(bin [] alu Alu::GeU, flag r()),
+        Instr::GeS => mono!(bin [] alu Alu::GeS, flag r()),
         Instr::DivU => div::<{ Div::DivU as u8 }>,
         Instr::DivS => div::<{ Div::DivS as u8 }>,
         Instr::RemU => div::<{ Div::RemU as u8 }>,
@@ -1003,10 +1004,10 @@ fn instr(
         Instr::Load32U(_) => mono!(load [] load Load::U32),
         Instr::Load32S(_) => mono!(load [] load Load::S32),
         Instr::Load64(_) => mono!(load [] load Load::W64),
-        Instr::Store8(_) => mono!(store [] store Store::W8, jump j),
-        Instr::Store16(_) => mono!(store [] store Store::W16, jump j),
-        Instr::Store32(_) => mono!(store [] store Store::W32, jump j),
-        Instr::Store64(_) => mono!(store [] store Store::W64, jump j),
+        Instr::Store8(_) => mono!(store [] store Store::W8, jump j()),
+        Instr::Store16(_) => mono!(store [] store Store::W16, jump j()),
+        Instr::Store32(_) => mono!(store [] store Store::W32, jump j()),
+        Instr::Store64(_) => mono!(store [] store Store::W64, jump j()),
         Instr::MemSize => mem_size,
         // Stops and everything that touches more than memory, gas and frames: the loop's.
         Instr::Trap
