@@ -467,9 +467,12 @@ fn verify_function(module: &Module, f: &Function) -> FnResult<FuncInfo> {
     // Operand-stack heights by a worklist over the control-flow graph.
     let mut height = vec![UNREACHABLE; len];
     let mut max_height = 0u32;
-    let mut work = vec![0usize];
+    let mut work = Vec::new();
     height[0] = 0;
-    while let Some(pc) = work.pop() {
+    // Each instruction goes on with its last successor reached for the first time at
+    // once rather than through the worklist: the same order as pushing it and popping it.
+    let mut next = Some(0);
+    while let Some(pc) = next {
         let here = Some(pc as u32);
         let ins = &f.code[pc];
         let info = ins.info();
@@ -507,42 +510,50 @@ fn verify_function(module: &Module, f: &Function) -> FnResult<FuncInfo> {
             return Err((here, StackTooDeep(out)));
         }
         max_height = max_height.max(h).max(out);
-        let mut flow_to = |next: usize, work: &mut Vec<usize>| -> FnResult<()> {
-            if next >= len {
+        // Whether `to` is reached for the first time, checking its height if not.
+        let mut reach = |to: usize| -> FnResult<bool> {
+            if to >= len {
                 return Err((here, FallsOffEnd));
             }
-            match height[next] {
+            match height[to] {
                 UNREACHABLE => {
-                    height[next] = out;
-                    work.push(next);
+                    height[to] = out;
+                    Ok(true)
                 }
-                seen if seen != out => {
-                    return Err((
-                        Some(next as u32),
-                        HeightMismatch {
-                            expected: seen,
-                            found: out,
-                        },
-                    ));
-                }
-                _ => {}
+                seen if seen != out => Err((
+                    Some(to as u32),
+                    HeightMismatch {
+                        expected: seen,
+                        found: out,
+                    },
+                )),
+                _ => Ok(false),
             }
-            Ok(())
         };
-        match info.flow {
-            Flow::Next | Flow::Call | Flow::Exit => flow_to(pc + 1, &mut work)?,
-            Flow::Jump => flow_to(ins.imm() as usize, &mut work)?,
+        let last = match info.flow {
+            Flow::Next | Flow::Call | Flow::Exit => Some(pc + 1),
+            Flow::Jump => Some(ins.imm() as usize),
             Flow::Branch => {
-                flow_to(ins.imm() as usize, &mut work)?;
-                flow_to(pc + 1, &mut work)?;
+                let target = ins.imm() as usize;
+                if reach(target)? {
+                    work.push(target);
+                }
+                Some(pc + 1)
             }
             Flow::Switch => {
                 for t in &f.tables[ins.imm() as usize] {
-                    flow_to(*t as usize, &mut work)?;
+                    if reach(*t as usize)? {
+                        work.push(*t as usize);
+                    }
                 }
+                None
             }
-            Flow::Return | Flow::Stop => {}
-        }
+            Flow::Return | Flow::Stop => None,
+        };
+        next = match last {
+            Some(to) if reach(to)? => Some(to),
+            Some(_) | None => work.pop(),
+        };
     }
 
     // Block costs: block-metered instructions from a leader to the end of its block.
