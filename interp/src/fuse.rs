@@ -28,7 +28,7 @@ use crate::alu::Alu;
 use crate::lower::{Imm, Op};
 
 /// The most instructions a fused run covers.
-pub(crate) const MAX_RUN: usize = 6;
+const MAX_RUN: usize = 6;
 
 /// A local index small enough for a fused op.
 fn local(i: u32) -> Option<u16> {
@@ -194,20 +194,30 @@ fn when_holds(op: Alu, nz: bool, br: impl FnOnce(Alu, bool) -> Op) -> Op {
 /// constant, an ALU op or a load. Most instructions fail this test, which keeps the
 /// lowering cheap for code that fuses little (its host time is paid by the gas
 /// `spawn.bytes` charges per byte).
-pub(crate) fn starts_run(ins: Instr) -> bool {
+fn starts_run(ins: Instr) -> bool {
     matches!(ins, Instr::LocalGet(_) | Instr::Push(_))
         || matches!(part(ins.opcode()), Some(Part::Alu(_) | Part::Load(_)))
 }
 
-/// The fused op for the longest run that starts `code` (the rest of its block: no block
-/// starts after the first instruction), and how many instructions it covers. Branch
-/// targets are still instruction indices.
-pub(crate) fn fuse(code: &[Instr]) -> Option<(Op, usize)> {
-    use Instr::{LocalGet, LocalSet, LocalTee, Push};
-    let at = |k: usize| code.get(k).copied();
-    if !at(0).is_some_and(starts_run) {
+/// The fused op for the longest run that starts `code`, and how many instructions it
+/// covers. `leader[k]` says whether `code[k]` starts a block: a run covers at most
+/// [`MAX_RUN`] instructions, none a block start but the first. Branch targets are still
+/// instruction indices.
+#[inline]
+pub(crate) fn fuse(code: &[Instr], leader: &[bool]) -> Option<(Op, usize)> {
+    if !code.first().copied().is_some_and(starts_run) {
         return None;
     }
+    fuse_run(code, leader)
+}
+
+/// [`fuse`] for code whose first instruction [`starts_run`].
+fn fuse_run(code: &[Instr], leader: &[bool]) -> Option<(Op, usize)> {
+    use Instr::{LocalGet, LocalSet, LocalTee, Push};
+    let len = code.len().min(MAX_RUN);
+    let end = (1..len).find(|&k| leader[k]).unwrap_or(len);
+    let code = &code[..end];
+    let at = |k: usize| code.get(k).copied();
     let (first, second, third, fourth, fifth) = (at(0)?, at(1)?, at(2), at(3), at(4));
     let sixth = at(5);
     let set = |i: Option<Instr>| match i {

@@ -11,7 +11,7 @@ use rarvm_runtime::verify::VerifiedModule;
 
 use crate::access::{Load, Store};
 use crate::alu::Alu;
-use crate::fuse::{fuse, starts_run, MAX_RUN};
+use crate::fuse::fuse;
 
 /// One interpreter op: a block's gas charge, an instruction whose branch targets are op
 /// indices (for `switch`, an index into [`Func::tables`]), or a fused run of instructions
@@ -262,16 +262,8 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
             ops.push(Op::Charge(info.block_cost[pc]));
             pc_of.push(pc as u32);
         }
-        // What a fused run may cover: at most `MAX_RUN` instructions, none a block start
-        // but the first.
-        let run = || {
-            let end = (pc + 1..len.min(pc + MAX_RUN))
-                .find(|&k| info.leader[k])
-                .unwrap_or(len.min(pc + MAX_RUN));
-            fuse(&f.code[pc..end])
-        };
-        let (op, n) = (fused && starts_run(ins))
-            .then(run)
+        let (op, n) = fused
+            .then(|| fuse(&f.code[pc..], &info.leader[pc..]))
             .flatten()
             .unwrap_or((Op::I(ins), 1));
         entry_of[pc + 1..pc + n].fill(ops.len() as u32);
