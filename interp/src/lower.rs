@@ -188,15 +188,13 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Op `i` of `ops`, the ops of a function with `results` results, with the function
-    /// that runs it (which may look at the ops it goes on to and at the function's
-    /// `switch` tables).
-    #[cfg_attr(not(rarvm_threaded), allow(unused_variables))]
-    fn new(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> Slot {
+    /// A slot for `op` whose function, until lowering picks its own, is the one that
+    /// hands every op to the loop.
+    fn unthreaded(op: Op) -> Slot {
         Slot {
-            op: ops[i],
+            op,
             #[cfg(rarvm_threaded)]
-            h: crate::threaded::handler(ops, tables, results, i),
+            h: crate::threaded::to_loop,
         }
     }
 }
@@ -251,29 +249,45 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
     let f = m.func(index);
     let info = m.info(index);
     let len = f.code.len();
-    let mut ops = Vec::with_capacity(len * 5 / 4);
-    let mut pc_of = Vec::with_capacity(ops.capacity());
-    let mut entry_of = vec![0u32; len];
+    let charged = |pc: usize| info.leader[pc] && !f.code[pc].info().self_metered();
+    // At most a charge per block and an op per instruction: the slots are built in place,
+    // and only fused code leaves some of them unused.
+    let cap = len + (0..len).filter(|&pc| charged(pc)).count();
+    let mut ops = Vec::with_capacity(cap);
+    let mut pc_of = Vec::with_capacity(cap);
+    let mut entry_of = Vec::with_capacity(len);
     let mut pc = 0;
     while pc < len {
         let ins = f.code[pc];
-        entry_of[pc] = ops.len() as u32;
-        if info.leader[pc] && !ins.info().self_metered() {
-            ops.push(Op::Charge(info.block_cost[pc]));
+        entry_of.push(ops.len() as u32);
+        if charged(pc) {
+            ops.push(Slot::unthreaded(Op::Charge(info.block_cost[pc])));
             pc_of.push(pc as u32);
         }
         let (op, n) = fused
             .then(|| fuse(&f.code[pc..], &info.leader[pc..]))
             .flatten()
             .unwrap_or((Op::I(ins), 1));
-        entry_of[pc + 1..pc + n].fill(ops.len() as u32);
-        ops.push(op);
+        entry_of.resize(pc + n, ops.len() as u32);
+        ops.push(Slot::unthreaded(op));
         pc_of.push(pc as u32);
         pc += n;
     }
-    // Every instruction whose immediate is a branch target (the table says which), and
-    // every fused branch, now names the op its target block begins at.
-    for op in &mut ops {
+    let tables: Box<[Box<[u32]>]> = f
+        .tables
+        .iter()
+        .map(|t| t.iter().map(|pc| entry_of[*pc as usize]).collect())
+        .collect();
+    // Last op first, so that each op's function is picked when the op after it is final
+    // (charges, which the function may also look at, never change):
+    // - every instruction whose immediate is a branch target (the table says which), and
+    //   every fused branch, now names the op its target block begins at;
+    // - a jump to a charged block pays the charge and goes on after it; the charge stays in
+    //   place for every other way in. When the gas is short, the jump stops at the charge,
+    //   as the charge would have;
+    // - a call knows where its caller goes on.
+    for i in (0..ops.len()).rev() {
+        let op = &mut ops[i].op;
         if let Op::I(ins) = op {
             if ins.info().imm == ImmKind::Target {
                 *ins = Instr::from_parts(ins.opcode(), entry_of[ins.imm() as usize].into());
@@ -282,32 +296,23 @@ fn lower_func(m: &VerifiedModule, index: u32, fused: bool) -> Func {
         if let Some(t) = op.target() {
             *t = entry_of[*t as usize];
         }
-    }
-    // A jump to a charged block pays the charge and goes on after it; the charge stays in
-    // place for every other way in. When the gas is short, the jump stops at the charge,
-    // as the charge would have.
-    // A call knows where its caller goes on.
-    if fused {
-        for i in 0..ops.len() {
-            if let Op::I(Instr::Jmp(t)) = ops[i] {
-                if let Op::Charge(cost) = ops[t as usize] {
-                    ops[i] = Op::JmpCharge(cost, t);
+        if fused {
+            if let Op::I(Instr::Jmp(t)) = ops[i].op {
+                if let Op::Charge(cost) = ops[t as usize].op {
+                    ops[i].op = Op::JmpCharge(cost, t);
                 }
             }
-            if let Op::I(Instr::Call(callee)) = ops[i] {
-                ops[i] = Op::Call(callee, pc_of[i] + 1);
+            if let Op::I(Instr::Call(callee)) = ops[i].op {
+                ops[i].op = Op::Call(callee, pc_of[i] + 1);
             }
         }
+        #[cfg(rarvm_threaded)]
+        {
+            ops[i].h = crate::threaded::handler(&ops, &tables, f.results as usize, i);
+        }
     }
-    let tables: Box<[Box<[u32]>]> = f
-        .tables
-        .iter()
-        .map(|t| t.iter().map(|pc| entry_of[*pc as usize]).collect())
-        .collect();
     Func {
-        ops: (0..ops.len())
-            .map(|i| Slot::new(&ops, &tables, f.results as usize, i))
-            .collect(),
+        ops: ops.into_boxed_slice(),
         pc_of: pc_of.into_boxed_slice(),
         entry_of: entry_of.into_boxed_slice(),
         tables,

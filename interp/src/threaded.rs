@@ -145,7 +145,13 @@ fn out(cx: &mut Cx<'_>, ip: *const Slot, sp: *mut u64, fuel: u64) -> At {
 }
 
 /// Back to the loop at `ip`, unchanged.
-fn to_loop(cx: &mut Cx<'_>, ip: *const Slot, _: *mut u64, sp: *mut u64, fuel: u64) -> At {
+pub(crate) fn to_loop(
+    cx: &mut Cx<'_>,
+    ip: *const Slot,
+    _: *mut u64,
+    sp: *mut u64,
+    fuel: u64,
+) -> At {
     out(cx, ip, sp, fuel)
 }
 
@@ -854,14 +860,16 @@ macro_rules! mono {
     };
 }
 
-/// The function that runs op `i` of `ops`, the ops of a function with `results` results —
+/// The function that runs op `i` of `ops` (of which it reads only the ops, not their
+/// functions), the ops of a function with `results` results —
 /// its own, or [`to_loop`] for an op the fast path does not take. A branch's function
 /// knows whether the op after it and the ops it branches to are charges, which it then
 /// pays itself, and whether its target lies backward, where a watching policy must see it;
 /// a function that falls through knows whether the op after it is a jump to
 /// a charged block, which it then takes, or a `ret`.
-pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usize) -> H {
-    let charge_at = |k: u32| matches!(ops.get(k as usize), Some(Op::Charge(_)));
+pub(crate) fn handler(ops: &[Slot], tables: &[Box<[u32]>], results: usize, i: usize) -> H {
+    let next = || ops.get(i + 1).map(|s| s.op);
+    let charge_at = |k: u32| matches!(ops.get(k as usize).map(|s| s.op), Some(Op::Charge(_)));
     let back = |t: u32| t as usize <= i;
     // Every target of `switch` table `t` is a charge; every one lies after this op.
     let all_charged = |t: u32| tables[t as usize].iter().all(|&k| charge_at(k));
@@ -869,13 +877,13 @@ pub(crate) fn handler(ops: &[Op], tables: &[Box<[u32]>], results: usize, i: usiz
     // What the next op is, asked only by the ops that fold it (most ops do not): a
     // charge, a jump to a charged block and whether it goes back, a `ret` of one result.
     let c = || charge_at(i as u32 + 1);
-    let j = || match ops.get(i + 1) {
-        Some(&Op::JmpCharge(_, t)) => Some(t as usize <= i + 1),
+    let j = || match next() {
+        Some(Op::JmpCharge(_, t)) => Some(t as usize <= i + 1),
         _ => None,
     };
     let one = results == 1;
-    let r = || one && matches!(ops.get(i + 1), Some(Op::I(Instr::Ret)));
-    match ops[i] {
+    let r = || one && matches!(next(), Some(Op::I(Instr::Ret)));
+    match ops[i].op {
         Op::Charge(_) => charge,
         Op::I(Instr::Switch(t)) => mono!(switch [] flag all_charged(t), flag all_forward(t)),
         Op::I(ins) => instr(ins, c, j, r, one, charge_at, back),
