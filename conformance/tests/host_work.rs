@@ -12,7 +12,7 @@ const _: () = assert!(meter::ENABLED, "build with rarvm's `meter` feature");
 
 /// Bytes the host may zero, copy or fill per gas (instructions pay 1 gas per 32 bytes).
 const TOUCHED_PER_GAS: u64 = 40;
-/// Bytes it may decode per gas (`child.load` pays 1 per byte, and `spawn.bytes` 16, as
+/// Bytes it may decode per gas (`child.load` pays 1 per byte, and `spawn.bytes` 32, as
 /// `child.load` does for the code in an image).
 const DECODED_PER_GAS: u64 = 1;
 /// Bytes of images it may encode per gas (`child.save` pays 1 per 32 bytes of footprint).

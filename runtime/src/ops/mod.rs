@@ -143,7 +143,7 @@ mod tests {
         let mut p = proc_of(".memory 4096\nfunc main() -> 0\n ret\nend\n");
         p.memory[..image.len()].copy_from_slice(&image);
         let first = dynamic_gas(Opcode::ChildLoad, len) + unit_gas(Opcode::SpawnBytes, code);
-        assert_eq!(first, 200 + len + 16 * code);
+        assert_eq!(first, 200 + len + 32 * code);
         let mut poor = Budget::standalone(first - 1, 1 << 20);
         assert_eq!(
             children::child_load(&mut p, &mut poor, 0, len),
