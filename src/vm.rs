@@ -78,8 +78,21 @@ impl Vm {
     /// # Errors
     /// [`Error::Image`]; the VM is unchanged.
     pub fn load_image(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let root = image::decode(bytes).map_err(Error::Image)?;
-        self.root = Some(root);
+        self.load_image_reusing(bytes, &mut Vec::new())
+    }
+
+    /// [`Vm::load_image`], building the new root's memory in `memory`'s allocation and
+    /// handing back the replaced root's memory in `memory`: for loading many images, e.g.
+    /// one per turn, without mapping fresh memory for each. `memory`'s contents do not
+    /// matter, and it is left empty on an error.
+    ///
+    /// # Errors
+    /// [`Error::Image`]; the VM is unchanged.
+    pub fn load_image_reusing(&mut self, bytes: &[u8], memory: &mut Vec<u8>) -> Result<(), Error> {
+        let root = image::decode_reusing(bytes, std::mem::take(memory)).map_err(Error::Image)?;
+        if let Some(mut old) = self.root.replace(root) {
+            *memory = std::mem::take(&mut old.memory);
+        }
         self.fresh = false;
         self.host.reset();
         Ok(())

@@ -124,6 +124,27 @@ fn valid_images_roundtrip_exactly() {
     assert!(with_transcript >= 4);
 }
 
+/// Loading images one after another into one VM, each built in the memory the one before
+/// it handed back, gives each image exactly; a truncated image is an error that leaves the
+/// VM as it was.
+#[test]
+fn images_loaded_into_reused_memory_roundtrip_exactly() {
+    let all = images();
+    let mut vm = Vm::from_image(&all[0].1).unwrap();
+    // Far too large at first; then the memory of the image before, larger or smaller.
+    let mut memory = Vec::with_capacity(1 << 22);
+    for (what, bytes) in all.iter().chain(all.iter().rev()) {
+        vm.load_image_reusing(bytes, &mut memory)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(&vm.image(), bytes, "{what}");
+        let before = vm.image();
+        assert!(vm
+            .load_image_reusing(&bytes[..bytes.len() - 1], &mut memory)
+            .is_err());
+        assert_eq!(vm.image(), before, "{what}: a failed load changed the VM");
+    }
+}
+
 #[test]
 fn every_truncation_is_rejected() {
     for (what, bytes) in images() {

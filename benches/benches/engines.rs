@@ -181,6 +181,16 @@ fn image_group(c: &mut Criterion) {
         g.bench_function(format!("read-{mib}MiB"), |bn| {
             bn.iter(|| black_box(Vm::from_image(&bytes).unwrap()))
         });
+        let mut into = Vm::from_image(&bytes).unwrap();
+        let mut memory = Vec::new();
+        into.load_image_reusing(&bytes, &mut memory).unwrap();
+        assert!(into.image() == bytes, "load_image_reusing reads the image");
+        g.bench_function(format!("read-into-{mib}MiB"), |bn| {
+            bn.iter(|| {
+                into.load_image_reusing(&bytes, &mut memory).unwrap();
+                black_box(memory.len())
+            })
+        });
     }
     g.finish();
 }

@@ -210,16 +210,18 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
     // Images.
     writeln!(md, "\n## Images\n").unwrap();
     writeln!(md, "Writing (encoding) and reading (decoding and validating) the image of a process with this much memory; \
-        `write` into a fresh buffer (`Vm::image`), `write into` reusing one (`Vm::image_into`).\n").unwrap();
+        `write` into a fresh buffer (`Vm::image`), `write into` reusing one (`Vm::image_into`); `read` into fresh memory \
+        (`Vm::from_image`), `read into` a VM reusing the memory its last root handed back (`Vm::load_image_reusing`).\n").unwrap();
     writeln!(
         md,
-        "| memory | write | write MB/s | write into | write into MB/s | read | read MB/s |\n|---|---|---|---|---|---|---|"
+        "| memory | write | write MB/s | write into | write into MB/s | read | read MB/s | read into | read into MB/s |\n|---|---|---|---|---|---|---|---|---|"
     )
     .unwrap();
     for mib in inp.image_sizes {
         let w = get(format!("images/write-{mib}MiB"));
         let wi = get(format!("images/write-into-{mib}MiB"));
         let r = get(format!("images/read-{mib}MiB"));
+        let ri = get(format!("images/read-into-{mib}MiB"));
         let mbs = |t: Option<f64>| {
             t.map_or("–".into(), |t| {
                 format!("{:.0}", (*mib as f64 * 1048576.0 / 1e6) / (t / 1e9))
@@ -227,13 +229,15 @@ pub fn write(inp: &Inputs<'_>, docs: &Path) -> std::io::Result<(PathBuf, PathBuf
         };
         writeln!(
             md,
-            "| {mib} MiB | {} | {} | {} | {} | {} | {} |",
+            "| {mib} MiB | {} | {} | {} | {} | {} | {} | {} | {} |",
             ms(w),
             mbs(w),
             ms(wi),
             mbs(wi),
             ms(r),
-            mbs(r)
+            mbs(r),
+            ms(ri),
+            mbs(ri)
         )
         .unwrap();
     }

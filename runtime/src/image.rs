@@ -331,6 +331,21 @@ pub fn module_bytes(bytes: &[u8]) -> u64 {
 /// # Errors
 /// As [`decode`]; an error with [`DecodeError::too_large`] set when the limit stopped it.
 pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Box<Process>, ImageError> {
+    decode_in(bytes, limit, Vec::new())
+}
+
+/// [`decode`], building the root's memory in `memory`'s allocation when it is large
+/// enough (trimmed to the memory's size): for loading many images, e.g. one per turn,
+/// without mapping fresh memory for each. `memory`'s contents do not matter.
+///
+/// # Errors
+/// As [`decode`]; `memory` is dropped.
+pub fn decode_reusing(bytes: &[u8], memory: Vec<u8>) -> Result<Box<Process>, ImageError> {
+    decode_in(bytes, u64::MAX, memory)
+}
+
+/// [`decode_within`], the root's memory built in `memory` as at [`decode_reusing`].
+fn decode_in(bytes: &[u8], limit: u64, memory: Vec<u8>) -> Result<Box<Process>, ImageError> {
     let mut r = Reader::new(bytes);
     let nmodules = module_count(&mut r)?;
     let mut modules = Vec::with_capacity(nmodules);
@@ -360,7 +375,7 @@ pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Box<Process>, ImageErro
     let mut next_module = 0usize;
     let mut path: Vec<usize> = Vec::new();
     let mut open: Vec<Open> = Vec::new();
-    let (root, keys) = read_record(&mut r, &modules, &mut next_module, &mut held)?;
+    let (root, keys) = read_record(&mut r, &modules, &mut next_module, &mut held, memory)?;
     open.push(Open {
         proc: root,
         keys_left: keys,
@@ -376,7 +391,8 @@ pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Box<Process>, ImageErro
                 1 => {
                     path.push(top.proc.keys.len());
                     let offset = r.pos();
-                    let (child, keys) = read_record(&mut r, &modules, &mut next_module, &mut held)?;
+                    let (child, keys) =
+                        read_record(&mut r, &modules, &mut next_module, &mut held, Vec::new())?;
                     open.push(Open {
                         proc: child,
                         keys_left: keys,
@@ -445,6 +461,7 @@ fn read_record(
     modules: &[Arc<VerifiedModule>],
     next_module: &mut usize,
     held: &mut Held,
+    memory: Vec<u8>,
 ) -> Result<(Box<Process>, usize), ImageError> {
     let at = r.pos();
     if (r.remaining() as u64) < RECORD_FIXED {
@@ -498,7 +515,7 @@ fn read_record(
         ));
     }
     held.add(mem_len, mem_at)?;
-    let memory = r.take(mem_len, "memory")?.to_vec();
+    let memory = copy_into(memory, r.take(mem_len, "memory")?);
     let nframes = r.count("frame count", MAX_CALL_DEPTH, 12)?;
     let mut frames = Vec::with_capacity(nframes);
     let mut stack = Vec::new();
@@ -539,6 +556,18 @@ fn read_record(
         parked_slot,
     });
     Ok((Box::new(p), nkeys))
+}
+
+/// `bytes` in `buf`'s allocation, trimmed to their length, if it holds them; else in a new
+/// one (growing `buf` would copy what it held).
+fn copy_into(mut buf: Vec<u8>, bytes: &[u8]) -> Vec<u8> {
+    if buf.capacity() < bytes.len() {
+        return bytes.to_vec();
+    }
+    buf.clear();
+    buf.shrink_to(bytes.len());
+    buf.extend_from_slice(bytes);
+    buf
 }
 
 /// Reads a host key's fields after its kind code; the message says what is wrong.
@@ -797,6 +826,30 @@ mod tests {
         let back = decode(&bytes).unwrap();
         assert_eq!(encode(&back), bytes);
         assert_eq!(back.footprint, p.footprint);
+    }
+
+    /// The root's memory is built in the allocation it is given when that holds it, which
+    /// is trimmed to the memory's size; a smaller one is not grown (that would copy it).
+    #[test]
+    fn decoding_reuses_an_allocation_that_holds_the_memory() {
+        let m = verify(
+            crate::asm::assemble(".memory 4096\nfunc main() -> 0\n ret\nend\n", "t").unwrap(),
+        )
+        .unwrap();
+        let bytes = encode(&Process::new(m, 0));
+        for cap in [4096, 1 << 20] {
+            let buf = vec![0xaa; cap];
+            let at = buf.as_ptr();
+            let p = decode_reusing(&bytes, buf).unwrap();
+            assert_eq!(encode(&p), bytes);
+            assert_eq!(p.memory.capacity(), 4096);
+            if cap == 4096 {
+                assert_eq!(p.memory.as_ptr(), at, "the allocation is reused");
+            }
+        }
+        let small = Vec::with_capacity(4095);
+        let p = decode_reusing(&bytes, small).unwrap();
+        assert_eq!(encode(&p), bytes);
     }
 
     #[test]
